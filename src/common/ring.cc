@@ -1,0 +1,37 @@
+#include "common/ring.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace ringtrain {
+
+std::string Ring::Describe(int r) const {
+  if (r < 0 || r >= world_size()) return "rank " + std::to_string(r);
+  const Member& m = members[static_cast<std::size_t>(r)];
+  return "rank " + std::to_string(r) + " (" + m.host + ":" + std::to_string(m.port) + ")";
+}
+
+std::string MemberToJson(const Member& m) {
+  nlohmann::json j = {{"host", m.host}, {"port", m.port}, {"mpi_rank", m.mpi_rank},
+                      {"pid", m.pid},   {"uuid", m.uuid}};
+  return j.dump();
+}
+
+Member MemberFromJson(const std::string& text, const std::string& where) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    Member m;
+    m.host = j.at("host").get<std::string>();
+    m.port = j.at("port").get<std::uint16_t>();
+    m.mpi_rank = j.value("mpi_rank", -1);
+    m.pid = j.value("pid", std::int64_t{0});
+    m.uuid = j.value("uuid", std::string{});
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    throw RendezvousError(std::string("malformed member payload: ") + e.what(), where,
+                          "the znode was not written by this version of ringtrain");
+  }
+}
+
+}  // namespace ringtrain
