@@ -8,6 +8,14 @@ target_compile_options(ringtrain_options INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
     -Wold-style-cast -Wcast-align -Woverloaded-virtual
     -Wimplicit-fallthrough -Wformat=2>)
+# OpenMP for model kernels; without it the pragmas are ignored on purpose.
+add_library(ringtrain_openmp INTERFACE)
+add_library(ringtrain::openmp ALIAS ringtrain_openmp)
+if(RINGTRAIN_OPENMP)
+  target_link_libraries(ringtrain_openmp INTERFACE OpenMP::OpenMP_CXX)
+else()
+  target_compile_options(ringtrain_openmp INTERFACE -Wno-unknown-pragmas)
+endif()
 if(RINGTRAIN_WERROR)
   target_compile_options(ringtrain_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
 endif()

@@ -1,0 +1,77 @@
+// models/dataset.h — one rank's shard of a dataset, and the readers that produce it.
+//
+// What this box does: reads data (LIBSVM text, IDX/MNIST, CSV) into a shard held as CSR
+// sparse rows, or as dense rows (the fast path for IDX and dense CSV). What it must not
+// know: processes, sockets, ZooKeeper. Sharding is by (shard, num_shards) given by the
+// caller; a reader reads only its shard (byte ranges aligned to line starts for text, row
+// ranges for IDX), so memory per rank is about its shard.
+// Ownership: a Dataset owns its arrays; it is immutable after AssignClasses.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ringtrain::models {
+
+enum class Format { kLibsvm, kIdx, kCsv };
+
+// "libsvm" | "idx" | "csv"; throws UsageError otherwise.
+Format ParseFormat(const std::string& text);
+// From the file name: *.idx*-ubyte[.gz] or *-ubyte[.gz] -> idx, *.csv -> csv, else libsvm.
+Format GuessFormat(const std::string& path);
+
+struct ReadOptions {
+  std::string path;         // data file (IDX: the images file)
+  std::string labels_path;  // IDX: the labels file (required); otherwise unused
+  Format format = Format::kLibsvm;
+  int shard = 0;            // this rank's shard index, 0 <= shard < num_shards
+  int num_shards = 1;
+  int label_column = 0;     // CSV: 0-based label column; -1 = last column
+  // CSV: a header line is detected automatically (first line not numeric) unless forced.
+};
+
+struct Dataset {
+  // Global position of this shard's first row; rows of shard s precede those of s+1.
+  std::int64_t first_row = 0;
+  // Feature count: max feature index seen in this shard + 1 until the trainer agrees the
+  // global count across ranks and sets it (SetNumFeatures).
+  std::int64_t num_features = 0;
+  std::vector<double> labels;  // raw labels as read, one per row
+
+  // Exactly one of the two storages is used.
+  // CSR: row r's entries are [row_ptr[r], row_ptr[r+1]) of col/val; col is 0-based and
+  // strictly ascending within a row.
+  std::vector<std::int64_t> row_ptr;  // rows + 1 entries (just {0} when empty)
+  std::vector<std::int32_t> col;
+  std::vector<float> val;
+  // Dense: rows x dense_cols row-major, dense_cols == num_features at read time.
+  std::vector<float> dense;
+  std::int64_t dense_cols = 0;
+
+  // Filled by AssignClasses: index into the agreed, sorted class list, one per row.
+  std::vector<std::int32_t> class_index;
+
+  std::int64_t rows() const { return static_cast<std::int64_t>(labels.size()); }
+  bool is_dense() const { return dense_cols > 0 || (!dense.empty()); }
+  // Bytes held by the feature storage (for memory reports).
+  std::size_t StorageBytes() const;
+};
+
+// Reads this rank's shard. Bad input throws DataError naming file:line (or byte offset)
+// and the offending text.
+Dataset ReadShard(const ReadOptions& options);
+
+// The sorted distinct labels of this shard.
+std::vector<double> DistinctLabels(const Dataset& data);
+
+// Sets the agreed global feature count (>= the shard's own). For dense shards narrower than
+// n the rows are widened with zeros.
+void SetNumFeatures(Dataset& data, std::int64_t n);
+
+// Maps every label to its index in `classes` (sorted ascending). A label not in the list
+// throws DataError naming the label and `where` (e.g. the file).
+void AssignClasses(Dataset& data, std::span<const double> classes, const std::string& where);
+
+}  // namespace ringtrain::models

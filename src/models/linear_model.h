@@ -1,0 +1,104 @@
+// models/linear_model.h — linear models with liblinear's conventions, their loss and
+// gradient sums over a shard, predictions, and the model file.
+//
+// Objective (the optimizer's, assembled in train/): 0.5*|w|^2 + C * sum_i loss_i. This file
+// gives only the data terms: sum_i loss_i and its gradient, over one shard, OpenMP-parallel
+// inside the rank with a fixed reduction order (deterministic for a fixed thread count).
+//
+// Losses, with z = y * w.x, y in {-1,+1}:
+//   logistic       log(1 + exp(-z))          (overflow-safe for |z| ~ 1e3)
+//   hinge          max(0, 1 - z)             (subgradient)
+//   squared_hinge  max(0, 1 - z)^2
+// Multiclass: one-vs-rest (K binary problems sharing the data, y = +1 for class k) or
+// multinomial softmax (logistic only): loss_i = logsumexp_k(w_k.x) - w_{y_i}.x.
+// Binary problems (2 classes) have one output; class index 1 (the larger label) is y = +1.
+// Bias: liblinear 2.3's convention: an extra feature of constant value bias_value whose
+// weight is regularised like the others.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/dataset.h"
+
+namespace ringtrain::models {
+
+enum class Loss { kLogistic, kHinge, kSquaredHinge };
+enum class Multiclass { kOvr, kMultinomial };
+
+// "logistic" | "hinge" | "squared_hinge" and "ovr" | "multinomial"; UsageError otherwise.
+Loss ParseLoss(const std::string& text);
+Multiclass ParseMulticlass(const std::string& text);
+std::string ToString(Loss loss);
+std::string ToString(Multiclass mc);
+
+struct ModelSpec {
+  Loss loss = Loss::kLogistic;
+  Multiclass multiclass = Multiclass::kOvr;
+  std::vector<double> classes;  // sorted distinct labels, size >= 2
+  std::int64_t num_features = 0;
+  bool bias = false;
+  double bias_value = 1.0;
+
+  // 1 for two classes, else classes.size().
+  int num_outputs() const;
+  // Weights per output: num_features (+1 with bias; the bias weight is the last one).
+  std::int64_t dim() const { return num_features + (bias ? 1 : 0); }
+  std::int64_t num_weights() const { return num_outputs() * dim(); }
+};
+
+// Weights are output-major: w[o * dim() + j].
+struct LinearModel {
+  ModelSpec spec;
+  std::vector<double> weights;
+  std::int64_t epoch = 0;
+};
+
+// Sum over the shard's rows (or over `rows` if non-empty: indices into the shard) of the
+// data loss; adds the gradient of that sum into `grad` (size num_weights; the caller zeroes
+// it). Requires AssignClasses to have run. No regulariser, no C.
+double LossGradientSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
+                       std::span<double> grad, std::span<const std::int64_t> rows = {});
+
+// Sum over the shard of the generalized Hessian (Gauss-Newton for squared hinge) times `v`,
+// added into `out` — for trust-region Newton. Logistic and squared hinge only.
+void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
+                      std::span<const double> v, std::span<double> out);
+
+// Decision values: rows x num_outputs, row-major.
+std::vector<double> DecisionValues(const LinearModel& model, const Dataset& data);
+// Predicted labels (values from spec.classes), one per row.
+std::vector<double> PredictLabels(const LinearModel& model, const Dataset& data);
+// Class probabilities, rows x classes.size() (logistic/softmax models only; OVR normalised
+// like liblinear's predict_probability).
+std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset& data);
+
+// Additive statistics so ranks can allreduce them: sums and counts only.
+struct EvalSums {
+  double rows = 0;
+  double correct = 0;
+  double loss_sum = 0;     // data loss sum, same as LossGradientSum's value
+  double log_loss_sum = 0; // -log p(true class) (probabilistic models; 0 otherwise)
+  std::vector<double> confusion;  // classes x classes, [true * K + predicted]
+  std::vector<double> Pack() const;
+  static EvalSums Unpack(std::span<const double> packed, std::size_t num_classes);
+};
+EvalSums Evaluate(const LinearModel& model, const Dataset& data);
+// AUC of the binary decision values against labels (class index 1 positive), one shard.
+double BinaryAuc(std::span<const double> scores, std::span<const std::int32_t> class_index);
+
+// Binary model file (magic, version, kind, loss, classes, features, bias, epoch, weights,
+// CRC-32). SaveModel writes atomically. LoadModel: truncated / corrupted / wrong version ->
+// DataError naming the path and what is wrong.
+void SaveModel(const LinearModel& model, const std::string& path);
+LinearModel LoadModel(const std::string& path);
+// Serialised form (what SaveModel writes), for checkpoints and broadcasts.
+std::vector<std::byte> SerializeModel(const LinearModel& model);
+LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string& where);
+// liblinear's text model format, readable by Debian's liblinear-predict (OVR and binary;
+// multinomial exported as its K weight vectors, which liblinear-predict treats as OVR).
+void ExportLiblinear(const LinearModel& model, const std::string& path);
+
+}  // namespace ringtrain::models
