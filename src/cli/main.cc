@@ -1,23 +1,45 @@
 // cli/main.cc — the ringtrain executable: subcommands, and the one place where an Error
-// becomes an exit code.
+// becomes an exit code. Subcommands are registered from their own files (cli/command.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <exception>
 
+#include "cli/command.h"
 #include "common/error.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
+  using ringtrain::ExitCode;
   CLI::App app{"ringtrain: data-parallel linear models over a ring all-reduce"};
   app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
+  ringtrain::cli::RunFn run;
+  // Each Add*Command below registers one subcommand (see cli/command.h).
+  // [subcommands]
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(ringtrain::ExitCode::kUsage);
+    return rc == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+  }
+  ringtrain::log::Level level;
+  if (!ringtrain::log::ParseLevel(log_level, &level)) {
+    std::fprintf(stderr, "ringtrain: --log-level '%s' is not one of debug|info|warn|error\n",
+                 log_level.c_str());
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  ringtrain::log::SetLevel(level);
+  if (!run) return static_cast<int>(ExitCode::kUsage);
+  try {
+    return run();
   } catch (const ringtrain::Error& e) {
     ringtrain::log::Error(e.what());
     return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    ringtrain::log::Error(std::string("internal error: ") + e.what() +
+                          "; please report it with the command line that caused it");
+    return 70;
   }
-  return 0;
 }
