@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# mpirun.sh — the main job: ringtrain under mpirun.
+#
+#   scripts/mpirun.sh
+#       On a fresh Debian 12 machine: installs what is missing, builds (Release,
+#       incremental), starts a throwaway ZooKeeper, trains multinomial logistic regression on
+#       Fashion-MNIST with 4 ranks, prints per-epoch progress and, last, a summary line with
+#       test_accuracy=..., writes model and metrics under runs/<job>/, and stops what it
+#       started (also on Ctrl-C).
+#   scripts/mpirun.sh [-np N] [-H h1,h2 | --hostfile F] [--zk HOSTS] [--job NAME]
+#                     [--config FILE] [--resume] [any `ringtrain train` option ...]
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+np=4
+mpi_args=()
+train_args=()
+zk=""
+job=""
+config="$RT_ROOT/configs/fashion_mnist_lr.toml"
+while (($#)); do
+  case $1 in
+    -np|-n) np=$2; shift 2 ;;
+    -H|--host) mpi_args+=(-H "$2"); shift 2 ;;
+    --hostfile) mpi_args+=(--hostfile "$2"); shift 2 ;;
+    --zk) zk=$2; shift 2 ;;
+    --job) job=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) train_args+=("$1"); shift ;;
+  esac
+done
+[[ $np =~ ^[0-9]+$ && $np -ge 1 ]] || rt_die "-np must be a positive integer, got '$np'"
+[[ -f $config ]] || rt_die "config file '$config' not found"
+command -v mpirun >/dev/null || "$RT_ROOT/scripts/setup.sh"
+
+if [[ -z $job ]]; then job="fmnist-$(date +%Y%m%d-%H%M%S)"; fi
+run_dir="$RT_ROOT/runs/$job"
+mkdir -p "$run_dir"
+
+rt_build
+
+cleanup() { rt_cleanup_zk; }
+trap cleanup EXIT
+trap 'rt_log "interrupted"; exit 130' INT TERM
+
+if [[ -z $zk ]]; then
+  rt_start_zk
+  zk=$RT_ZK
+fi
+
+has_opt() { local o; for o in "${train_args[@]}"; do [[ $o == "$1" || $o == "$1="* ]] && return 0; done; return 1; }
+has_opt --output || train_args+=(--output "$run_dir/model.bin")
+has_opt --metrics || train_args+=(--metrics "$run_dir/metrics.jsonl")
+has_opt --checkpoint-dir || train_args+=(--checkpoint-dir "$run_dir/checkpoints")
+has_opt --threads || train_args+=(--threads "$(rt_threads_per_rank "$np")")
+
+root_args=()
+if [[ $(id -u) -eq 0 ]]; then root_args=(--allow-run-as-root); fi
+rt_log "job $job: $np ranks, config $config, ZooKeeper $zk, run folder $run_dir"
+set +e
+mpirun "${root_args[@]}" --oversubscribe -np "$np" "${mpi_args[@]}" \
+  -x OMP_NUM_THREADS -x OMP_PROC_BIND \
+  "$RT_BIN" train --config "$config" --zk "$zk" --job "$job" --transport mpi "${train_args[@]}"
+rc=$?
+set -e
+if ((rc != 0)); then
+  rt_log "training failed with exit code $rc (see the messages above); resume with: $0 --job $job --resume"
+  exit "$rc"
+fi
+last=$(tail -n 1 "$run_dir/metrics.jsonl" 2>/dev/null || true)
+acc=$(grep -o '"test_accuracy":[^,}]*' <<<"$last" | cut -d: -f2)
+obj=$(grep -o '"objective":[^,}]*' <<<"$last" | cut -d: -f2)
+ep=$(grep -o '"epoch":[^,}]*' <<<"$last" | cut -d: -f2)
+wall=$(grep -o '"wall_s":[^,}]*' <<<"$last" | cut -d: -f2)
+printf 'summary job=%s ranks=%s epochs=%s objective=%s wall_s=%s model=%s test_accuracy=%.4f\n' \
+  "$job" "$np" "${ep:-?}" "${obj:-?}" "${wall:-?}" "$run_dir/model.bin" "${acc:-0}"
