@@ -7,6 +7,9 @@
 #   scripts/zk.sh stop DIR        stops exactly the servers started in DIR and removes DIR.
 #   scripts/zk.sh kill DIR N      SIGKILLs server N (1..3) of DIR (fault tests).
 #   scripts/zk.sh restart DIR N   starts server N of DIR again.
+#   ... start --ensemble --netns ns1,ns2,ns3 --addresses a1,a2,a3
+#       runs node N inside network namespace nsN bound to aN (multi-host tests); ports are
+#       then the standard 2181/2888/3888 of each namespace.
 set -euo pipefail
 
 ZK_BIN=/usr/share/zookeeper/bin/zkServer.sh
@@ -28,27 +31,31 @@ free_port() {
   die "no free port found on 127.0.0.1"
 }
 
-four_letter() {  # four_letter PORT WORD -> server's answer (empty if none)
-  local ans=""
-  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 0
-  printf '%s' "$2" >&3
-  ans=$(timeout 2 cat <&3 2>/dev/null || true)
-  exec 3<&- 3>&-
-  printf '%s' "$ans"
+four_letter() {  # four_letter ADDRESS PORT WORD [NETNS] -> server's answer (empty if none)
+  local script='{ exec 3<>"/dev/tcp/$0/$1"; } 2>/dev/null || exit 0
+printf "%s" "$2" >&3; timeout 2 cat <&3 2>/dev/null || true'
+  if [[ -n ${4:-} ]]; then
+    ip netns exec "$4" bash -c "$script" "$1" "$2" "$3"
+  else
+    bash -c "$script" "$1" "$2" "$3"
+  fi
 }
 
 start_node() {  # start_node DIR N
-  local dir=$1 n=$2
+  local dir=$1 n=$2 prefix=()
+  if [[ -s $dir/netns$n ]]; then prefix=(ip netns exec "$(cat "$dir/netns$n")"); fi
   JMXDISABLE=true SERVER_JVMFLAGS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
-    setsid "$ZK_BIN" start-foreground "$dir/zoo$n.cfg" >"$dir/server$n.out" 2>&1 </dev/null &
+    setsid "${prefix[@]}" "$ZK_BIN" start-foreground "$dir/zoo$n.cfg" >"$dir/server$n.out" 2>&1 </dev/null &
   echo $! >"$dir/pid$n"
 }
 
 wait_serving() {  # wait_serving DIR N DEADLINE_EPOCH
-  local dir=$1 n=$2 deadline=$3 port
+  local dir=$1 n=$2 deadline=$3 port addr ns=""
   port=$(sed -n 's/^clientPort=//p' "$dir/zoo$n.cfg")
+  addr=$(sed -n 's/^clientPortAddress=//p' "$dir/zoo$n.cfg")
+  [[ -s $dir/netns$n ]] && ns=$(cat "$dir/netns$n")
   while (($(date +%s) < deadline)); do
-    if four_letter "$port" srvr | grep -q '^Mode: '; then return 0; fi
+    if four_letter "$addr" "$port" srvr "$ns" | grep -q '^Mode: '; then return 0; fi
     if ! kill -0 "$(cat "$dir/pid$n")" 2>/dev/null; then
       die "server $n exited early; see $dir/server$n.out: $(tail -3 "$dir/server$n.out" | tr '\n' ' ')"
     fi
@@ -58,10 +65,12 @@ wait_serving() {  # wait_serving DIR N DEADLINE_EPOCH
 }
 
 cmd_start() {
-  local ensemble=0 tick=200 dir=""
+  local ensemble=0 tick=200 dir="" netns="" addresses=""
   while (($#)); do
     case $1 in
       --ensemble) ensemble=1 ;;
+      --netns) netns=$2; shift ;;
+      --addresses) addresses=$2; shift ;;
       --tick) tick=$2; shift ;;
       --dir) dir=$2; shift ;;
       *) die "unknown option '$1' (use --ensemble, --tick MS, --dir DIR)" ;;
@@ -74,11 +83,24 @@ cmd_start() {
   USED_PORTS="$dir/ports"
   local nodes=1
   ((ensemble)) && nodes=3
-  local client_ports=() servers=""
+  local client_ports=() servers="" addrs=() nss=()
+  if [[ -n $netns ]]; then
+    IFS=, read -r -a nss <<<"$netns"
+    IFS=, read -r -a addrs <<<"$addresses"
+    ((${#nss[@]} == nodes && ${#addrs[@]} == nodes)) ||
+      die "--netns and --addresses need $nodes comma-separated entries each"
+  fi
   for n in $(seq 1 $nodes); do
-    client_ports+=("$(free_port)")
-    if ((ensemble)); then
-      servers+="server.$n=127.0.0.1:$(free_port):$(free_port)"$'\n'
+    if [[ -n $netns ]]; then
+      client_ports+=(2181)
+      echo "${nss[$((n - 1))]}" >"$dir/netns$n"
+      ((ensemble)) && servers+="server.$n=${addrs[$((n - 1))]}:2888:3888"$'\n'
+    else
+      addrs+=(127.0.0.1)
+      client_ports+=("$(free_port)")
+      if ((ensemble)); then
+        servers+="server.$n=127.0.0.1:$(free_port):$(free_port)"$'\n'
+      fi
     fi
   done
   for n in $(seq 1 $nodes); do
@@ -90,7 +112,7 @@ initLimit=20
 syncLimit=10
 dataDir=$dir/data$n
 clientPort=${client_ports[$((n - 1))]}
-clientPortAddress=127.0.0.1
+clientPortAddress=${addrs[$((n - 1))]}
 maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
@@ -104,7 +126,8 @@ CFG
   local deadline=$(($(date +%s) + 60))
   for n in $(seq 1 $nodes); do wait_serving "$dir" "$n" "$deadline"; done
   local connect
-  connect=$(printf '127.0.0.1:%s,' "${client_ports[@]}")
+  connect=""
+  for n in $(seq 1 $nodes); do connect+="${addrs[$((n - 1))]}:${client_ports[$((n - 1))]},"; done
   connect=${connect%,}
   echo "$connect" >"$dir/connect"
   echo "ZK_CONNECT=$connect"
@@ -118,6 +141,8 @@ cmd_stop() {
     [[ -e $pidf ]] || continue
     local pid
     pid=$(cat "$pidf")
+    # start-foreground execs java, but under `ip netns exec` the JVM may be a child.
+    pkill -TERM -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
   done
   for pidf in "$dir"/pid*; do
@@ -130,7 +155,10 @@ cmd_stop() {
   rm -rf "$dir"
 }
 
-cmd_kill() { kill -9 "$(cat "$1/pid$2")" 2>/dev/null || true; }
+cmd_kill() {
+  pkill -KILL -P "$(cat "$1/pid$2")" 2>/dev/null || true
+  kill -9 "$(cat "$1/pid$2")" 2>/dev/null || true
+}
 cmd_restart() {
   start_node "$1" "$2"
   wait_serving "$1" "$2" $(($(date +%s) + 60)) || true
