@@ -26,9 +26,9 @@ struct ReadOptions {
   std::string path;         // data file (IDX: the images file)
   std::string labels_path;  // IDX: the labels file (required); otherwise unused
   Format format = Format::kLibsvm;
-  int shard = 0;            // this rank's shard index, 0 <= shard < num_shards
+  int shard = 0;  // this rank's shard index, 0 <= shard < num_shards
   int num_shards = 1;
-  int label_column = 0;     // CSV: 0-based label column; -1 = last column
+  int label_column = 0;  // CSV: 0-based label column; -1 = last column
   // CSV: a header line is detected automatically (first line not numeric) unless forced.
 };
 

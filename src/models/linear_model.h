@@ -79,8 +79,8 @@ std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset
 struct EvalSums {
   double rows = 0;
   double correct = 0;
-  double loss_sum = 0;     // data loss sum, same as LossGradientSum's value
-  double log_loss_sum = 0; // -log p(true class) (probabilistic models; 0 otherwise)
+  double loss_sum = 0;            // data loss sum, same as LossGradientSum's value
+  double log_loss_sum = 0;        // -log p(true class) (probabilistic models; 0 otherwise)
   std::vector<double> confusion;  // classes x classes, [true * K + predicted]
   std::vector<double> Pack() const;
   static EvalSums Unpack(std::span<const double> packed, std::size_t num_classes);

@@ -1,0 +1,133 @@
+// models/kernels.h — internal: row access (CSR or dense, templated), the dot products and
+// axpys of a linear model over one row, and the deterministic thread partition.
+//
+// Determinism: rows [0, n) are split into T contiguous blocks, block t = [n*t/T, n*(t+1)/T)
+// for thread t; each thread sums into its own buffer; buffers are summed in thread order.
+// T depends only on n and the OpenMP thread limit, so a fixed thread count gives the same
+// bits on every run.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+
+#include "models/linear_model.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ringtrain::models::internal {
+
+inline int MaxThreads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+inline int ThreadNum() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int NumThreads() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Threads worth starting for n rows (tiny shards stay on one thread).
+inline int ThreadsFor(std::int64_t n) {
+  return static_cast<int>(std::clamp<std::int64_t>(n / 256, 1, MaxThreads()));
+}
+
+// One row: nnz values x[k] at columns idx[k] (idx == nullptr: dense, column k).
+struct Row {
+  const float* x;
+  const std::int32_t* idx;
+  std::int64_t nnz;
+};
+
+struct Shape {
+  int k;             // outputs
+  std::int64_t dim;  // weights per output
+  std::int64_t nf;   // model features (columns >= nf are ignored, like liblinear)
+  bool bias;
+  double bias_value;
+};
+
+inline Shape ShapeOf(const ModelSpec& spec) {
+  return Shape{spec.num_outputs(), spec.dim(), spec.num_features, spec.bias, spec.bias_value};
+}
+
+template <bool kDense>
+inline Row GetRow(const Dataset& d, std::int64_t r, std::int64_t nf) {
+  if constexpr (kDense) {
+    return Row{d.dense.data() + r * d.dense_cols, nullptr, std::min(d.dense_cols, nf)};
+  } else {
+    const std::int64_t b = d.row_ptr[static_cast<std::size_t>(r)];
+    std::int64_t nnz = d.row_ptr[static_cast<std::size_t>(r) + 1] - b;
+    const std::int32_t* idx = d.col.data() + b;
+    while (nnz > 0 && idx[nnz - 1] >= nf) --nnz;  // ascending columns: cut the tail
+    return Row{d.val.data() + b, idx, nnz};
+  }
+}
+
+template <bool kDense>
+inline double Dot(const Row& row, const double* w) {
+  if constexpr (kDense) {
+    // Four accumulators: the compiler may not reorder a double sum itself.
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    std::int64_t j = 0;
+    for (; j + 4 <= row.nnz; j += 4) {
+      a0 += w[j] * row.x[j];
+      a1 += w[j + 1] * row.x[j + 1];
+      a2 += w[j + 2] * row.x[j + 2];
+      a3 += w[j + 3] * row.x[j + 3];
+    }
+    for (; j < row.nnz; ++j) a0 += w[j] * row.x[j];
+    return (a0 + a1) + (a2 + a3);
+  } else {
+    double a = 0;
+    for (std::int64_t k = 0; k < row.nnz; ++k) a += w[row.idx[k]] * row.x[k];
+    return a;
+  }
+}
+
+template <bool kDense>
+inline void Axpy(const Row& row, double a, double* g) {
+  if constexpr (kDense) {
+    for (std::int64_t j = 0; j < row.nnz; ++j) g[j] += a * row.x[j];
+  } else {
+    for (std::int64_t k = 0; k < row.nnz; ++k) g[row.idx[k]] += a * row.x[k];
+  }
+}
+
+// s[o] = w_o . x (+ bias weight * bias_value).
+template <bool kDense>
+inline void Decisions(const Shape& sh, const Row& row, const double* w, double* s) {
+  for (int o = 0; o < sh.k; ++o) {
+    const double* wo = w + o * sh.dim;
+    double v = Dot<kDense>(row, wo);
+    if (sh.bias) v += wo[sh.nf] * sh.bias_value;
+    s[o] = v;
+  }
+}
+
+// g_o += d[o] * x (and the bias), for every output with d[o] != 0.
+template <bool kDense>
+inline void Scatter(const Shape& sh, const Row& row, const double* d, double* g) {
+  for (int o = 0; o < sh.k; ++o) {
+    if (d[o] == 0.0) continue;
+    double* go = g + o * sh.dim;
+    Axpy<kDense>(row, d[o], go);
+    if (sh.bias) go[sh.nf] += d[o] * sh.bias_value;
+  }
+}
+
+}  // namespace ringtrain::models::internal

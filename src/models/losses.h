@@ -1,0 +1,112 @@
+// models/losses.h — internal: the per-example losses as types (template parameters of the
+// kernels, so no virtual call per example), and the row policies binary/OVR and softmax.
+//
+// z = y * s, s = w.x (+ bias), y in {-1,+1}.
+//   logistic       L = log(1+exp(-z)) = log1p(exp(-|z|)) + max(0,-z)   (never overflows)
+//                  L' = -1/(1+exp(z)),  L'' = e/(1+e)^2 with e = exp(-|z|)
+//   hinge          L = max(0,1-z),      L' = -1 if z<1 else 0  (subgradient), no L''
+//   squared_hinge  L = max(0,1-z)^2,    L' = -2 max(0,1-z),  L'' = 2 if z<1 (generalized)
+// Softmax over K outputs s_k with true class c: L = logsumexp(s) - s_c,
+//   dL/ds_k = p_k - [k==c],  H = diag(p) - p p^T  (per example, in s-space).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace ringtrain::models::internal {
+
+struct LogisticLoss {
+  static constexpr bool kHasCurvature = true;
+  static double Value(double z) { return std::log1p(std::exp(-std::fabs(z))) + std::max(0.0, -z); }
+  static double Deriv(double z) {
+    if (z >= 0) {
+      const double e = std::exp(-z);
+      return -e / (1.0 + e);
+    }
+    return -1.0 / (1.0 + std::exp(z));
+  }
+  static double Curvature(double z) {
+    const double e = std::exp(-std::fabs(z));
+    return e / ((1.0 + e) * (1.0 + e));
+  }
+};
+
+struct HingeLoss {
+  static constexpr bool kHasCurvature = false;
+  static double Value(double z) { return z < 1.0 ? 1.0 - z : 0.0; }
+  static double Deriv(double z) { return z < 1.0 ? -1.0 : 0.0; }
+  static double Curvature(double) { return 0.0; }
+};
+
+struct SquaredHingeLoss {
+  static constexpr bool kHasCurvature = true;
+  static double Value(double z) { return z < 1.0 ? (1.0 - z) * (1.0 - z) : 0.0; }
+  static double Deriv(double z) { return z < 1.0 ? -2.0 * (1.0 - z) : 0.0; }
+  static double Curvature(double z) { return z < 1.0 ? 2.0 : 0.0; }
+};
+
+// Binary (k == 1: y = +1 iff class index 1) and one-vs-rest (y_o = +1 iff class index o).
+template <class L>
+struct OvrPolicy {
+  static constexpr bool kHasCurvature = L::kHasCurvature;
+  static double Sign(int k, int o, std::int32_t c) {
+    return (k == 1 ? c == 1 : c == o) ? 1.0 : -1.0;
+  }
+  // Returns the example's loss; d[o] = dL/ds_o.
+  static double Row(const double* s, int k, std::int32_t c, double* d) {
+    double loss = 0;
+    for (int o = 0; o < k; ++o) {
+      const double y = Sign(k, o, c);
+      const double z = y * s[o];
+      loss += L::Value(z);
+      d[o] = y * L::Deriv(z);
+    }
+    return loss;
+  }
+  static double Loss(const double* s, int k, std::int32_t c) {
+    double loss = 0;
+    for (int o = 0; o < k; ++o) loss += L::Value(Sign(k, o, c) * s[o]);
+    return loss;
+  }
+  // out[o] = (H u)_o for the example's Hessian in s-space (diagonal for OVR).
+  static void HessVec(const double* s, const double* u, int k, std::int32_t c, double* out) {
+    for (int o = 0; o < k; ++o) out[o] = L::Curvature(Sign(k, o, c) * s[o]) * u[o];
+  }
+};
+
+struct SoftmaxPolicy {
+  static constexpr bool kHasCurvature = true;
+  // p[o] = softmax(s)_o; returns logsumexp(s).
+  static double Probabilities(const double* s, int k, double* p) {
+    double m = s[0];
+    for (int o = 1; o < k; ++o) m = std::max(m, s[o]);
+    double sum = 0;
+    for (int o = 0; o < k; ++o) {
+      p[o] = std::exp(s[o] - m);
+      sum += p[o];
+    }
+    for (int o = 0; o < k; ++o) p[o] /= sum;
+    return m + std::log(sum);
+  }
+  static double Row(const double* s, int k, std::int32_t c, double* d) {
+    const double lse = Probabilities(s, k, d);
+    d[c] -= 1.0;
+    return lse - s[c];
+  }
+  static double Loss(const double* s, int k, std::int32_t c) {
+    double m = s[0];
+    for (int o = 1; o < k; ++o) m = std::max(m, s[o]);
+    double sum = 0;
+    for (int o = 0; o < k; ++o) sum += std::exp(s[o] - m);
+    return m + std::log(sum) - s[c];
+  }
+  static void HessVec(const double* s, const double* u, int k, std::int32_t, double* out) {
+    Probabilities(s, k, out);  // out = p
+    double pu = 0;
+    for (int o = 0; o < k; ++o) pu += out[o] * u[o];
+    for (int o = 0; o < k; ++o) out[o] *= u[o] - pu;
+  }
+};
+
+}  // namespace ringtrain::models::internal

@@ -1,0 +1,193 @@
+// models/predict.cc — decision values, predicted labels and probabilities, additive
+// evaluation sums (Pack/Unpack for an allreduce) and the binary AUC.
+//
+// Conventions follow liblinear's predict: binary -> classes[1] iff s > 0 (ties go to
+// classes[0]); multiclass -> first arg max; OVR probabilities = sigmoid(s_k) normalised to
+// sum 1; binary p(classes[1]) = sigmoid(s); multinomial = softmax(s).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "common/error.h"
+#include "models/kernels.h"
+#include "models/linear_model.h"
+#include "models/losses.h"
+
+namespace ringtrain::models {
+namespace {
+
+void CheckModel(const LinearModel& model) {
+  if (model.spec.classes.size() < 2) {
+    throw UsageError("model has fewer than 2 classes", "LinearModel", "load a trained model");
+  }
+  if (model.weights.size() != static_cast<std::size_t>(model.spec.num_weights())) {
+    throw UsageError("model weights do not match its shape", "LinearModel",
+                     "weights must have num_outputs * dim entries");
+  }
+}
+
+template <bool kDense>
+void DecisionsAll(const LinearModel& model, const Dataset& data, double* out) {
+  const internal::Shape sh = internal::ShapeOf(model.spec);
+  const std::int64_t n = data.rows();
+  const double* w = model.weights.data();
+#pragma omp parallel for schedule(static) num_threads(internal::ThreadsFor(n))
+  for (std::int64_t r = 0; r < n; ++r) {
+    internal::Decisions<kDense>(sh, internal::GetRow<kDense>(data, r, sh.nf), w, out + r * sh.k);
+  }
+}
+
+double Sigmoid(double s) {
+  if (s >= 0) return 1.0 / (1.0 + std::exp(-s));
+  const double e = std::exp(s);
+  return e / (1.0 + e);
+}
+
+std::size_t Argmax(const double* s, int k) {
+  std::size_t best = 0;
+  for (int o = 1; o < k; ++o) {
+    if (s[o] > s[best]) best = static_cast<std::size_t>(o);
+  }
+  return best;
+}
+
+// Class index predicted from one row's decision values.
+std::size_t PredictIndex(const double* s, int k) {
+  if (k == 1) return s[0] > 0 ? 1 : 0;
+  return Argmax(s, k);
+}
+
+// probabilities of one row into p (classes.size() entries).
+void RowProbabilities(const ModelSpec& spec, const double* s, double* p) {
+  const int k = spec.num_outputs();
+  if (k == 1) {
+    p[1] = Sigmoid(s[0]);
+    p[0] = 1.0 - p[1];
+  } else if (spec.multiclass == Multiclass::kMultinomial) {
+    internal::SoftmaxPolicy::Probabilities(s, k, p);
+  } else {
+    double sum = 0;
+    for (int o = 0; o < k; ++o) sum += p[o] = Sigmoid(s[o]);
+    for (int o = 0; o < k; ++o) p[o] /= sum;
+  }
+}
+
+}  // namespace
+
+std::vector<double> DecisionValues(const LinearModel& model, const Dataset& data) {
+  CheckModel(model);
+  std::vector<double> out(static_cast<std::size_t>(data.rows() * model.spec.num_outputs()));
+  if (data.is_dense()) {
+    DecisionsAll<true>(model, data, out.data());
+  } else {
+    DecisionsAll<false>(model, data, out.data());
+  }
+  return out;
+}
+
+std::vector<double> PredictLabels(const LinearModel& model, const Dataset& data) {
+  const std::vector<double> s = DecisionValues(model, data);
+  const int k = model.spec.num_outputs();
+  std::vector<double> labels(static_cast<std::size_t>(data.rows()));
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    labels[r] = model.spec.classes[PredictIndex(s.data() + r * static_cast<std::size_t>(k), k)];
+  }
+  return labels;
+}
+
+std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset& data) {
+  if (model.spec.loss != Loss::kLogistic) {
+    throw UsageError(
+        "probabilities need a logistic model, this one uses " + ToString(model.spec.loss),
+        "predict", "predict labels instead, or train with --model lr");
+  }
+  const std::vector<double> s = DecisionValues(model, data);
+  const std::size_t k = static_cast<std::size_t>(model.spec.num_outputs());
+  const std::size_t nc = model.spec.classes.size();
+  std::vector<double> p(static_cast<std::size_t>(data.rows()) * nc);
+  for (std::size_t r = 0; r < static_cast<std::size_t>(data.rows()); ++r) {
+    RowProbabilities(model.spec, s.data() + r * k, p.data() + r * nc);
+  }
+  return p;
+}
+
+std::vector<double> EvalSums::Pack() const {
+  std::vector<double> out{rows, correct, loss_sum, log_loss_sum};
+  out.insert(out.end(), confusion.begin(), confusion.end());
+  return out;
+}
+
+EvalSums EvalSums::Unpack(std::span<const double> packed, std::size_t num_classes) {
+  if (packed.size() != 4 + num_classes * num_classes) {
+    throw UsageError("packed EvalSums has " + std::to_string(packed.size()) + " values, expected " +
+                         std::to_string(4 + num_classes * num_classes),
+                     "EvalSums::Unpack", "pack and unpack with the same class count");
+  }
+  EvalSums e;
+  e.rows = packed[0];
+  e.correct = packed[1];
+  e.loss_sum = packed[2];
+  e.log_loss_sum = packed[3];
+  e.confusion.assign(packed.begin() + 4, packed.end());
+  return e;
+}
+
+EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
+  const std::size_t nc = model.spec.classes.size();
+  if (data.class_index.size() != data.labels.size()) {
+    throw UsageError("AssignClasses has not run on this dataset", "Evaluate",
+                     "call AssignClasses with the model's classes first");
+  }
+  EvalSums e;
+  e.confusion.assign(nc * nc, 0.0);
+  e.rows = static_cast<double>(data.rows());
+  e.loss_sum = LossGradientSum(model.spec, data, model.weights, {});
+  const std::vector<double> s = DecisionValues(model, data);
+  const int k = model.spec.num_outputs();
+  const bool probabilistic = model.spec.loss == Loss::kLogistic;
+  std::vector<double> p(nc);
+  for (std::size_t r = 0; r < static_cast<std::size_t>(data.rows()); ++r) {
+    const double* sr = s.data() + r * static_cast<std::size_t>(k);
+    const std::size_t truth = static_cast<std::size_t>(data.class_index[r]);
+    const std::size_t pred = PredictIndex(sr, k);
+    e.confusion[truth * nc + pred] += 1.0;
+    if (truth == pred) e.correct += 1.0;
+    if (probabilistic) {
+      RowProbabilities(model.spec, sr, p.data());
+      // Clamp like scikit-learn's log_loss so a confident mistake stays finite.
+      e.log_loss_sum += -std::log(std::clamp(p[truth], 1e-15, 1.0));
+    }
+  }
+  return e;
+}
+
+double BinaryAuc(std::span<const double> scores, std::span<const std::int32_t> class_index) {
+  if (scores.size() != class_index.size()) {
+    throw UsageError("scores and labels differ in count", "BinaryAuc", "one score per row");
+  }
+  const std::size_t n = scores.size();
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
+  // Mann-Whitney U with average ranks for ties.
+  double pos = 0, rank_sum = 0;
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i;
+    while (j < n && scores[order[j]] == scores[order[i]]) ++j;
+    const double avg_rank = 0.5 * static_cast<double>(i + 1 + j);  // ranks i+1..j
+    for (std::size_t t = i; t < j; ++t) {
+      if (class_index[order[t]] == 1) {
+        pos += 1;
+        rank_sum += avg_rank;
+      }
+    }
+    i = j;
+  }
+  const double neg = static_cast<double>(n) - pos;
+  if (pos == 0 || neg == 0) return std::nan("");
+  return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
+}
+
+}  // namespace ringtrain::models

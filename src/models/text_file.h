@@ -1,0 +1,93 @@
+// models/text_file.h — internal: byte-range sharding of a text file and buffered line
+// streaming, shared by the LIBSVM and CSV readers.
+//
+// Shard rule: with size bytes and n shards, shard s owns the lines that START in
+// [size*s/n, size*(s+1)/n). A line starts at offset 0 or right after a '\n'. So every line
+// belongs to exactly one shard, shards are in file order, and a shard may be empty.
+// The global row index of the shard's first row (Dataset::first_row) is the number of data
+// lines (not blank, not starting with '#') before the shard: found by one cheap memchr pass
+// over the bytes before the shard (about 2-5 GB/s), which also gives the line number used
+// in error messages.
+// Reads are large pread()s into one buffer (4 MiB, grown only for longer lines); no iostreams.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringtrain::models::internal {
+
+class TextFile {
+ public:
+  // Opens `path`; DataError "cannot open" naming the path and errno text.
+  explicit TextFile(const std::string& path);
+  ~TextFile();
+  TextFile(const TextFile&) = delete;
+  TextFile& operator=(const TextFile&) = delete;
+
+  std::int64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // First line start at or after `offset` (size() if none).
+  std::int64_t LineStartAtOrAfter(std::int64_t offset);
+  struct Prefix {
+    std::int64_t lines = 0;       // '\n' count in [0, end)
+    std::int64_t data_lines = 0;  // lines in [0, end) holding a row (see top)
+  };
+  // `end` must be a line start.
+  Prefix CountPrefix(std::int64_t end);
+  // The first line of the file (without '\n' / '\r').
+  std::string FirstLine();
+
+  // Calls fn(std::string_view line, std::int64_t line_no) for every line in [begin, end)
+  // (begin a line start), line_no 1-based given the first line's number. The view is
+  // valid only during the call; a trailing '\r' is removed.
+  template <class Fn>
+  void ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t first_line_no, Fn&& fn);
+
+ private:
+  // Reads up to n bytes at offset into dst; returns bytes read (throws DataError on error).
+  std::size_t ReadAt(char* dst, std::size_t n, std::int64_t offset);
+
+  std::string path_;
+  int fd_ = -1;
+  std::int64_t size_ = 0;
+};
+
+template <class Fn>
+void TextFile::ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t first_line_no,
+                           Fn&& fn) {
+  std::vector<char> buf(std::size_t{4} << 20);
+  std::size_t have = 0;  // bytes of a partial line carried at buf[0..have)
+  std::int64_t pos = begin;
+  std::int64_t line_no = first_line_no;
+  auto emit = [&](const char* p, std::size_t len) {
+    if (len > 0 && p[len - 1] == '\r') --len;
+    fn(std::string_view(p, len), line_no);
+    ++line_no;
+  };
+  while (pos < end) {
+    if (have == buf.size()) buf.resize(buf.size() * 2);
+    std::size_t want = buf.size() - have;
+    if (static_cast<std::int64_t>(want) > end - pos) want = static_cast<std::size_t>(end - pos);
+    std::size_t got = ReadAt(buf.data() + have, want, pos);
+    if (got == 0) break;  // file shrank under us; treat what we have as the end
+    pos += static_cast<std::int64_t>(got);
+    const char* p = buf.data();
+    const char* stop = buf.data() + have + got;
+    while (p < stop) {
+      const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(stop - p));
+      if (nl == nullptr) break;
+      const char* q = static_cast<const char*>(nl);
+      emit(p, static_cast<std::size_t>(q - p));
+      p = q + 1;
+    }
+    have = static_cast<std::size_t>(stop - p);
+    if (have > 0 && p != buf.data()) std::memmove(buf.data(), p, have);
+  }
+  if (have > 0) emit(buf.data(), have);  // last line without '\n'
+}
+
+}  // namespace ringtrain::models::internal
