@@ -1,0 +1,257 @@
+// train/lbfgs.cc — full-batch L-BFGS with a strong-Wolfe line search.
+//
+// Direction: the two-loop recursion over the last m pairs (s, y), H0 = (s.y / y.y) I.
+// Step: bracketing then cubic-interpolation zoom (Nocedal & Wright, alg. 3.5 and 3.6), so
+// the accepted point satisfies f(x + a d) <= f(x) + c1 a g.d and |g(x + a d).d| <= c2 |g.d|.
+// Stop: |g| <= tol * |g0| with g0 the gradient at the first point (w = 0 in a fresh run,
+// which is liblinear's -e rule). A pair with s.y <= 1e-12 |y|^2 is skipped (keeps H > 0).
+// All arithmetic runs identically on every rank (values come from the allreduce).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "train/optimizer.h"
+
+namespace ringtrain::train {
+namespace {
+
+double Dot(std::span<const double> a, std::span<const double> b) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Minimiser of the cubic through (a, fa, da), (b, fb, db), safeguarded into the middle 80 %
+// of [a, b]; bisection when the cubic has no usable minimiser.
+double CubicStep(double a, double fa, double da, double b, double fb, double db) {
+  double lo = std::min(a, b), hi = std::max(a, b), width = hi - lo;
+  double d1 = da + db - 3 * (fa - fb) / (a - b);
+  double disc = d1 * d1 - da * db;
+  double t = 0.5 * (a + b);
+  if (disc >= 0) {
+    double d2 = std::copysign(std::sqrt(disc), b - a);
+    double denom = db - da + 2 * d2;
+    if (denom != 0) t = b - (b - a) * (db + d2 - d1) / denom;
+  }
+  if (!std::isfinite(t) || t < lo + 0.1 * width || t > hi - 0.1 * width) t = 0.5 * (a + b);
+  return t;
+}
+
+class Lbfgs final : public Optimizer {
+ public:
+  Lbfgs(Function& f, const LbfgsOptions& options)
+      : f_(f),
+        o_(options),
+        n_(static_cast<std::size_t>(f.dim())),
+        g_(n_),
+        d_(n_),
+        x_(n_),
+        gx_(n_),
+        alpha_(static_cast<std::size_t>(options.memory)) {}
+
+  EpochReport RunEpoch(std::span<double> w, std::int64_t) override {
+    EpochReport r;
+    if (!initialised_) {
+      f_val_ = f_.ValueGradient(w, g_);
+      g0_norm_ = std::sqrt(Dot(g_, g_));
+      initialised_ = true;
+      ++r.evaluations;
+    }
+    double gnorm = std::sqrt(Dot(g_, g_));
+    if (gnorm <= o_.tol * g0_norm_) return Report(r, gnorm, true);
+    Direction();
+    double dg = Dot(g_, d_);
+    if (!(dg < 0)) {  // not a descent direction: forget the history, go downhill
+      count_ = 0;
+      for (std::size_t i = 0; i < n_; ++i) d_[i] = -g_[i];
+      dg = -gnorm * gnorm;
+    }
+    double step = count_ == 0 ? std::min(1.0, 1.0 / gnorm) : 1.0;
+    double f_new = 0;
+    bool ok = LineSearch(w, dg, step, &f_new, &r.evaluations);
+    if (!ok) {
+      // No acceptable step even along a fresh steepest descent: we are at the limit of
+      // floating-point resolution. Report converged rather than loop.
+      if (count_ == 0) return Report(r, gnorm, true);
+      count_ = 0;
+      return Report(r, gnorm, false);
+    }
+    // x_, gx_ hold the accepted point. New pair (s, y).
+    std::size_t slot = static_cast<std::size_t>(head_);
+    auto& s = s_[slot];
+    auto& y = y_[slot];
+    s.resize(n_);
+    y.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) {
+      s[i] = x_[i] - w[i];
+      y[i] = gx_[i] - g_[i];
+    }
+    double sy = Dot(s, y), yy = Dot(y, y);
+    if (sy > 1e-12 * yy && yy > 0) {
+      rho_[slot] = 1.0 / sy;
+      head_ = (head_ + 1) % o_.memory;
+      count_ = std::min(count_ + 1, o_.memory);
+    }
+    std::copy(x_.begin(), x_.end(), w.begin());
+    g_ = gx_;
+    f_val_ = f_new;
+    gnorm = std::sqrt(Dot(g_, g_));
+    return Report(r, gnorm, gnorm <= o_.tol * g0_norm_);
+  }
+
+  std::vector<double> SaveState() const override {
+    std::vector<double> st = {initialised_ ? 1.0 : 0.0, f_val_, g0_norm_,
+                              static_cast<double>(head_), static_cast<double>(count_)};
+    st.insert(st.end(), g_.begin(), g_.end());
+    for (int k = 0; k < o_.memory; ++k) {
+      auto idx = static_cast<std::size_t>(k);
+      st.push_back(rho_[idx]);
+      for (std::size_t i = 0; i < n_; ++i) st.push_back(s_[idx].empty() ? 0.0 : s_[idx][i]);
+      for (std::size_t i = 0; i < n_; ++i) st.push_back(y_[idx].empty() ? 0.0 : y_[idx][i]);
+    }
+    return st;
+  }
+
+  void RestoreState(std::span<const double> st) override {
+    initialised_ = st[0] != 0;
+    f_val_ = st[1];
+    g0_norm_ = st[2];
+    head_ = static_cast<int>(st[3]);
+    count_ = static_cast<int>(st[4]);
+    std::size_t p = 5;
+    std::copy(st.begin() + static_cast<std::ptrdiff_t>(p),
+              st.begin() + static_cast<std::ptrdiff_t>(p + n_), g_.begin());
+    p += n_;
+    for (int k = 0; k < o_.memory; ++k) {
+      auto idx = static_cast<std::size_t>(k);
+      rho_[idx] = st[p++];
+      s_[idx].assign(st.begin() + static_cast<std::ptrdiff_t>(p),
+                     st.begin() + static_cast<std::ptrdiff_t>(p + n_));
+      p += n_;
+      y_[idx].assign(st.begin() + static_cast<std::ptrdiff_t>(p),
+                     st.begin() + static_cast<std::ptrdiff_t>(p + n_));
+      p += n_;
+    }
+  }
+
+ private:
+  EpochReport Report(EpochReport r, double gnorm, bool converged) const {
+    r.objective = f_val_;
+    r.grad_norm = gnorm;
+    r.converged = converged;
+    return r;
+  }
+
+  // d = -H g by the two-loop recursion.
+  void Direction() {
+    for (std::size_t i = 0; i < n_; ++i) d_[i] = -g_[i];
+    int m = o_.memory;
+    for (int k = 0; k < count_; ++k) {
+      auto idx = static_cast<std::size_t>((head_ - 1 - k + 2 * m) % m);
+      alpha_[idx] = rho_[idx] * Dot(s_[idx], d_);
+      for (std::size_t i = 0; i < n_; ++i) d_[i] -= alpha_[idx] * y_[idx][i];
+    }
+    if (count_ > 0) {
+      auto last = static_cast<std::size_t>((head_ - 1 + m) % m);
+      double gamma = 1.0 / (rho_[last] * Dot(y_[last], y_[last]));
+      for (double& v : d_) v *= gamma;
+    }
+    for (int k = count_ - 1; k >= 0; --k) {
+      auto idx = static_cast<std::size_t>((head_ - 1 - k + 2 * m) % m);
+      double beta = rho_[idx] * Dot(y_[idx], d_);
+      for (std::size_t i = 0; i < n_; ++i) d_[i] += (alpha_[idx] - beta) * s_[idx][i];
+    }
+  }
+
+  // Evaluates x_ = w + a d_, gx_; returns f and sets *dg = gx_.d_.
+  double Eval(std::span<const double> w, double a, double* dg, std::int64_t* evals) {
+    for (std::size_t i = 0; i < n_; ++i) x_[i] = w[i] + a * d_[i];
+    double f = f_.ValueGradient(x_, gx_);
+    ++*evals;
+    *dg = Dot(gx_, d_);
+    return f;
+  }
+
+  bool LineSearch(std::span<const double> w, double dg0, double a, double* f_out,
+                  std::int64_t* evals) {
+    const double f0 = f_val_;
+    double a_prev = 0, f_prev = f0, dg_prev = dg0;
+    for (int i = 0; i < o_.max_line_search; ++i) {
+      double dg = 0;
+      double f = Eval(w, a, &dg, evals);
+      if (!std::isfinite(f) || f > f0 + o_.c1 * a * dg0 || (i > 0 && f >= f_prev))
+        return Zoom(w, dg0, a_prev, f_prev, dg_prev, a, f, dg, f_out, evals);
+      if (std::fabs(dg) <= -o_.c2 * dg0) {
+        *f_out = f;
+        return true;
+      }
+      if (dg >= 0) return Zoom(w, dg0, a, f, dg, a_prev, f_prev, dg_prev, f_out, evals);
+      a_prev = a;
+      f_prev = f;
+      dg_prev = dg;
+      a *= 2;
+    }
+    return false;
+  }
+
+  // Invariant: lo satisfies sufficient decrease with the lowest f so far; (hi - lo) dg_lo < 0.
+  bool Zoom(std::span<const double> w, double dg0, double lo, double f_lo, double dg_lo, double hi,
+            double f_hi, double dg_hi, double* f_out, std::int64_t* evals) {
+    const double f0 = f_val_;
+    for (int i = 0; i < o_.max_line_search; ++i) {
+      double a =
+          std::isfinite(f_hi) ? CubicStep(lo, f_lo, dg_lo, hi, f_hi, dg_hi) : 0.5 * (lo + hi);
+      double dg = 0;
+      double f = Eval(w, a, &dg, evals);
+      if (f > f0 + o_.c1 * a * dg0 || f >= f_lo) {
+        hi = a;
+        f_hi = f;
+        dg_hi = dg;
+      } else {
+        if (std::fabs(dg) <= -o_.c2 * dg0) {
+          *f_out = f;
+          return true;
+        }
+        if (dg * (hi - lo) >= 0) {
+          hi = lo;
+          f_hi = f_lo;
+          dg_hi = dg_lo;
+        }
+        lo = a;
+        f_lo = f;
+        dg_lo = dg;
+      }
+      if (std::fabs(hi - lo) <= 1e-16 * std::max(1.0, std::fabs(lo))) break;
+    }
+    // Out of iterations: accept lo if it decreased f (a weaker but still descending step);
+    // re-evaluate it so x_/gx_ hold its point (rare, so one extra evaluation is cheap).
+    if (lo > 0 && f_lo < f0) {
+      double dg = 0;
+      *f_out = Eval(w, lo, &dg, evals);
+      return true;
+    }
+    return false;
+  }
+
+  Function& f_;
+  LbfgsOptions o_;
+  std::size_t n_;
+  std::vector<double> g_, d_, x_, gx_;
+  std::vector<double> alpha_;
+  std::vector<std::vector<double>> s_{static_cast<std::size_t>(o_.memory)};
+  std::vector<std::vector<double>> y_{static_cast<std::size_t>(o_.memory)};
+  std::vector<double> rho_ = std::vector<double>(static_cast<std::size_t>(o_.memory), 0.0);
+  double f_val_ = 0;
+  double g0_norm_ = 0;
+  int head_ = 0;
+  int count_ = 0;
+  bool initialised_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> MakeLbfgs(Function& f, const LbfgsOptions& options) {
+  return std::make_unique<Lbfgs>(f, options);
+}
+
+}  // namespace ringtrain::train

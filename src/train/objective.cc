@@ -1,0 +1,83 @@
+// train/objective.cc — LocalObjective and the DistributedObjective decorator.
+#include "train/objective.h"
+
+#include <algorithm>
+
+namespace ringtrain::train {
+
+double LocalObjective::DataValueGradient(std::span<const double> w, std::span<double> grad,
+                                         std::span<const std::int64_t> rows) const {
+  std::fill(grad.begin(), grad.end(), 0.0);
+  double loss = 0.0;
+  // An empty `rows` means "all rows" to the kernel; an empty shard has nothing to add.
+  if (shard_.rows() > 0) loss = models::LossGradientSum(spec_, shard_, w, grad, rows);
+  for (double& g : grad) g *= c_;
+  return c_ * loss;
+}
+
+void LocalObjective::DataHessianVector(std::span<const double> w, std::span<const double> v,
+                                       std::span<double> out) const {
+  std::fill(out.begin(), out.end(), 0.0);
+  if (shard_.rows() > 0) models::HessianVectorSum(spec_, shard_, w, v, out);
+  for (double& o : out) o *= c_;
+}
+
+DistributedObjective::DistributedObjective(const LocalObjective& local,
+                                           allreduce::Communicator& comm, std::int64_t global_rows)
+    : local_(local), comm_(comm), global_rows_(static_cast<double>(global_rows)) {}
+
+double DistributedObjective::ValueGradient(std::span<const double> w, std::span<double> grad) {
+  const std::size_t n = grad.size();
+  buffer_.resize(n + 1);
+  std::span<double> local_grad(buffer_.data() + 1, n);
+  buffer_[0] = local_.DataValueGradient(w, local_grad);
+  comm_.AllreduceSum(std::span<double>(buffer_));
+  // The regulariser is added once, after the sum, identically on every rank.
+  double sq = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    grad[j] = buffer_[j + 1] + w[j];
+    sq += w[j] * w[j];
+  }
+  ++evaluations_;
+  rows_touched_ += local_.rows();
+  return buffer_[0] + 0.5 * sq;
+}
+
+bool DistributedObjective::has_hessian() const {
+  return local_.spec().loss != models::Loss::kHinge &&
+         local_.spec().multiclass != models::Multiclass::kMultinomial;
+}
+
+void DistributedObjective::HessianVector(std::span<const double> w, std::span<const double> v,
+                                         std::span<double> out) {
+  const std::size_t n = out.size();
+  buffer_.resize(n);
+  local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n));
+  comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
+  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + v[j];
+  rows_touched_ += local_.rows();
+}
+
+double DistributedObjective::BatchGradient(std::span<const double> w,
+                                           std::span<const std::int64_t> rows,
+                                           std::span<double> grad) {
+  const std::size_t n = grad.size();
+  buffer_.resize(n + 2);
+  std::span<double> local_grad(buffer_.data() + 2, n);
+  if (rows.empty()) {
+    std::fill(local_grad.begin(), local_grad.end(), 0.0);
+    buffer_[1] = 0.0;
+  } else {
+    buffer_[1] = local_.DataValueGradient(w, local_grad, rows);
+  }
+  buffer_[0] = static_cast<double>(rows.size());
+  comm_.AllreduceSum(std::span<double>(buffer_));
+  const double b = buffer_[0];
+  const double inv_b = b > 0 ? 1.0 / b : 0.0;
+  const double inv_n = global_rows_ > 0 ? 1.0 / global_rows_ : 0.0;
+  for (std::size_t j = 0; j < n; ++j) grad[j] = buffer_[j + 2] * inv_b + w[j] * inv_n;
+  rows_touched_ += static_cast<std::int64_t>(rows.size());
+  return b;
+}
+
+}  // namespace ringtrain::train

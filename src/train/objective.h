@@ -1,0 +1,101 @@
+// train/objective.h — the function an optimizer minimises, and the decorator that makes
+// any optimizer data-parallel.
+//
+//   F(w) = 0.5 |w|^2 + C * sum_i loss_i(w)          (liblinear's convention, DESIGN.md)
+//
+// LocalObjective gives only the data term of ONE shard: C * sum_{i in shard} loss_i and its
+// gradient. DistributedObjective wraps it: it packs [data loss, gradient] into one buffer,
+// runs ONE AllreduceSum, then adds 0.5|w|^2 and w once. Since every rank holds identical w
+// and the allreduce returns identical bits, every rank sees the same F and grad F and takes
+// bit-identical steps. Optimizers see only Function / StochasticFunction: never a rank.
+//
+// Mini-batches (sgd): the per-sample form F(w)/N = sum_i (0.5|w|^2/N + C loss_i)/N gives the
+// unbiased estimate  g = w/N + (C/b) sum_{i in batch} grad loss_i  with b the GLOBAL batch
+// count; the count rides in the same buffer, so ragged last batches and empty shards work.
+// Thread-safety: one thread per object (the rank's trainer thread).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "allreduce/communicator.h"
+#include "models/dataset.h"
+#include "models/linear_model.h"
+
+namespace ringtrain::train {
+
+// A function of w that full-batch optimizers minimise.
+class Function {
+ public:
+  virtual ~Function() = default;
+  virtual std::int64_t dim() const = 0;
+  // Returns F(w) and writes grad F(w) into `grad` (overwritten).
+  virtual double ValueGradient(std::span<const double> w, std::span<double> grad) = 0;
+  virtual bool has_hessian() const = 0;
+  // out = H(w) v (generalised Hessian), overwritten.
+  virtual void HessianVector(std::span<const double> w, std::span<const double> v,
+                             std::span<double> out) = 0;
+};
+
+// A mini-batch estimate of grad(F/N), for sgd.
+class StochasticFunction {
+ public:
+  virtual ~StochasticFunction() = default;
+  virtual std::int64_t dim() const = 0;
+  // Rows this caller may draw from (local shard size).
+  virtual std::int64_t local_rows() const = 0;
+  // Writes the global mini-batch gradient estimate of F/N into `grad`; `rows` are indices
+  // into the local shard (may be empty). Returns the global batch size b.
+  virtual double BatchGradient(std::span<const double> w, std::span<const std::int64_t> rows,
+                               std::span<double> grad) = 0;
+};
+
+// C * (data loss sum) over one shard, and its gradient / Hessian-vector product.
+class LocalObjective {
+ public:
+  LocalObjective(const models::ModelSpec& spec, const models::Dataset& shard, double c)
+      : spec_(spec), shard_(shard), c_(c) {}
+  std::int64_t dim() const { return spec_.num_weights(); }
+  std::int64_t rows() const { return shard_.rows(); }
+  const models::ModelSpec& spec() const { return spec_; }
+  // grad is overwritten. With `rows` non-empty, only those rows count.
+  double DataValueGradient(std::span<const double> w, std::span<double> grad,
+                           std::span<const std::int64_t> rows = {}) const;
+  void DataHessianVector(std::span<const double> w, std::span<const double> v,
+                         std::span<double> out) const;
+
+ private:
+  const models::ModelSpec& spec_;
+  const models::Dataset& shard_;
+  double c_;
+};
+
+// The decorator. `global_rows` is N summed over ranks (for the per-sample sgd scaling).
+class DistributedObjective final : public Function, public StochasticFunction {
+ public:
+  DistributedObjective(const LocalObjective& local, allreduce::Communicator& comm,
+                       std::int64_t global_rows);
+  std::int64_t dim() const override { return local_.dim(); }
+  std::int64_t local_rows() const override { return local_.rows(); }
+  double ValueGradient(std::span<const double> w, std::span<double> grad) override;
+  bool has_hessian() const override;
+  void HessianVector(std::span<const double> w, std::span<const double> v,
+                     std::span<double> out) override;
+  double BatchGradient(std::span<const double> w, std::span<const std::int64_t> rows,
+                       std::span<double> grad) override;
+
+  // Counters for progress lines: function evaluations and rows touched on this rank.
+  std::int64_t evaluations() const { return evaluations_; }
+  std::int64_t local_rows_touched() const { return rows_touched_; }
+
+ private:
+  const LocalObjective& local_;
+  allreduce::Communicator& comm_;
+  double global_rows_;
+  std::vector<double> buffer_;  // [count, loss, grad...], reused across calls
+  std::int64_t evaluations_ = 0;
+  std::int64_t rows_touched_ = 0;
+};
+
+}  // namespace ringtrain::train

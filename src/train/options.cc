@@ -1,0 +1,151 @@
+// train/options.cc — validation, canonical text, hash and differing keys of TrainOptions.
+#include "train/options.h"
+
+#include <charconv>
+#include <map>
+#include <sstream>
+#include <type_traits>
+#include <vector>
+
+#include "common/checksum.h"
+#include "common/error.h"
+
+namespace ringtrain::train {
+namespace {
+
+[[noreturn]] void Bad(const std::string& option, const std::string& what,
+                      const std::string& hint = {}) {
+  throw UsageError("--" + option + " " + what, "ringtrain train", hint);
+}
+
+template <class T>
+std::string ValueText(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest round-trip form
+    return std::string(buf, r.ptr);
+  } else {
+    return std::to_string(v);
+  }
+}
+
+std::map<std::string, std::string> ParseCanonical(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    out[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return out;
+}
+
+bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (v == a) return true;
+  return false;
+}
+
+}  // namespace
+
+void FinalizeAndValidate(TrainOptions& o) {
+  if (o.data.empty()) Bad("data", "is required", "give the training data file");
+  if (!OneOf(o.format, {"", "libsvm", "idx", "csv"}))
+    Bad("format", "must be libsvm|idx|csv, got '" + o.format + "'");
+  if (o.format == "idx" && o.labels.empty())
+    Bad("labels", "is required with --format idx", "give the IDX labels file");
+  if (!o.test_labels.empty() && o.test_data.empty()) Bad("test-labels", "needs --test-data");
+  if (!OneOf(o.model, {"lr", "svm"})) Bad("model", "must be lr|svm, got '" + o.model + "'");
+  if (o.loss.empty()) o.loss = o.model == "lr" ? "logistic" : "squared_hinge";
+  if (!OneOf(o.loss, {"logistic", "hinge", "squared_hinge"}))
+    Bad("loss", "must be logistic|hinge|squared_hinge, got '" + o.loss + "'");
+  if (o.model == "lr" && o.loss != "logistic")
+    Bad("loss", "'" + o.loss + "' does not go with --model lr", "use --model svm");
+  if (o.model == "svm" && o.loss == "logistic")
+    Bad("loss", "'logistic' does not go with --model svm", "use --model lr");
+  if (!OneOf(o.multiclass, {"ovr", "multinomial"}))
+    Bad("multiclass", "must be ovr|multinomial, got '" + o.multiclass + "'");
+  if (o.multiclass == "multinomial" && o.loss != "logistic")
+    Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
+  if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
+  if (!OneOf(o.optimizer, {"lbfgs", "sgd"}))
+    Bad("optimizer", "must be lbfgs|sgd, got '" + o.optimizer + "'");
+  if (o.optimizer == "lbfgs" && o.loss == "hinge")
+    Bad("optimizer", "lbfgs needs a smooth loss; hinge is not differentiable",
+        "use --optimizer sgd or --loss squared_hinge");
+  if (o.batch_size < 1) Bad("batch-size", "must be >= 1, got " + ValueText(o.batch_size));
+  if (!(o.lr > 0)) Bad("lr", "must be > 0, got " + ValueText(o.lr));
+  if (!(o.lr_decay >= 0)) Bad("lr-decay", "must be >= 0, got " + ValueText(o.lr_decay));
+  if (!(o.momentum >= 0 && o.momentum < 1))
+    Bad("momentum", "must be in [0, 1), got " + ValueText(o.momentum));
+  if (!(o.tol > 0)) Bad("tol", "must be > 0, got " + ValueText(o.tol));
+  if (o.lbfgs_memory < 1) Bad("lbfgs-memory", "must be >= 1, got " + ValueText(o.lbfgs_memory));
+  if (o.epochs < 1) Bad("epochs", "must be >= 1, got " + ValueText(o.epochs));
+  if (o.eval_every < 1) Bad("eval-every", "must be >= 1, got " + ValueText(o.eval_every));
+  if (o.ranks < 1) Bad("ranks", "must be >= 1, got " + ValueText(o.ranks));
+  if ((o.min_ranks > 0) != (o.max_ranks > 0))
+    Bad(o.min_ranks > 0 ? "max-ranks" : "min-ranks", "must be given with the other one",
+        "give both --min-ranks and --max-ranks");
+  if (o.min_ranks < 0 || o.max_ranks < 0) Bad("min-ranks", "must be >= 1");
+  if (o.min_ranks > o.max_ranks)
+    Bad("min-ranks", ValueText(o.min_ranks) + " is above --max-ranks " + ValueText(o.max_ranks));
+  if (!OneOf(o.transport, {"", "tcp", "mpi"}))
+    Bad("transport", "must be tcp|mpi, got '" + o.transport + "'");
+  if (!o.zk_auth.empty() && !o.zk_auth_file.empty())
+    Bad("zk-auth", "and --zk-auth-file exclude each other");
+  if (o.resume && o.resume_from >= 0) Bad("resume", "and --resume-from exclude each other");
+  if (o.checkpoint_every < 0)
+    Bad("checkpoint-every", "must be >= 0, got " + ValueText(o.checkpoint_every));
+  if (o.checkpoint_every > 0 && o.checkpoint_dir.empty())
+    Bad("checkpoint-dir", "is required with --checkpoint-every");
+  if (o.keep < 1) Bad("keep", "must be >= 1, got " + ValueText(o.keep));
+  if (o.threads < 0) Bad("threads", "must be >= 0, got " + ValueText(o.threads));
+  if (!(o.timeout > 0)) Bad("timeout", "must be > 0 seconds, got " + ValueText(o.timeout));
+  bool distributed = o.ranks > 1 || o.max_ranks > 1 || o.zk_given || o.transport == "mpi";
+  if (distributed && o.job.empty())
+    Bad("job", "is required for a distributed run", "name the job, e.g. --job exp42");
+}
+
+std::string CanonicalText(const TrainOptions& options) {
+  std::string out;
+  VisitTrainFields(options, [&](const char* name, const auto& value, const char*, Scope scope) {
+    if (scope != Scope::kShape) return;
+    out += name;
+    out += " = ";
+    out += ValueText(value);
+    out += '\n';
+  });
+  return out;
+}
+
+std::string OptionsHash(const TrainOptions& options) {
+  return Hex64(Fnv1a64(CanonicalText(options)));
+}
+
+std::string DifferingKeys(const std::string& ours, const std::string& theirs,
+                          const std::string& their_name) {
+  auto a = ParseCanonical(ours);
+  auto b = ParseCanonical(theirs);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : a) keys.push_back(k);
+  for (const auto& [k, v] : b)
+    if (!a.count(k)) keys.push_back(k);
+  std::string out;
+  for (const auto& k : keys) {
+    auto ia = a.find(k);
+    auto ib = b.find(k);
+    std::string va = ia == a.end() ? "<unset>" : ia->second;
+    std::string vb = ib == b.end() ? "<unset>" : ib->second;
+    if (va == vb) continue;
+    if (!out.empty()) out += "; ";
+    out += k + " ('" + va + "' here, '" + vb + "' in " + their_name + ")";
+  }
+  return out;
+}
+
+}  // namespace ringtrain::train

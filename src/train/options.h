@@ -1,0 +1,130 @@
+// train/options.h — the one options struct of `ringtrain train`, and its one field list.
+//
+// VisitTrainFields(options, visitor) is the field list. Everything that needs to enumerate
+// the options uses it, so a new option is added in exactly one place:
+//   - cli/ registers each field as a CLI11 option (and so as a TOML key of --config);
+//   - CanonicalText() prints the kShape fields as "key = value" lines; its hash goes into
+//     the ZooKeeper job record and into checkpoints;
+//   - DifferingKeys() compares two canonical texts and names the keys that differ.
+// Scope::kShape keys change the model shape or the objective/trajectory: they must match
+// across the ranks of a job and on resume. Scope::kRun keys may differ (epochs, checkpoint
+// interval, ranks, threads, timeout, output paths, ZooKeeper address, ...).
+// No getenv, no I/O here: plain data and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ringtrain::train {
+
+enum class Scope { kShape, kRun };
+
+struct TrainOptions {
+  // Job and rendezvous (run scope).
+  std::string job;
+  std::string zk = "127.0.0.1:2181";
+  bool zk_given = false;  // set by cli/ when --zk (or its TOML key) was given
+  std::string zk_auth;
+  std::string zk_auth_file;
+  int ranks = 1;
+  int min_ranks = 0;  // 0 = not elastic
+  int max_ranks = 0;
+  std::string transport;  // "" = auto (mpi under mpirun, else tcp)
+  std::string advertise_address = "127.0.0.1";
+  // Data (shape scope: the data defines the objective).
+  std::string data;
+  std::string labels;
+  std::string format;  // "" = guess from the file name
+  int label_column = 0;
+  std::string test_data;  // run scope: evaluation only
+  std::string test_labels;
+  // Model and objective (shape scope).
+  std::string model = "lr";  // lr | svm
+  std::string loss;          // "" = logistic for lr, squared_hinge for svm
+  std::string multiclass = "ovr";
+  double c = 1.0;
+  bool bias = false;
+  // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
+  std::string optimizer = "lbfgs";
+  int batch_size = 256;  // sgd: local batch; global batch = local x ranks
+  double lr = 0.1;
+  double lr_decay = 0.0;  // sgd: lr_t = lr / (1 + lr_decay * t), t = global step
+  double momentum = 0.9;
+  std::uint64_t seed = 1;
+  double tol = 0.01;  // lbfgs: stop when |g| <= tol * |g0| (liblinear's -e)
+  int lbfgs_memory = 10;
+  // Run scope.
+  int epochs = 100;
+  int eval_every = 1;  // evaluate train/test accuracy every N epochs (and at the end)
+  std::string checkpoint_dir;
+  int checkpoint_every = 0;
+  int keep = 3;
+  bool resume = false;
+  std::int64_t resume_from = -1;
+  std::string output;
+  std::string metrics;
+  int threads = 0;  // 0 = cores / local ranks
+  double timeout = 60.0;
+};
+
+// visitor(name, member_ref, help, scope) for every field in canonical order. `name` is the
+// long option / TOML key without dashes. zk_given is not a field (cli/ sets it).
+template <class Options, class Visitor>
+void VisitTrainFields(Options& o, Visitor&& v) {
+  v("job", o.job, "job name (ZooKeeper node /ringtrain/<job>)", Scope::kRun);
+  v("zk", o.zk, "ZooKeeper connect string HOSTS[/chroot]", Scope::kRun);
+  v("zk-auth", o.zk_auth, "digest auth USER:PASS", Scope::kRun);
+  v("zk-auth-file", o.zk_auth_file, "file holding USER:PASS", Scope::kRun);
+  v("ranks", o.ranks, "world size (1 = standalone, no ZooKeeper)", Scope::kRun);
+  v("min-ranks", o.min_ranks, "elastic: fewest ranks to train with", Scope::kRun);
+  v("max-ranks", o.max_ranks, "elastic: most ranks to admit", Scope::kRun);
+  v("transport", o.transport, "tcp|mpi (default: mpi under mpirun, else tcp)", Scope::kRun);
+  v("advertise-address", o.advertise_address, "address peers use to reach this rank", Scope::kRun);
+  v("data", o.data, "training data file (IDX: the images file)", Scope::kShape);
+  v("labels", o.labels, "IDX labels file of --data", Scope::kShape);
+  v("format", o.format, "libsvm|idx|csv (default: from the file name)", Scope::kShape);
+  v("label-column", o.label_column, "CSV: 0-based label column (-1 = last)", Scope::kShape);
+  v("test-data", o.test_data, "test data evaluated every epoch", Scope::kRun);
+  v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kRun);
+  v("model", o.model, "lr|svm", Scope::kShape);
+  v("loss", o.loss, "logistic|hinge|squared_hinge (default: by --model)", Scope::kShape);
+  v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
+  v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
+  v("bias", o.bias, "add a bias feature of value 1 (regularised, like liblinear -B 1)",
+    Scope::kShape);
+  v("optimizer", o.optimizer, "lbfgs|sgd", Scope::kShape);
+  v("batch-size", o.batch_size, "sgd: rows per rank per step", Scope::kShape);
+  v("lr", o.lr, "sgd: learning rate", Scope::kShape);
+  v("lr-decay", o.lr_decay, "sgd: lr / (1 + lr-decay * step)", Scope::kShape);
+  v("momentum", o.momentum, "sgd: heavy-ball momentum in [0,1)", Scope::kShape);
+  v("seed", o.seed, "random seed (sgd shuffles by (seed, epoch, rank))", Scope::kShape);
+  v("tol", o.tol, "lbfgs: stop when |grad| <= tol * |grad at 0|", Scope::kShape);
+  v("lbfgs-memory", o.lbfgs_memory, "lbfgs: history pairs kept", Scope::kShape);
+  v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kRun);
+  v("eval-every", o.eval_every, "evaluate accuracy every N epochs", Scope::kRun);
+  v("checkpoint-dir", o.checkpoint_dir, "directory for checkpoint files", Scope::kRun);
+  v("checkpoint-every", o.checkpoint_every, "checkpoint every K epochs (0 = never)", Scope::kRun);
+  v("keep", o.keep, "checkpoints kept", Scope::kRun);
+  v("resume", o.resume, "resume from the newest recorded checkpoint", Scope::kRun);
+  v("resume-from", o.resume_from, "resume from the checkpoint of this epoch", Scope::kRun);
+  v("output", o.output, "model file written by the leader at the end", Scope::kRun);
+  v("metrics", o.metrics, "JSON lines file, one line per epoch (leader)", Scope::kRun);
+  v("threads", o.threads, "OpenMP threads per rank (0 = cores / local ranks)", Scope::kRun);
+  v("timeout", o.timeout, "seconds any blocking step may take", Scope::kRun);
+}
+
+// Fills defaults that depend on other fields (loss from model) and checks every rule; throws
+// UsageError naming the option (e.g. "--C must be > 0, got -1"). Idempotent.
+void FinalizeAndValidate(TrainOptions& options);
+
+// "key = value" lines of the kShape fields, in field-list order, values canonical (doubles
+// printed to round-trip exactly, bools true/false).
+std::string CanonicalText(const TrainOptions& options);
+// Fnv1a64 of CanonicalText, 16 hex digits.
+std::string OptionsHash(const TrainOptions& options);
+// "C (1 here, 2 in the job); loss (...)" for every key whose value differs between two
+// canonical texts; "" when they agree.
+std::string DifferingKeys(const std::string& ours, const std::string& theirs,
+                          const std::string& their_name = "the job");
+
+}  // namespace ringtrain::train

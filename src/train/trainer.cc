@@ -1,0 +1,319 @@
+// train/trainer.cc — Train(): shard, agree, optimise, evaluate, report, save.
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "train/agree.h"
+#include "train/objective.h"
+#include "train/optimizer.h"
+#include "train/timed_communicator.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ringtrain::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+models::Dataset ReadPart(const std::string& path, const std::string& labels, const TrainOptions& o,
+                         int shard, int shards) {
+  models::ReadOptions ro;
+  ro.path = path;
+  ro.labels_path = labels;
+  ro.format = o.format.empty() ? models::GuessFormat(path) : models::ParseFormat(o.format);
+  ro.shard = shard;
+  ro.num_shards = shards;
+  ro.label_column = o.label_column;
+  if (ro.format == models::Format::kIdx && labels.empty())
+    throw UsageError("IDX data needs its labels file", path,
+                     "give --labels (or --test-labels for --test-data)");
+  return models::ReadShard(ro);
+}
+
+// Accuracy and loss sum over every rank's shard.
+models::EvalSums GlobalEval(const models::LinearModel& model, const models::Dataset& data,
+                            allreduce::Communicator& comm) {
+  auto packed = models::Evaluate(model, data).Pack();
+  comm.AllreduceSum(std::span<double>(packed));
+  return models::EvalSums::Unpack(packed, model.spec.classes.size());
+}
+
+// "%.<precision>g" (fixed = false) or "%.<precision>f"; "-" for NaN.
+std::string Fmt(double v, int precision, bool fixed) {
+  if (std::isnan(v)) return "-";
+  char buf[64];
+  if (fixed) {
+    std::snprintf(buf, sizeof(buf), "%.*f", precision, v);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+  }
+  return buf;
+}
+
+std::string DescribeSpec(const models::ModelSpec& s) {
+  std::string out = models::ToString(s.loss);
+  if (s.classes.size() > 2) out += " " + models::ToString(s.multiclass);
+  out += ", " + std::to_string(s.classes.size()) + " classes, " + std::to_string(s.num_features) +
+         " features" + (s.bias ? " + bias" : "") + ", " + std::to_string(s.num_weights()) +
+         " weights";
+  return out;
+}
+
+}  // namespace
+
+std::string EpochMetrics::ToJson() const {
+  nlohmann::json j;
+  j["epoch"] = epoch;
+  j["objective"] = objective;
+  j["grad_norm"] = grad_norm;
+  j["train_accuracy"] = train_accuracy;
+  j["test_accuracy"] = test_accuracy;
+  j["samples_per_s"] = samples_per_s;
+  j["allreduce_s"] = allreduce_s;
+  j["epoch_s"] = epoch_s;
+  j["wall_s"] = wall_s;
+  j["generation"] = generation;
+  j["world_size"] = world_size;
+  return j.dump();  // NaN becomes null
+}
+
+void FitFeatures(models::Dataset& data, std::int64_t n) {
+  if (data.num_features <= n) {
+    models::SetNumFeatures(data, n);
+    return;
+  }
+  if (data.is_dense()) {
+    const auto old_cols = static_cast<std::size_t>(data.dense_cols);
+    const auto cols = static_cast<std::size_t>(n);
+    const auto rows = static_cast<std::size_t>(data.rows());
+    for (std::size_t r = 0; r < rows; ++r)
+      std::copy_n(data.dense.begin() + static_cast<std::ptrdiff_t>(r * old_cols), cols,
+                  data.dense.begin() + static_cast<std::ptrdiff_t>(r * cols));
+    data.dense.resize(rows * cols);
+    data.dense_cols = n;
+  } else {
+    std::size_t out = 0;
+    std::int64_t start = 0;
+    for (std::size_t r = 0; r + 1 < data.row_ptr.size(); ++r) {
+      std::int64_t end = data.row_ptr[r + 1];
+      for (std::int64_t k = start; k < end; ++k) {
+        auto ks = static_cast<std::size_t>(k);
+        if (data.col[ks] >= n) continue;
+        data.col[out] = data.col[ks];
+        data.val[out] = data.val[ks];
+        ++out;
+      }
+      start = end;
+      data.row_ptr[r + 1] = static_cast<std::int64_t>(out);
+    }
+    data.col.resize(out);
+    data.val.resize(out);
+  }
+  data.num_features = n;
+}
+
+ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm) {
+  ShardedData d;
+  const int rank = comm.rank(), world = comm.world_size();
+  d.train = ReadPart(o.data, o.labels, o, rank, world);
+  d.has_test = !o.test_data.empty();
+  if (d.has_test) d.test = ReadPart(o.test_data, o.test_labels, o, rank, world);
+
+  // Feature count: the widest training shard. Test data is fitted to it.
+  auto widths = AllGatherInt(comm, d.train.num_features);
+  std::int64_t features = *std::max_element(widths.begin(), widths.end());
+  d.rows_per_rank = AllGatherInt(comm, d.train.rows());
+  for (auto r : d.rows_per_rank) {
+    d.global_rows += r;
+    d.max_local_rows = std::max(d.max_local_rows, r);
+  }
+  if (d.global_rows == 0)
+    throw DataError("the training data has no rows", o.data, "check the file and --format");
+  models::SetNumFeatures(d.train, features);
+  if (d.has_test) FitFeatures(d.test, features);
+
+  auto classes = AgreeUnion(comm, models::DistinctLabels(d.train));
+  if (classes.size() < 2)
+    throw DataError("the training data has only one class (label " +
+                        std::to_string(classes.empty() ? 0.0 : classes[0]) + ")",
+                    o.data, "a classifier needs at least two distinct labels");
+  models::AssignClasses(d.train, classes, o.data);
+  if (d.has_test) models::AssignClasses(d.test, classes, o.test_data);
+
+  d.spec.loss = models::ParseLoss(o.loss);
+  d.spec.multiclass = models::ParseMulticlass(o.multiclass);
+  d.spec.classes = classes;
+  d.spec.num_features = features;
+  d.spec.bias = o.bias;
+  return d;
+}
+
+TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
+                        allreduce::Communicator& base_comm, const RunInfo& info,
+                        const TrainHooks& hooks) {
+  TimedCommunicator comm(base_comm);
+  const bool leader = comm.rank() == 0;
+  const int world = comm.world_size();
+#ifdef _OPENMP
+  int threads = o.threads;
+  if (threads == 0) {
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    threads = std::max(1, static_cast<int>(cores) / std::max(1, info.local_ranks));
+  }
+  omp_set_num_threads(threads);
+#endif
+
+  TrainResult result;
+  result.global_rows = data.global_rows;
+  TrainState& state = result.state;
+  state.options_hash = OptionsHash(o);
+  state.model.spec = data.spec;
+  state.model.weights.assign(static_cast<std::size_t>(data.spec.num_weights()), 0.0);
+  std::int64_t first_epoch = 1;
+  LocalObjective local(state.model.spec, data.train, o.c);
+  DistributedObjective objective(local, comm, data.global_rows);
+
+  std::unique_ptr<Optimizer> optimizer;
+  if (o.optimizer == "lbfgs") {
+    LbfgsOptions lo;
+    lo.memory = o.lbfgs_memory;
+    lo.tol = o.tol;
+    optimizer = MakeLbfgs(objective, lo);
+  } else {
+    SgdOptions so;
+    so.batch_size = o.batch_size;
+    so.steps_per_epoch = (data.max_local_rows + o.batch_size - 1) / o.batch_size;
+    so.lr = o.lr;
+    so.lr_decay = o.lr_decay;
+    so.momentum = o.momentum;
+    so.seed = o.seed;
+    so.stream = static_cast<std::uint64_t>(comm.rank());
+    optimizer = MakeSgd(objective, so);
+  }
+  if (hooks.start != nullptr) {
+    if (hooks.start->model.spec.num_weights() != data.spec.num_weights())
+      throw CheckpointError("the checkpoint's model shape differs from this run's data", "",
+                            "resume with the same data and model options");
+    state.model.weights = hooks.start->model.weights;
+    optimizer->RestoreState(hooks.start->optimizer_state);
+    first_epoch = hooks.start->model.epoch + 1;
+  }
+
+  if (leader) {
+    std::string shards;
+    for (auto r : data.rows_per_rank) shards += (shards.empty() ? "" : ",") + std::to_string(r);
+    log::Info("train: job " + info.job + ", world " + std::to_string(world) + ", generation " +
+              std::to_string(info.generation) + ", rows per shard [" + shards + "] of " +
+              std::to_string(data.global_rows) + "; " + DescribeSpec(data.spec) + "; " +
+              o.optimizer + ", C " + Fmt(o.c, 6, false) + ", up to " + std::to_string(o.epochs) +
+              " epochs");
+  }
+  std::ofstream metrics;
+  if (leader && !o.metrics.empty()) {
+    metrics.open(o.metrics, std::ios::app);
+    if (!metrics)
+      throw UsageError("cannot open the metrics file for writing", o.metrics,
+                       "check the directory exists and is writable");
+  }
+
+  const auto start = Clock::now();
+  const bool sgd = o.optimizer == "sgd";
+  for (std::int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const double ar0 = comm.seconds();
+    EpochReport rep = optimizer->RunEpoch(state.model.weights, epoch);
+    state.model.epoch = epoch;
+    const double epoch_compute_s = Seconds(t0);
+    const bool last = rep.converged || epoch == o.epochs;
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.objective = rep.objective;
+    m.grad_norm = rep.grad_norm;
+    m.train_accuracy = kNaN;
+    m.test_accuracy = kNaN;
+    if (sgd || last || (epoch - first_epoch + 1) % o.eval_every == 0) {
+      auto sums = GlobalEval(state.model, data.train, comm);
+      m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
+      if (sgd) {
+        double sq = 0;
+        for (double w : state.model.weights) sq += w * w;
+        m.objective = 0.5 * sq + o.c * sums.loss_sum;
+      }
+      if (data.has_test) {
+        auto t = GlobalEval(state.model, data.test, comm);
+        m.test_accuracy = t.rows > 0 ? t.correct / t.rows : kNaN;
+      }
+    }
+    m.epoch_s = Seconds(t0);
+    m.wall_s = Seconds(start);
+    m.allreduce_s = comm.seconds() - ar0;
+    double passes = sgd ? 1.0 : static_cast<double>(rep.evaluations);
+    m.samples_per_s =
+        epoch_compute_s > 0 ? passes * static_cast<double>(data.global_rows) / epoch_compute_s : 0;
+    m.generation = info.generation;
+    m.world_size = world;
+    result.history.push_back(m);
+    if (leader) {
+      double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /
+                   static_cast<double>(epoch - first_epoch + 1);
+      log::Info("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs) + " objective " +
+                Fmt(m.objective, 10, false) + " train_acc " + Fmt(m.train_accuracy, 4, true) +
+                " test_acc " + Fmt(m.test_accuracy, 4, true) + " samples/s " +
+                Fmt(m.samples_per_s, 3, false) + " allreduce " +
+                Fmt(100.0 * m.allreduce_s / std::max(m.epoch_s, 1e-9), 1, true) + "% eta " +
+                (rep.converged ? std::string("0s (converged)") : Fmt(eta, 0, true) + "s"));
+      if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
+    }
+    if (hooks.after_epoch) {
+      state.optimizer_state = optimizer->SaveState();
+      hooks.after_epoch(state, m);
+    }
+    if (rep.converged) {
+      result.converged = true;
+      break;
+    }
+  }
+  state.optimizer_state = optimizer->SaveState();
+  result.train_s = Seconds(start);
+  if (leader && !result.history.empty()) {
+    const auto& m = result.history.back();
+    log::Info("done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) +
+              " s" + (result.converged ? " (converged)" : "") + ", objective " +
+              Fmt(m.objective, 10, false) + ", train_acc " + Fmt(m.train_accuracy, 4, true) +
+              ", test_acc " + Fmt(m.test_accuracy, 4, true) + ", allreduce " +
+              Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%");
+  }
+  return result;
+}
+
+TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, const RunInfo& info,
+                  const TrainHooks& hooks) {
+  const auto t0 = Clock::now();
+  ShardedData data = LoadShardedData(options, comm);
+  const double read_s = Seconds(t0);
+  TrainResult result = TrainOnData(options, data, comm, info, hooks);
+  result.read_s = read_s;
+  if (comm.rank() == 0 && !options.output.empty()) {
+    models::SaveModel(result.state.model, options.output);
+    log::Info("model written to " + options.output);
+  }
+  return result;
+}
+
+}  // namespace ringtrain::train

@@ -1,0 +1,100 @@
+// train/trainer.h — the training loop: shard, agree the shape, optimise, evaluate, report.
+//
+// Train() is what every rank runs once it has a Communicator (SelfCommunicator standalone,
+// a TCP or MPI ring otherwise). It reads shard `rank` of `world` of the training (and test)
+// data, agrees the global feature count and class set by allreduce so every rank builds the
+// same ModelSpec, then runs the optimizer epoch by epoch. After each epoch the train/test
+// accuracy is computed from EvalSums summed across ranks; the leader (rank 0) prints one
+// progress line and appends one JSON line to --metrics. Non-leader ranks are quiet. The
+// leader writes --output (atomically) at the end. Every rank returns the same model bits.
+//
+// Resume hook (issue 5): TrainHooks::start restores model + optimizer state + epoch
+// exactly; TrainHooks::after_epoch receives the same TrainState after each epoch (what a
+// checkpoint file must hold). The sgd shuffle is a pure function of (seed, epoch, rank), so
+// there is no further RNG state.
+// Thread-safety: one call per rank thread; nothing global is touched except the log and
+// OpenMP's per-thread thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "allreduce/communicator.h"
+#include "models/dataset.h"
+#include "models/linear_model.h"
+#include "train/options.h"
+
+namespace ringtrain::train {
+
+struct RunInfo {
+  std::string job = "local";
+  std::int64_t generation = 0;
+  int local_ranks = 1;  // ranks on this host, for the default thread count
+};
+
+struct EpochMetrics {
+  std::int64_t epoch = 0;
+  double objective = 0;
+  double grad_norm = 0;       // NaN for sgd
+  double train_accuracy = 0;  // NaN when not evaluated this epoch
+  double test_accuracy = 0;   // NaN without --test-data or when not evaluated
+  double samples_per_s = 0;   // rows processed (all ranks) per second of epoch time
+  double allreduce_s = 0;     // seconds this epoch spent in collectives (this rank)
+  double wall_s = 0;          // seconds since training started (after reading the data)
+  double epoch_s = 0;
+  std::int64_t generation = 0;
+  int world_size = 1;
+  std::string ToJson() const;  // one line, no newline
+};
+
+struct TrainState {
+  models::LinearModel model;            // weights and model.epoch = epochs completed
+  std::vector<double> optimizer_state;  // Optimizer::SaveState()
+  std::string options_hash;             // OptionsHash(options) of the run that saved it
+};
+
+struct TrainHooks {
+  const TrainState* start = nullptr;  // resume from here (same on every rank)
+  std::function<void(const TrainState&, const EpochMetrics&)> after_epoch;
+};
+
+struct TrainResult {
+  TrainState state;
+  std::vector<EpochMetrics> history;
+  bool converged = false;
+  double read_s = 0;   // reading + agreeing the data
+  double train_s = 0;  // the epochs
+  std::int64_t global_rows = 0;
+};
+
+// The agreed data of one rank: its train (and test) shard with classes assigned, and the
+// model shape every rank shares.
+struct ShardedData {
+  models::Dataset train;
+  models::Dataset test;
+  bool has_test = false;
+  models::ModelSpec spec;
+  std::int64_t global_rows = 0;
+  std::int64_t max_local_rows = 0;
+  std::vector<std::int64_t> rows_per_rank;
+};
+
+// Reads this rank's shards and agrees the shape (allreduce). Options must be finalized.
+ShardedData LoadShardedData(const TrainOptions& options, allreduce::Communicator& comm);
+
+// Trains on loaded data. Options must be finalized (FinalizeAndValidate).
+TrainResult TrainOnData(const TrainOptions& options, ShardedData& data,
+                        allreduce::Communicator& comm, const RunInfo& info,
+                        const TrainHooks& hooks = {});
+
+// LoadShardedData + TrainOnData + (leader) SaveModel to options.output.
+TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, const RunInfo& info,
+                  const TrainHooks& hooks = {});
+
+// Drops features >= n (CSR) or narrows dense rows: test data wider than the model is
+// evaluated like liblinear does, ignoring unknown features. Widens when narrower.
+void FitFeatures(models::Dataset& data, std::int64_t n);
+
+}  // namespace ringtrain::train
