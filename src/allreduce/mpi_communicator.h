@@ -1,0 +1,36 @@
+// allreduce/mpi_communicator.h — collectives over MPI (target ringtrain::allreduce_mpi).
+//
+// Two communicators, both needing a live MpiSession (mpi_session.h) and both driven from the
+// thread that created it:
+//  - MakeMpiRingCommunicator: our RingCommunicator over an MPI point-to-point transport
+//    whose neighbours are ring.members[next/prev].mpi_rank (MPI_Isend/Irecv polled under the
+//    deadline; a header message per exchange catches length mismatches).
+//  - MakeMpiCommunicator: the reference, MPI_Allreduce / MPI_Bcast / MPI_Barrier on
+//    MPI_COMM_WORLD. Its calls block inside MPI: the timeout is reported but cannot be
+//    enforced, and Abort() only stops later calls.
+// No mpi.h here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+#include "allreduce/communicator.h"
+#include "allreduce/ring_communicator.h"
+#include "allreduce/transport.h"
+#include "common/ring.h"
+
+namespace ringtrain::allreduce {
+
+struct MpiOptions {
+  std::chrono::milliseconds timeout{60000};
+  std::size_t segment_bytes = kDefaultSegmentBytes;
+};
+
+// Every member of `ring` needs mpi_rank >= 0. A world of one returns nullptr.
+std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring);
+std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring,
+                                                      const MpiOptions& options = {});
+std::unique_ptr<Communicator> MakeMpiCommunicator(const MpiOptions& options = {});
+
+}  // namespace ringtrain::allreduce

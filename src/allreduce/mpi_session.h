@@ -1,0 +1,32 @@
+// allreduce/mpi_session.h — MPI's lifetime, owned by main() (STYLE.md: MPI initialised in
+// main only, from one thread). No mpi.h here: only target ringtrain::allreduce_mpi sees it.
+//
+// MpiSession calls MPI_Init_thread (MPI_THREAD_FUNNELED: only the thread that created the
+// session calls MPI) and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD so MPI failures become
+// TransportErrors instead of killing the job; its destructor calls MPI_Finalize. At most one
+// session per process, ever (MPI cannot be re-initialised).
+#pragma once
+
+namespace ringtrain::allreduce {
+
+class MpiSession {
+ public:
+  // argc/argv may be null. Throws TransportError if MPI is already initialised or fails.
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+  int rank() const { return rank_; }  // in MPI_COMM_WORLD
+  int size() const { return size_; }
+
+  // Whether the process was started by mpirun/mpiexec (Open MPI, MPICH, PMIx variables),
+  // judged from an environment block such as main's envp (null-terminated).
+  static bool LaunchedByMpirun(char** envp);
+
+ private:
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace ringtrain::allreduce

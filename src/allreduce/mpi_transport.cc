@@ -1,0 +1,165 @@
+// The MPI point-to-point transport: ring neighbours are MPI ranks of MPI_COMM_WORLD.
+//
+// Each message is two MPI messages: a 3 x u64 header (op|seq, count, payload bytes) on
+// kHeaderTag and the payload on kDataTag. All four requests of an Exchange are posted at
+// once (so large payloads go single-copy as early as possible), then polled with
+// MPI_Testall until done, the deadline passes or Abort() is called.
+#include <mpi.h>
+
+#include <atomic>
+#include <climits>
+#include <optional>
+#include <string>
+
+#include "allreduce/mpi_communicator.h"
+#include "common/log.h"
+
+namespace ringtrain::allreduce {
+namespace {
+
+constexpr int kHeaderTag = 0x5254;
+constexpr int kDataTag = 0x5255;
+
+struct Header {
+  std::uint64_t op_seq;
+  std::uint64_t count;
+  std::uint64_t payload;
+};
+
+Header MakeHeader(const MessageTag& tag, std::size_t payload) {
+  return {(std::uint64_t{static_cast<std::uint32_t>(tag.op)} << 32) | tag.seq, tag.count, payload};
+}
+MessageTag TagOf(const Header& h) {
+  return {static_cast<Op>(h.op_seq >> 32), static_cast<std::uint32_t>(h.op_seq & 0xffffffffu),
+          h.count};
+}
+std::string MpiErrorText(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  return std::string(text, static_cast<std::size_t>(len));
+}
+
+class MpiTransport final : public Transport {
+ public:
+  explicit MpiTransport(Ring ring) : ring_(std::move(ring)) {
+    for (int r = 0; r < ring_.world_size(); ++r) {
+      if (ring_.members[static_cast<std::size_t>(r)].mpi_rank < 0) {
+        throw UsageError("ring member " + ring_.Describe(r) + " has no MPI rank",
+                         "ring generation " + std::to_string(ring_.generation),
+                         "use --transport tcp outside mpirun");
+      }
+    }
+    next_mpi_ = ring_.members[static_cast<std::size_t>(ring_.next())].mpi_rank;
+    prev_mpi_ = ring_.members[static_cast<std::size_t>(ring_.prev())].mpi_rank;
+  }
+
+  const Ring& ring() const override { return ring_; }
+
+  void Exchange(const MessageTag& tag, std::span<const std::byte> send,
+                std::span<std::byte> recv, Deadline deadline) override {
+    Run(tag, &send, &recv, deadline);
+  }
+  void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
+                  Deadline deadline) override {
+    Run(tag, &data, nullptr, deadline);
+  }
+  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
+                    Deadline deadline) override {
+    Run(tag, nullptr, &data, deadline);
+  }
+  void Abort() override { aborted_.store(true, std::memory_order_release); }
+
+ private:
+  static int Count(std::size_t bytes, const Ring& ring, int peer) {
+    if (bytes > static_cast<std::size_t>(INT_MAX)) {
+      throw PeerError(ring, peer, "message of " + std::to_string(bytes) + " bytes exceeds MPI's int count",
+                      "use a smaller segment size");
+    }
+    return static_cast<int>(bytes);
+  }
+
+  void Run(const MessageTag& tag, const std::span<const std::byte>* send,
+           const std::span<std::byte>* recv, Deadline deadline) {
+    if (broken_) throw *broken_;
+    const int next = ring_.next();
+    const int prev = ring_.prev();
+    MPI_Request reqs[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL,
+                           MPI_REQUEST_NULL};
+    Header out{};
+    Header in{};
+    if (recv != nullptr) {
+      MPI_Irecv(&in, 3, MPI_UINT64_T, prev_mpi_, kHeaderTag, MPI_COMM_WORLD, &reqs[0]);
+      MPI_Irecv(recv->data(), Count(recv->size(), ring_, prev), MPI_BYTE, prev_mpi_, kDataTag,
+                MPI_COMM_WORLD, &reqs[1]);
+    }
+    if (send != nullptr) {
+      out = MakeHeader(tag, send->size());
+      MPI_Isend(&out, 3, MPI_UINT64_T, next_mpi_, kHeaderTag, MPI_COMM_WORLD, &reqs[2]);
+      MPI_Isend(const_cast<std::byte*>(send->data()), Count(send->size(), ring_, next), MPI_BYTE,
+                next_mpi_, kDataTag, MPI_COMM_WORLD, &reqs[3]);
+    }
+    bool header_checked = recv == nullptr;
+    while (true) {
+      int done = 0;
+      MPI_Status statuses[4];
+      const int rc = MPI_Testall(4, reqs, &done, statuses);
+      if (!header_checked && reqs[0] == MPI_REQUEST_NULL) {
+        header_checked = true;
+        if (!(TagOf(in) == tag) || in.payload != recv->size()) {
+          Fail(reqs, prev,
+               "collective mismatch: predecessor sent " + DescribeTag(TagOf(in), in.payload) +
+                   ", this rank expected " + DescribeTag(tag, recv->size()));
+        }
+      }
+      if (rc != MPI_SUCCESS) Fail(reqs, prev, "MPI point-to-point failed: " + MpiErrorText(rc));
+      if (done) break;
+      if (aborted_.load(std::memory_order_acquire)) {
+        Fail(reqs, ring_.rank, "collective aborted by this rank");
+      }
+      if (deadline.Expired()) {
+        Fail(reqs, header_checked ? next : prev, "deadline passed during a collective");
+      }
+    }
+    if (!header_checked) {
+      if (!(TagOf(in) == tag) || in.payload != recv->size()) {
+        Fail(reqs, prev,
+             "collective mismatch: predecessor sent " + DescribeTag(TagOf(in), in.payload) +
+                 ", this rank expected " + DescribeTag(tag, recv->size()));
+      }
+    }
+  }
+
+  [[noreturn]] void Fail(MPI_Request* reqs, int peer, const std::string& what) {
+    for (int i = 0; i < 4; ++i) {
+      if (reqs[i] != MPI_REQUEST_NULL) {
+        MPI_Cancel(&reqs[i]);
+        MPI_Request_free(&reqs[i]);
+      }
+    }
+    broken_ = PeerError(ring_, peer, what);
+    log::Warn(FormatError(*broken_));
+    throw *broken_;
+  }
+
+  Ring ring_;
+  int next_mpi_ = 0;
+  int prev_mpi_ = 0;
+  std::atomic<bool> aborted_{false};
+  std::optional<TransportError> broken_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring) {
+  if (ring.world_size() <= 1) return nullptr;
+  return std::make_unique<MpiTransport>(ring);
+}
+
+std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring,
+                                                      const MpiOptions& options) {
+  return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
+                                            RingOptions{options.timeout, options.segment_bytes});
+}
+
+}  // namespace ringtrain::allreduce

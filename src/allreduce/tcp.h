@@ -1,0 +1,64 @@
+// allreduce/tcp.h — the TCP transport: listener, ring connection, communicator factory.
+//
+// Order of use (DESIGN.md): Bind a TcpListener before rendezvous (port 0 lets the kernel
+// choose; port() goes into the member znode); once rendezvous yields a Ring, ConnectTcpRing
+// connects to the successor (retrying until the deadline), accepts the predecessor, and
+// checks a handshake on each connection (handshake.h). Stray connections (another job,
+// wrong token, stale generation, garbage, or silent ones) are refused and closed without
+// disturbing the ring; acceptance goes on until the right predecessor arrives or the
+// deadline passes. The listener outlives rings: reuse it for the next generation.
+// No socket header here; SIGPIPE never fires (MSG_NOSIGNAL on every send).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "allreduce/communicator.h"
+#include "allreduce/ring_communicator.h"
+#include "allreduce/transport.h"
+#include "common/ring.h"
+
+namespace ringtrain::allreduce {
+
+struct TcpOptions {
+  std::string bind_address = "0.0.0.0";      // for callers that Bind from options
+  std::chrono::milliseconds timeout{60000};  // connection set-up and each collective
+  std::size_t segment_bytes = kDefaultSegmentBytes;
+  int socket_buffer_bytes = 0;  // 0 = kernel autotuning; e.g. 4096 in tests (partial I/O)
+};
+
+class TcpListener {
+ public:
+  // Binds and listens on address:port (port 0 = any free port). Throws TransportError.
+  static TcpListener Bind(const std::string& address, std::uint16_t port = 0);
+
+  TcpListener(TcpListener&& other) noexcept;
+  TcpListener& operator=(TcpListener&& other) noexcept;
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+  ~TcpListener();
+
+  std::uint16_t port() const { return port_; }
+  const std::string& address() const { return address_; }
+  int fd() const { return fd_; }  // for the transport's accept loop
+
+ private:
+  TcpListener(int fd, std::string address, std::uint16_t port);
+  int fd_ = -1;
+  std::string address_;
+  std::uint16_t port_ = 0;
+};
+
+// Connects the ring's TCP transport: successor and predecessor handshaken. Throws a
+// TransportError naming the neighbour at fault within options.timeout. A world of one needs
+// no sockets (returns nullptr).
+std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring& ring,
+                                               const TcpOptions& options);
+// The trainer's entry point: a RingCommunicator over ConnectTcpTransport.
+std::unique_ptr<Communicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
+                                             const TcpOptions& options);
+
+}  // namespace ringtrain::allreduce

@@ -1,0 +1,313 @@
+// Listener, connect-with-retry, accept-with-handshake: how a TcpTransport comes to be.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "allreduce/handshake.h"
+#include "allreduce/socket_io.h"
+#include "allreduce/tcp.h"
+#include "allreduce/tcp_transport.h"
+#include "common/log.h"
+
+namespace ringtrain::allreduce {
+
+using internal::ErrnoText;
+using internal::UniqueFd;
+
+TcpListener::TcpListener(int fd, std::string address, std::uint16_t port)
+    : fd_(fd), address_(std::move(address)), port_(port) {}
+TcpListener::TcpListener(TcpListener&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), address_(std::move(o.address_)), port_(o.port_) {}
+TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    address_ = std::move(o.address_);
+    port_ = o.port_;
+  }
+  return *this;
+}
+TcpListener::~TcpListener() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+TcpListener TcpListener::Bind(const std::string& address, std::uint16_t port) {
+  const std::string where = address + ":" + std::to_string(port);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    throw TransportError("cannot bind: '" + address + "' is not an IPv4 address", where,
+                         "pass a numeric address such as 0.0.0.0 or 127.0.0.1");
+  }
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) throw TransportError("socket() failed: " + ErrnoText(errno), where);
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw TransportError("bind() failed: " + ErrnoText(errno), where,
+                         "choose another port, or 0 to let the system pick one");
+  }
+  if (::listen(fd.get(), 128) != 0) {
+    throw TransportError("listen() failed: " + ErrnoText(errno), where);
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  return TcpListener(fd.Release(), address, ntohs(addr.sin_port));
+}
+
+namespace {
+
+// Writes all of `data` to a non-blocking socket before the deadline; false on failure.
+bool WriteAll(int fd, const std::byte* data, std::size_t size, Deadline deadline,
+              std::string* error) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      *error = ErrnoText(errno);
+      return false;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, deadline.RemainingMs()) == 0) {
+      *error = "timed out writing";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reads exactly `size` bytes before the deadline; false on EOF, error or timeout.
+bool ReadAll(int fd, std::byte* data, std::size_t size, Deadline deadline, std::string* error) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::recv(fd, data + done, size - done, MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      *error = "connection closed";
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      *error = ErrnoText(errno);
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, deadline.RemainingMs()) == 0) {
+      *error = "timed out waiting for the reply";
+      return false;
+    }
+  }
+  return true;
+}
+
+// One non-blocking connect attempt, bounded by `deadline`; a connected fd or invalid.
+UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(peer.port);
+  if (int rc = ::getaddrinfo(peer.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    *error = std::string("cannot resolve host: ") + ::gai_strerror(rc);
+    return UniqueFd();
+  }
+  UniqueFd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) {
+    *error = "socket() failed: " + ErrnoText(errno);
+    ::freeaddrinfo(res);
+    return UniqueFd();
+  }
+  internal::TuneSocket(fd.get(), buffer_bytes);  // before connect: sizes the TCP window
+  int rc = ::connect(fd.get(), res->ai_addr, res->ai_addrlen);
+  ::freeaddrinfo(res);
+  if (rc != 0 && errno != EINPROGRESS) {
+    *error = "connect() failed: " + ErrnoText(errno);
+    return UniqueFd();
+  }
+  if (rc != 0) {
+    pollfd p{fd.get(), POLLOUT, 0};
+    if (::poll(&p, 1, deadline.RemainingMs()) <= 0) {
+      *error = "connect() timed out";
+      return UniqueFd();
+    }
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      *error = "connect() failed: " + ErrnoText(err);
+      return UniqueFd();
+    }
+  }
+  return fd;
+}
+
+UniqueFd ConnectSuccessor(const Ring& ring, const TcpOptions& options, Deadline deadline) {
+  const int next = ring.next();
+  const Member& peer = ring.members[static_cast<std::size_t>(next)];
+  const std::vector<std::byte> hello = EncodeHello(
+      Hello{ring.generation, ring.rank, ring.world_size(), ring.job, ring.token});
+  std::string error = "no attempt made";
+  auto backoff = std::chrono::milliseconds(10);
+  while (!deadline.Expired()) {
+    UniqueFd fd = TryConnect(peer, options.socket_buffer_bytes, deadline, &error);
+    if (fd.valid() && WriteAll(fd.get(), hello.data(), hello.size(), deadline, &error)) return fd;
+    const auto pause = std::min<Deadline::Clock::duration>(backoff, deadline.Remaining());
+    std::this_thread::sleep_for(pause);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  }
+  throw PeerError(ring, next, "could not connect to the successor before the deadline: " + error,
+                  "check that rank " + std::to_string(next) +
+                      " is running and its advertised address is reachable");
+}
+
+struct Pending {
+  UniqueFd fd;
+  std::vector<std::byte> buf;
+  std::size_t need = kHelloFixedBytes;
+};
+
+// Accepts connections until one carries a valid hello from the predecessor; refuses others.
+UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOptions& options,
+                           Deadline deadline) {
+  const int prev = ring.prev();
+  constexpr std::size_t kMaxPending = 64;
+  std::deque<Pending> pending;
+  std::string last_refusal;
+  int refused = 0;
+  while (true) {
+    std::vector<pollfd> fds;
+    fds.push_back({listener.fd(), POLLIN, 0});
+    for (const Pending& p : pending) fds.push_back({p.fd.get(), POLLIN, 0});
+    const int rc = ::poll(fds.data(), fds.size(), deadline.RemainingMs());
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) break;  // deadline (or a poll failure, reported the same way)
+    // Existing connections first (their indices shift once new ones are added).
+    for (std::size_t i = pending.size(); i-- > 0;) {
+      if (fds[i + 1].revents == 0) continue;
+      Pending& p = pending[i];
+      const std::size_t have = p.buf.size();
+      p.buf.resize(p.need);
+      const ssize_t n = ::recv(p.fd.get(), p.buf.data() + have, p.need - have, MSG_DONTWAIT);
+      if (n <= 0) {
+        p.buf.resize(have);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));  // closed: drop
+        continue;
+      }
+      p.buf.resize(have + static_cast<std::size_t>(n));
+      if (p.buf.size() < p.need) continue;
+      if (p.need == kHelloFixedBytes) {
+        auto total = HelloLength(p.buf.data());
+        if (!total) {
+          ++refused;
+          last_refusal = "garbage instead of a ringtrain hello";
+          log::Warn("refused a connection on port " + std::to_string(listener.port()) + ": " +
+                    last_refusal);
+          pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+          continue;
+        }
+        p.need = *total;
+        if (p.buf.size() < p.need) continue;
+      }
+      const auto hello = DecodeHello(p.buf.data(), p.buf.size());
+      const HelloStatus status = hello ? CheckHello(*hello, ring) : HelloStatus::kWrongJob;
+      const auto reply = EncodeReply(Reply{status, ring.rank, ring.generation});
+      std::string error;
+      const bool sent = WriteAll(p.fd.get(), reply.data(), reply.size(),
+                                 Deadline::Min(deadline, Deadline::After(std::chrono::seconds(1))),
+                                 &error);
+      if (status == HelloStatus::kOk && sent) {
+        UniqueFd fd = std::move(p.fd);
+        internal::TuneSocket(fd.get(), options.socket_buffer_bytes);
+        return fd;
+      }
+      ++refused;
+      last_refusal = hello ? "rank " + std::to_string(hello->rank) + " of generation " +
+                                 std::to_string(hello->generation) + ": " + DescribeStatus(status)
+                           : "undecodable hello";
+      log::Warn("refused a connection on port " + std::to_string(listener.port()) + " (" +
+                last_refusal + ")");
+      pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (fds[0].revents != 0) {
+      while (true) {
+        const int fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;  // EAGAIN: drained (other errors: try again on the next poll)
+        if (pending.size() >= kMaxPending) pending.pop_front();  // oldest silent one goes
+        pending.push_back(Pending{UniqueFd(fd), {}, kHelloFixedBytes});
+      }
+    }
+  }
+  std::string what = "the predecessor did not connect with a valid handshake before the deadline";
+  if (refused > 0) {
+    what += " (refused " + std::to_string(refused) + " connection(s), last: " + last_refusal + ")";
+  }
+  throw PeerError(ring, prev, what,
+                  "check that rank " + std::to_string(prev) +
+                      " is running the same job and generation with the same token");
+}
+
+void ReadReply(int fd, const Ring& ring, Deadline deadline) {
+  const int next = ring.next();
+  std::byte buf[kReplyBytes];
+  std::string error;
+  if (!ReadAll(fd, buf, sizeof(buf), deadline, &error)) {
+    throw PeerError(ring, next, "no handshake reply from the successor: " + error);
+  }
+  const auto reply = DecodeReply(buf);
+  if (!reply) throw PeerError(ring, next, "the successor answered with garbage");
+  if (reply->status != HelloStatus::kOk) {
+    throw PeerError(ring, next,
+                    "the successor refused this rank's handshake: " +
+                        DescribeStatus(reply->status) + " (it is rank " +
+                        std::to_string(reply->rank) + " of generation " +
+                        std::to_string(reply->generation) + ")",
+                    "the ring changed; rejoin through rendezvous");
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring& ring,
+                                               const TcpOptions& options) {
+  if (ring.world_size() < 1 || ring.rank < 0 || ring.rank >= ring.world_size()) {
+    throw UsageError("malformed ring: rank " + std::to_string(ring.rank) + " of " +
+                     std::to_string(ring.world_size()));
+  }
+  if (ring.world_size() == 1) return nullptr;
+  const Deadline deadline = Deadline::After(options.timeout);
+  // Connect and send our hello first (kernel-buffered), then accept, then read the reply:
+  // no rank waits on another's accept, so the ring cannot deadlock.
+  UniqueFd next_fd = ConnectSuccessor(ring, options, deadline);
+  UniqueFd prev_fd = AcceptPredecessor(listener, ring, options, deadline);
+  ReadReply(next_fd.get(), ring, deadline);
+  return std::make_unique<internal::TcpTransport>(ring, std::move(next_fd), std::move(prev_fd));
+}
+
+std::unique_ptr<Communicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
+                                             const TcpOptions& options) {
+  auto transport = ConnectTcpTransport(listener, ring, options);
+  return std::make_unique<RingCommunicator>(std::move(transport), ring.rank, ring.world_size(),
+                                            RingOptions{options.timeout, options.segment_bytes});
+}
+
+}  // namespace ringtrain::allreduce

@@ -1,0 +1,218 @@
+#include "allreduce/tcp_transport.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+
+namespace ringtrain::allreduce::internal {
+namespace {
+
+struct WireHeader {
+  std::uint32_t op;
+  std::uint32_t seq;
+  std::uint64_t count;
+  std::uint64_t payload;
+};
+static_assert(sizeof(WireHeader) == 24);
+
+WireHeader MakeHeader(const MessageTag& tag, std::size_t payload) {
+  return {static_cast<std::uint32_t>(tag.op), tag.seq, tag.count, payload};
+}
+
+}  // namespace
+
+// One call's progress: an outgoing header+payload and/or an incoming header+payload.
+struct TcpTransport::Job {
+  bool sending = false;
+  WireHeader out_header{};
+  std::span<const std::byte> out;
+  std::size_t sent = 0;  // bytes of header+payload written
+
+  bool receiving = false;
+  MessageTag expect_tag;
+  std::span<std::byte> in;
+  WireHeader in_header{};
+  std::size_t received = 0;  // bytes of header+payload read
+
+  bool send_done() const { return !sending || sent == sizeof(WireHeader) + out.size(); }
+  bool recv_done() const { return !receiving || received == sizeof(WireHeader) + in.size(); }
+};
+
+TcpTransport::TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd)
+    : ring_(std::move(ring)), next_fd_(std::move(next_fd)), prev_fd_(std::move(prev_fd)) {
+  SetNonBlocking(next_fd_.get());
+  SetNonBlocking(prev_fd_.get());
+}
+
+TcpTransport::~TcpTransport() = default;
+
+void TcpTransport::Exchange(const MessageTag& tag, std::span<const std::byte> send,
+                            std::span<std::byte> recv, Deadline deadline) {
+  Job job;
+  job.sending = true;
+  job.out_header = MakeHeader(tag, send.size());
+  job.out = send;
+  job.receiving = true;
+  job.expect_tag = tag;
+  job.in = recv;
+  Run(&job, deadline);
+}
+
+void TcpTransport::SendToNext(const MessageTag& tag, std::span<const std::byte> data,
+                              Deadline deadline) {
+  Job job;
+  job.sending = true;
+  job.out_header = MakeHeader(tag, data.size());
+  job.out = data;
+  Run(&job, deadline);
+}
+
+void TcpTransport::RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
+                                Deadline deadline) {
+  Job job;
+  job.receiving = true;
+  job.expect_tag = tag;
+  job.in = data;
+  Run(&job, deadline);
+}
+
+void TcpTransport::Run(Job* job, Deadline deadline) {
+  if (broken_) throw *broken_;
+  const int next = ring_.next();
+  const int prev = ring_.prev();
+  while (!job->send_done() || !job->recv_done()) {
+    if (abort_.triggered()) Fail(ring_.rank, ring_.rank, "collective aborted by this rank");
+    bool progress = false;
+    if (!job->send_done()) {
+      iovec iov[2];
+      int n_iov = 0;
+      const std::size_t hdr = sizeof(WireHeader);
+      if (job->sent < hdr) {
+        iov[n_iov++] = {reinterpret_cast<char*>(&job->out_header) + job->sent, hdr - job->sent};
+        if (!job->out.empty()) {
+          iov[n_iov++] = {const_cast<std::byte*>(job->out.data()), job->out.size()};
+        }
+      } else {
+        const std::size_t off = job->sent - hdr;
+        iov[n_iov++] = {const_cast<std::byte*>(job->out.data()) + off, job->out.size() - off};
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<std::size_t>(n_iov);
+      const ssize_t n = ::sendmsg(next_fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        job->sent += static_cast<std::size_t>(n);
+        next_mid_message_ = !job->send_done();
+        progress = true;
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        Fail(next, next, "sending to the successor failed: " + ErrnoText(errno));
+      }
+    }
+    if (!job->recv_done()) {
+      const std::size_t hdr = sizeof(WireHeader);
+      std::byte* dst;
+      std::size_t want;
+      if (job->received < hdr) {
+        dst = reinterpret_cast<std::byte*>(&job->in_header) + job->received;
+        want = hdr - job->received;
+      } else {
+        dst = job->in.data() + (job->received - hdr);
+        want = job->in.size() - (job->received - hdr);
+      }
+      const ssize_t n = ::recv(prev_fd_.get(), dst, want, MSG_DONTWAIT);
+      if (n > 0) {
+        const bool had_header = job->received >= hdr;
+        job->received += static_cast<std::size_t>(n);
+        progress = true;
+        if (!had_header && job->received >= hdr) {
+          const WireHeader& h = job->in_header;
+          if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+            const int lost = static_cast<int>(h.count);
+            Fail(lost, lost,
+                 "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by "
+                 "predecessor " + ring_.Describe(prev) + ")");
+          }
+          const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
+          if (!(got == job->expect_tag) || h.payload != job->in.size()) {
+            Fail(prev, prev,
+                 "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
+                     ", this rank expected " + DescribeTag(job->expect_tag, job->in.size()));
+          }
+        }
+      } else if (n == 0) {
+        Fail(prev, prev, "the predecessor closed the connection mid-collective");
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        Fail(prev, prev, "receiving from the predecessor failed: " + ErrnoText(errno));
+      }
+    }
+    if (progress) {
+      if (deadline.Expired()) {
+        Fail(job->recv_done() ? next : prev, job->recv_done() ? next : prev,
+             "deadline passed during a collective");
+      }
+      continue;
+    }
+    pollfd fds[3];
+    fds[0] = {next_fd_.get(), static_cast<short>(POLLIN | (job->send_done() ? 0 : POLLOUT)), 0};
+    fds[1] = {prev_fd_.get(), static_cast<short>(job->recv_done() ? 0 : POLLIN), 0};
+    fds[2] = {abort_.fd(), POLLIN, 0};
+    const int rc = ::poll(fds, 3, deadline.RemainingMs());
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      Fail(ring_.rank, ring_.rank, "poll() failed: " + ErrnoText(errno));
+    }
+    if (rc == 0) {
+      if (!job->recv_done()) {
+        Fail(prev, prev, "no data from the predecessor before the deadline");
+      }
+      Fail(next, next, "the successor did not take our data before the deadline");
+    }
+    if (fds[2].revents != 0) continue;  // the loop head sees the flag
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) CheckReverse();
+  }
+}
+
+// Data on the successor socket's reverse direction: an abort notice, EOF or an error.
+void TcpTransport::CheckReverse() {
+  const int next = ring_.next();
+  WireHeader h{};
+  const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n == static_cast<ssize_t>(sizeof(h)) && h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+    const int lost = static_cast<int>(h.count);
+    Fail(lost, lost,
+         "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by "
+         "successor " + ring_.Describe(next) + ")");
+  }
+  if (n == 0) Fail(next, next, "the successor closed the connection mid-collective");
+  if (n < 0) Fail(next, next, "the successor connection failed: " + ErrnoText(errno));
+  if (n != static_cast<ssize_t>(sizeof(h))) return;  // partial notice: wait for the rest
+  Fail(next, next, "the successor sent unexpected bytes on the reverse channel");
+}
+
+void TcpTransport::Fail(int blamed, int peer, const std::string& what) {
+  broken_ = PeerError(ring_, peer, what);
+  // Tell both neighbours which rank is to blame, then shut down, so they fail now rather
+  // than at their deadlines. Best effort: never blocks, never throws.
+  const WireHeader notice{static_cast<std::uint32_t>(Op::kAbortNotice), 0,
+                          static_cast<std::uint64_t>(blamed), 0};
+  if (!next_mid_message_) {
+    [[maybe_unused]] ssize_t a =
+        ::send(next_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  [[maybe_unused]] ssize_t b =
+      ::send(prev_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // SHUT_WR only: a FIN, not a reset, so a neighbour still reads our notice first.
+  ::shutdown(next_fd_.get(), SHUT_WR);
+  ::shutdown(prev_fd_.get(), SHUT_WR);
+  log::Warn(FormatError(*broken_));
+  throw *broken_;
+}
+
+}  // namespace ringtrain::allreduce::internal

@@ -1,0 +1,46 @@
+// allreduce/tcp_transport.h — internal: the TCP data path over two connected sockets.
+//
+// next_fd was connected by us to the successor (we write messages on it); prev_fd was
+// accepted from the predecessor (we read messages from it). Each message is a 24-byte
+// header (u32 op, u32 seq, u64 count, u64 payload bytes; native little-endian) then the
+// payload. The reverse direction of each socket carries only abort notices (a header with
+// op kAbortNotice and count = the lost rank), so a failure is reported around the ring
+// instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
+#pragma once
+
+#include <optional>
+
+#include "allreduce/socket_io.h"
+#include "allreduce/transport.h"
+
+namespace ringtrain::allreduce::internal {
+
+class TcpTransport final : public Transport {
+ public:
+  TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd);
+  ~TcpTransport() override;
+
+  const Ring& ring() const override { return ring_; }
+  void Exchange(const MessageTag& tag, std::span<const std::byte> send,
+                std::span<std::byte> recv, Deadline deadline) override;
+  void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
+                  Deadline deadline) override;
+  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
+                    Deadline deadline) override;
+  void Abort() override { abort_.Trigger(); }
+
+ private:
+  struct Job;
+  void Run(Job* job, Deadline deadline);
+  [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
+  void CheckReverse();
+
+  Ring ring_;
+  UniqueFd next_fd_;
+  UniqueFd prev_fd_;
+  AbortSignal abort_;
+  bool next_mid_message_ = false;
+  std::optional<TransportError> broken_;
+};
+
+}  // namespace ringtrain::allreduce::internal

@@ -1,0 +1,72 @@
+// allreduce/transport.h — moves bytes to the ring successor and from the predecessor.
+//
+// What it does: the only I/O a ring algorithm needs (STYLE.md lesson 1): a full-duplex
+// Exchange (send to next while receiving from prev), and one-directional SendToNext /
+// RecvFromPrev for pipelined broadcast, each under a Deadline. What it must not know: which
+// collective is running beyond the MessageTag it is handed, ZooKeeper, models.
+//
+// Every message carries a small header (the tag and the payload size). The receiver checks
+// the header against what it expects (same tag, recv.size() bytes), so ranks that disagree
+// on a collective's length or order fail with a TransportError instead of corrupting data.
+//
+// Errors: every failure is a TransportError naming the peer (rank, host:port) and the
+// generation. After the first error a transport is broken: every later call throws again.
+// Thread-safety: one thread drives the data calls; Abort() may be called from any thread
+// and makes a blocked or future call throw promptly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "common/deadline.h"
+#include "common/error.h"
+#include "common/ring.h"
+
+namespace ringtrain::allreduce {
+
+enum class Op : std::uint32_t {
+  kAllreduceFloat = 1,
+  kAllreduceDouble = 2,
+  kBroadcast = 3,
+  kBarrier = 4,
+  kAbortNotice = 0xDEAD,  // in-band "rank `count` is lost" notice between neighbours
+};
+
+// Identifies one message of one collective; both sides of a message must agree on it.
+struct MessageTag {
+  Op op = Op::kBarrier;
+  std::uint32_t seq = 0;    // collective sequence number on this communicator
+  std::uint64_t count = 0;  // total element count of the collective (bytes for broadcast)
+  bool operator==(const MessageTag&) const = default;
+};
+
+// "allreduce<float> #3 of 1000 elements".
+std::string DescribeTag(const MessageTag& tag, std::uint64_t payload_bytes);
+
+// A TransportError naming ring member `peer` and the generation:
+// "<what> [peer rank 2 (10.0.0.3:4711), generation 5]", where = host:port.
+TransportError PeerError(const Ring& ring, int peer, const std::string& what,
+                         const std::string& hint = {});
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  virtual const Ring& ring() const = 0;
+
+  // Sends `send` to the successor while receiving exactly recv.size() bytes from the
+  // predecessor. The predecessor's message must carry `tag` and recv.size() bytes.
+  virtual void Exchange(const MessageTag& tag, std::span<const std::byte> send,
+                        std::span<std::byte> recv, Deadline deadline) = 0;
+  virtual void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
+                          Deadline deadline) = 0;
+  virtual void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
+                            Deadline deadline) = 0;
+
+  // Any thread: break a blocked or future call with a TransportError.
+  virtual void Abort() = 0;
+};
+
+}  // namespace ringtrain::allreduce
