@@ -166,7 +166,15 @@ void SaveModel(const LinearModel& model, const std::string& path) {
 }
 
 LinearModel LoadModel(const std::string& path) {
-  return DeserializeModel(ReadWholeFile(path, ExitCode::kData), path);
+  std::vector<std::byte> bytes;
+  try {
+    bytes = ReadWholeFile(path, ExitCode::kData);
+  } catch (const DataError&) {
+    throw;
+  } catch (const Error& e) {  // ReadWholeFile throws the base type; keep the typed error
+    throw DataError("cannot read model file: " + e.what_happened(), path, "check the --model path");
+  }
+  return DeserializeModel(bytes, path);
 }
 
 }  // namespace ringtrain::models

@@ -1,0 +1,327 @@
+// tests/models/reader_test.cc — LIBSVM / CSV / IDX readers: parsing rules, every bad-input
+// error with its file:line (or offset), and sharding (shards 0..n-1 concatenated == the
+// unsharded rows, including more shards than rows).
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "models/dataset.h"
+#include "support/subprocess.h"
+
+namespace ringtrain::models {
+namespace {
+
+using ringtrain::testing::TempDir;
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+Dataset Read(const std::string& path, Format format, int shard = 0, int n = 1,
+             const std::string& labels = {}, int label_column = 0) {
+  ReadOptions o;
+  o.path = path;
+  o.labels_path = labels;
+  o.format = format;
+  o.shard = shard;
+  o.num_shards = n;
+  o.label_column = label_column;
+  return ReadShard(o);
+}
+
+// Expects ReadShard to throw DataError whose message contains every needle.
+void ExpectDataError(const std::string& path, Format format, std::vector<std::string> needles,
+                     const std::string& labels = {}) {
+  try {
+    Read(path, format, 0, 1, labels);
+    ADD_FAILURE() << "no DataError for " << path;
+  } catch (const DataError& e) {
+    for (const auto& n : needles) {
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "message '" << e.what() << "' lacks '" << n << "'";
+    }
+    EXPECT_FALSE(e.hint().empty()) << e.what();
+  }
+}
+
+TEST(LibsvmReader, ParsesLabelsIndicesCommentsQid) {
+  TempDir dir;
+  const std::string p = dir.File("a.svm");
+  WriteText(p,
+            "# leading comment\n"
+            "+1 qid:3 1:0.5 3:-2e-1\n"
+            "\n"
+            "   \t\n"
+            "-1 2:+4 # trailing comment 9:9\n"
+            "7\r\n"
+            "0 10:1");  // no final newline
+  Dataset d = Read(p, Format::kLibsvm);
+  ASSERT_EQ(d.rows(), 4);
+  EXPECT_EQ(d.labels, (std::vector<double>{1, -1, 7, 0}));
+  EXPECT_EQ(d.row_ptr, (std::vector<std::int64_t>{0, 2, 3, 3, 4}));
+  EXPECT_EQ(d.col, (std::vector<std::int32_t>{0, 2, 1, 9}));
+  EXPECT_EQ(d.val, (std::vector<float>{0.5f, -0.2f, 4.0f, 1.0f}));
+  EXPECT_EQ(d.num_features, 10);
+  EXPECT_EQ(d.first_row, 0);
+  EXPECT_FALSE(d.is_dense());
+  EXPECT_EQ(DistinctLabels(d), (std::vector<double>{-1, 0, 1, 7}));
+}
+
+TEST(LibsvmReader, BadInputsNameFileLineAndText) {
+  TempDir dir;
+  struct Case {
+    std::string text;
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases = {
+      {"1 1:1\n1 2:x\n", {":2", "malformed value", "'2:x'"}},
+      {"1 1:1\n\n1 abc\n", {":3", "malformed token", "'abc'"}},
+      {"1 0:1\n", {":1", "index must be >= 1", "'0:1'"}},
+      {"1 3:1 2:1\n", {":1", "descending", "'2:1'"}},
+      {"1 2:1 2:3\n", {":1", "repeated", "'2:3'"}},
+      {"1 1:nan\n", {":1", "non-finite", "'1:nan'"}},
+      {"1 1:inf\n", {":1", "non-finite", "'1:inf'"}},
+      {"1 1:1e300\n", {":1", "float range", "'1:1e300'"}},
+      {"# c\nyes 1:1\n", {":2", "unparsable label", "'yes'"}},
+      {"nan 1:1\n", {":1", "unparsable label", "'nan'"}},
+      {"1 x:1\n", {":1", "malformed feature index", "'x:1'"}},
+      {"1 1:\n", {":1", "malformed token", "'1:'"}},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string p = dir.File("bad" + std::to_string(i) + ".svm");
+    WriteText(p, cases[i].text);
+    auto needles = cases[i].needles;
+    needles[0] = p + needles[0];  // file:line
+    SCOPED_TRACE(cases[i].text);
+    ExpectDataError(p, Format::kLibsvm, needles);
+  }
+}
+
+TEST(LibsvmReader, MissingAndEmptyFiles) {
+  TempDir dir;
+  ExpectDataError(dir.File("nope.svm"), Format::kLibsvm, {dir.File("nope.svm"), "cannot open"});
+  WriteText(dir.File("empty.svm"), "");
+  ExpectDataError(dir.File("empty.svm"), Format::kLibsvm, {"empty.svm", "no rows"});
+  WriteText(dir.File("comments.svm"), "# only\n\n");
+  ExpectDataError(dir.File("comments.svm"), Format::kLibsvm, {"comments.svm", "no rows"});
+}
+
+// Shards 0..n-1 concatenated give the unsharded rows, and first_row counts rows before.
+void ExpectShardsConcatenate(const std::string& path, Format format, const std::string& labels,
+                             int max_shards) {
+  const Dataset whole = Read(path, format, 0, 1, labels);
+  for (int n = 1; n <= max_shards; ++n) {
+    SCOPED_TRACE("shards " + std::to_string(n));
+    Dataset cat;
+    cat.row_ptr.push_back(0);
+    for (int s = 0; s < n; ++s) {
+      const Dataset d = Read(path, format, s, n, labels);
+      EXPECT_EQ(d.first_row, cat.rows()) << "shard " << s;
+      EXPECT_LE(d.num_features, whole.num_features);
+      cat.labels.insert(cat.labels.end(), d.labels.begin(), d.labels.end());
+      if (d.is_dense()) {
+        EXPECT_EQ(d.dense_cols, whole.dense_cols);
+        cat.dense.insert(cat.dense.end(), d.dense.begin(), d.dense.end());
+      } else {
+        for (std::size_t r = 1; r < d.row_ptr.size(); ++r) {
+          cat.row_ptr.push_back(d.row_ptr[r] + static_cast<std::int64_t>(cat.col.size()));
+        }
+        cat.col.insert(cat.col.end(), d.col.begin(), d.col.end());
+        cat.val.insert(cat.val.end(), d.val.begin(), d.val.end());
+      }
+    }
+    EXPECT_EQ(cat.labels, whole.labels);
+    EXPECT_EQ(cat.dense, whole.dense);
+    EXPECT_EQ(cat.col, whole.col);
+    EXPECT_EQ(cat.val, whole.val);
+    if (!whole.is_dense()) {
+      EXPECT_EQ(cat.row_ptr, whole.row_ptr);
+    }
+  }
+}
+
+TEST(Sharding, LibsvmShardsConcatenate) {
+  TempDir dir;
+  std::string text = "# header comment\n";
+  for (int i = 0; i < 23; ++i) {
+    text += std::to_string(i % 3) + " " + std::to_string(1 + i % 5) + ":" + std::to_string(i);
+    if (i % 4 == 0) text += " 9:0.25";
+    text += i % 7 == 0 ? "\n\n# c\n" : "\n";
+  }
+  WriteText(dir.File("s.svm"), text);
+  ExpectShardsConcatenate(dir.File("s.svm"), Format::kLibsvm, "", 5);
+  ExpectShardsConcatenate(dir.File("s.svm"), Format::kLibsvm, "", 40);  // > rows
+  WriteText(dir.File("two.svm"), "1 1:1\n-1 2:2");
+  ExpectShardsConcatenate(dir.File("two.svm"), Format::kLibsvm, "", 5);
+}
+
+TEST(CsvReader, HeaderLabelColumnAndErrors) {
+  TempDir dir;
+  const std::string p = dir.File("a.csv");
+  WriteText(p, "f1, f2 ,label\n1,2,0\n\n3, 4.5 ,1\n");
+  Dataset d = Read(p, Format::kCsv, 0, 1, "", -1);
+  EXPECT_EQ(d.labels, (std::vector<double>{0, 1}));
+  EXPECT_EQ(d.dense, (std::vector<float>{1, 2, 3, 4.5f}));
+  EXPECT_EQ(d.dense_cols, 2);
+  EXPECT_TRUE(d.is_dense());
+  Dataset first = Read(p, Format::kCsv, 0, 1, "", 0);  // header skipped, label column 0
+  EXPECT_EQ(first.labels, (std::vector<double>{1, 3}));
+
+  const std::string q = dir.File("noheader.csv");
+  WriteText(q, "1,2,3\n4,5,6\n");
+  EXPECT_EQ(Read(q, Format::kCsv).rows(), 2);
+
+  WriteText(dir.File("b.csv"), "1,2,3\n4,5\n");
+  ExpectDataError(dir.File("b.csv"), Format::kCsv, {dir.File("b.csv") + ":2", "expected 3"});
+  WriteText(dir.File("c.csv"), "1,2,3\n4,x,6\n");
+  ExpectDataError(dir.File("c.csv"), Format::kCsv, {dir.File("c.csv") + ":2", "'x'"});
+  WriteText(dir.File("d.csv"), "1,2,3\nz,5,6\n");
+  ExpectDataError(dir.File("d.csv"), Format::kCsv, {dir.File("d.csv") + ":2", "unparsable label"});
+  WriteText(dir.File("e.csv"), "1,2,3\n4,inf,6\n");
+  ExpectDataError(dir.File("e.csv"), Format::kCsv, {dir.File("e.csv") + ":2", "non-finite"});
+  WriteText(dir.File("h.csv"), "a,b,c\n");
+  ExpectDataError(dir.File("h.csv"), Format::kCsv, {"h.csv", "no rows"});
+}
+
+TEST(Sharding, CsvShardsConcatenate) {
+  TempDir dir;
+  std::string text = "y,a,b\n";
+  for (int i = 0; i < 17; ++i) {
+    text += std::to_string(i % 2) + "," + std::to_string(i) + "," + std::to_string(i * 0.5) + "\n";
+  }
+  WriteText(dir.File("s.csv"), text);
+  ExpectShardsConcatenate(dir.File("s.csv"), Format::kCsv, "", 5);
+  ExpectShardsConcatenate(dir.File("s.csv"), Format::kCsv, "", 30);
+}
+
+// IDX helpers: big-endian header + bytes, plain or gzip.
+std::string IdxBytes(std::vector<std::uint32_t> dims, const std::vector<unsigned char>& body) {
+  std::string s = {0, 0, 8, static_cast<char>(dims.size())};
+  for (std::uint32_t d : dims) {
+    for (int sh = 24; sh >= 0; sh -= 8) s.push_back(static_cast<char>((d >> sh) & 0xff));
+  }
+  s.append(body.begin(), body.end());
+  return s;
+}
+
+void WriteGzip(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+
+struct IdxPair {
+  std::string images, labels;
+};
+
+IdxPair MakeIdx(const TempDir& dir, const std::string& name, int rows, bool gz) {
+  std::vector<unsigned char> pixels(static_cast<std::size_t>(rows * 6));
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 37);
+  std::vector<unsigned char> labels(static_cast<std::size_t>(rows));
+  for (int i = 0; i < rows; ++i)
+    labels[static_cast<std::size_t>(i)] = static_cast<unsigned char>(i % 4);
+  IdxPair p{dir.File(name + "-images-idx3-ubyte" + (gz ? ".gz" : "")),
+            dir.File(name + "-labels-idx1-ubyte" + (gz ? ".gz" : ""))};
+  const std::string img = IdxBytes({static_cast<std::uint32_t>(rows), 2, 3}, pixels);
+  const std::string lab = IdxBytes({static_cast<std::uint32_t>(rows)}, labels);
+  if (gz) {
+    WriteGzip(p.images, img);
+    WriteGzip(p.labels, lab);
+  } else {
+    WriteText(p.images, img);
+    WriteText(p.labels, lab);
+  }
+  return p;
+}
+
+TEST(IdxReader, ReadsPlainAndGzipScaled) {
+  TempDir dir;
+  for (bool gz : {false, true}) {
+    IdxPair p = MakeIdx(dir, gz ? "g" : "p", 5, gz);
+    EXPECT_EQ(GuessFormat(p.images), Format::kIdx);
+    Dataset d = Read(p.images, Format::kIdx, 0, 1, p.labels);
+    ASSERT_EQ(d.rows(), 5);
+    EXPECT_EQ(d.dense_cols, 6);
+    EXPECT_EQ(d.labels, (std::vector<double>{0, 1, 2, 3, 0}));
+    for (std::size_t i = 0; i < d.dense.size(); ++i) {
+      EXPECT_EQ(d.dense[i], static_cast<float>(static_cast<unsigned char>(i * 37)) / 255.0f);
+    }
+    ExpectShardsConcatenate(p.images, Format::kIdx, p.labels, 5);
+    ExpectShardsConcatenate(p.images, Format::kIdx, p.labels, 9);
+  }
+}
+
+TEST(IdxReader, BadFilesNameOffset) {
+  TempDir dir;
+  IdxPair p = MakeIdx(dir, "p", 5, false);
+  // Wrong magic: labels passed as images.
+  ExpectDataError(p.labels, Format::kIdx, {p.labels + ":offset 0", "bad IDX magic 0x00000801"},
+                  p.labels);
+  // Truncated body.
+  std::string img = IdxBytes({5, 2, 3}, std::vector<unsigned char>(20, 1));
+  WriteText(dir.File("t-images"), img);
+  ExpectDataError(dir.File("t-images"), Format::kIdx,
+                  {dir.File("t-images") + ":offset 36", "truncated"}, p.labels);
+  WriteGzip(dir.File("tg-images.gz"), img);
+  ExpectDataError(dir.File("tg-images.gz"), Format::kIdx, {"tg-images.gz:offset 36", "truncated"},
+                  p.labels);
+  // Count mismatch.
+  IdxPair q = MakeIdx(dir, "q", 4, false);
+  ExpectDataError(p.images, Format::kIdx, {q.labels + ":offset 4", "5 images", "4 labels"},
+                  q.labels);
+  ExpectDataError(dir.File("missing-ubyte"), Format::kIdx, {"missing-ubyte", "cannot open"},
+                  p.labels);
+}
+
+TEST(IdxReader, FashionMnistTestSet) {
+  const std::string base = "/usr/share/datasets/fashion-mnist/";
+  Dataset d = Read(base + "t10k-images-idx3-ubyte.gz", Format::kIdx, 1, 3,
+                   base + "t10k-labels-idx1-ubyte.gz");
+  EXPECT_EQ(d.first_row, 3333);
+  EXPECT_EQ(d.rows(), 3333);
+  EXPECT_EQ(d.dense_cols, 784);
+  EXPECT_EQ(DistinctLabels(d).size(), 10u);
+  float lo = 1, hi = 0;
+  for (float v : d.dense) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  EXPECT_EQ(lo, 0.0f);
+  EXPECT_EQ(hi, 1.0f);
+}
+
+TEST(Dataset, FormatsClassesAndWidening) {
+  EXPECT_EQ(ParseFormat("csv"), Format::kCsv);
+  EXPECT_THROW(ParseFormat("xml"), UsageError);
+  EXPECT_EQ(GuessFormat("x/train.csv"), Format::kCsv);
+  EXPECT_EQ(GuessFormat("train-images-idx3-ubyte"), Format::kIdx);
+  EXPECT_EQ(GuessFormat("heart_scale"), Format::kLibsvm);
+  Dataset d;
+  d.labels = {3, -1, 3};
+  d.dense = {1, 2, 3};
+  d.dense_cols = 1;
+  d.num_features = 1;
+  SetNumFeatures(d, 3);
+  EXPECT_EQ(d.dense, (std::vector<float>{1, 0, 0, 2, 0, 0, 3, 0, 0}));
+  const std::vector<double> classes = {-1, 3};
+  AssignClasses(d, classes, "here");
+  EXPECT_EQ(d.class_index, (std::vector<std::int32_t>{1, 0, 1}));
+  const std::vector<double> other = {-1, 2};
+  try {
+    AssignClasses(d, other, "test.svm");
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("label 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("test.svm"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ringtrain::models
