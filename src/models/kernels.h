@@ -81,17 +81,12 @@ inline Row GetRow(const Dataset& d, std::int64_t r, std::int64_t nf) {
 template <bool kDense>
 inline double Dot(const Row& row, const double* w) {
   if constexpr (kDense) {
-    // Four accumulators: the compiler may not reorder a double sum itself.
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    std::int64_t j = 0;
-    for (; j + 4 <= row.nnz; j += 4) {
-      a0 += w[j] * row.x[j];
-      a1 += w[j + 1] * row.x[j + 1];
-      a2 += w[j + 2] * row.x[j + 2];
-      a3 += w[j + 3] * row.x[j + 3];
-    }
-    for (; j < row.nnz; ++j) a0 += w[j] * row.x[j];
-    return (a0 + a1) + (a2 + a3);
+    // A vectorised sum (omp simd): the order is fixed at compile time, so still deterministic.
+    double a = 0;
+    const float* x = row.x;
+#pragma omp simd reduction(+ : a)
+    for (std::int64_t j = 0; j < row.nnz; ++j) a += w[j] * static_cast<double>(x[j]);
+    return a;
   } else {
     double a = 0;
     for (std::int64_t k = 0; k < row.nnz; ++k) a += w[row.idx[k]] * row.x[k];
@@ -102,7 +97,9 @@ inline double Dot(const Row& row, const double* w) {
 template <bool kDense>
 inline void Axpy(const Row& row, double a, double* g) {
   if constexpr (kDense) {
-    for (std::int64_t j = 0; j < row.nnz; ++j) g[j] += a * row.x[j];
+    const float* x = row.x;
+#pragma omp simd
+    for (std::int64_t j = 0; j < row.nnz; ++j) g[j] += a * static_cast<double>(x[j]);
   } else {
     for (std::int64_t k = 0; k < row.nnz; ++k) g[row.idx[k]] += a * row.x[k];
   }
