@@ -1,0 +1,66 @@
+// rendezvous/records.h — znode paths and payloads of a job (internal to the rendezvous box).
+//
+// Layout under <root>/<job> (docs/rendezvous.md): the job node holds JobRecord JSON;
+// members/ holds "_c_<uuid>-m-NNNNNNNNNN" ephemerals (data: common::MemberToJson); ring holds
+// RingRecord JSON; checkpoints/epoch-NNNNNNNNNN hold CheckpointRecord JSON; latest holds
+// {"epoch": N} or "" when there is none. Pure functions: no ZooKeeper here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ring.h"
+#include "rendezvous/rendezvous.h"
+
+namespace ringtrain::rendezvous {
+
+struct JobPaths {
+  std::string job;      // /<root>/<job>
+  std::string members;  // .../members
+  std::string ring;     // .../ring
+  std::string checkpoints;
+  std::string latest;
+  static JobPaths For(const std::string& root, const std::string& job);
+};
+
+struct JobRecord {
+  std::string config_text;
+  std::string config_hash;
+  std::string creator;  // host:pid of the creating process
+  std::int64_t created_at_unix_ms = 0;
+  std::string state = "forming";  // forming | running | lost
+  std::string token;
+};
+std::string EncodeJob(const JobRecord& r);
+JobRecord DecodeJob(const std::string& text, const std::string& where);
+
+// The published ring. state: "none" (never published), "active", "lost".
+struct RingRecord {
+  std::int64_t generation = 0;
+  std::string state = "none";
+  std::vector<Member> members;  // ring order (by sequence); names carry the sequence
+  std::int64_t max_seq = -1;    // highest member sequence in this ring
+  std::string reason;           // why this generation was published
+  std::int64_t session_timeout_ms = 0;
+  std::int64_t time_unix_ms = 0;
+  bool Contains(const std::string& name) const;
+};
+std::string EncodeRing(const RingRecord& r);
+RingRecord DecodeRing(const std::string& text, const std::string& where);
+
+std::string EncodeCheckpoint(const CheckpointRecord& r);
+CheckpointRecord DecodeCheckpoint(const std::string& text, const std::string& where);
+std::string EpochNodeName(std::int64_t epoch);  // epoch-NNNNNNNNNN
+std::optional<std::int64_t> ParseEpochNodeName(const std::string& name);
+std::string EncodeLatest(std::optional<std::int64_t> epoch);
+std::optional<std::int64_t> DecodeLatest(const std::string& text);
+
+// "_c_<uuid>-m-0000000012" -> 12; -1 if the name has no such suffix.
+std::int64_t MemberSequence(const std::string& name);
+// The uuid of a protected member name, "" if none.
+std::string MemberUuid(const std::string& name);
+std::int64_t NowUnixMs();
+
+}  // namespace ringtrain::rendezvous

@@ -1,0 +1,337 @@
+// rendezvous/zk_session.cc — the one file (with the other rendezvous .cc files) that talks to
+// libzookeeper_mt. Callbacks copy (type, state, path) into a queue and return: no ZooKeeper
+// call and no user code ever runs on the library's completion thread.
+#include "rendezvous/zk_session.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "common/error.h"
+#include "common/log.h"
+
+namespace ringtrain::rendezvous {
+
+static_assert(kZConnectionLoss == ZCONNECTIONLOSS && kZNoNode == ZNONODE &&
+              kZNoAuth == ZNOAUTH && kZBadVersion == ZBADVERSION &&
+              kZNodeExists == ZNODEEXISTS && kZNotEmpty == ZNOTEMPTY &&
+              kZSessionExpired == ZSESSIONEXPIRED && kZOperationTimeout == ZOPERATIONTIMEOUT &&
+              kZInvalidState == ZINVALIDSTATE && kZOk == ZOK);
+
+std::string ZkErrorText(int rc) { return zerror(rc); }
+
+struct ZkSession::Impl {
+  std::string hosts;
+  bool secure = false;
+  zhandle_t* zh = nullptr;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<ZkEvent> queue;
+  ZkState state = ZkState::kConnecting;
+  bool auth_done = false;
+  int auth_rc = ZOK;
+  std::int64_t notifications = 0;
+
+  ~Impl() { Close(); }
+  void Close() {
+    zhandle_t* h = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      h = zh;
+      zh = nullptr;
+    }
+    // Outside the lock: zookeeper_close joins the library threads, which may be waiting in
+    // OnWatch for `mu`.
+    if (h != nullptr) zookeeper_close(h);
+    std::lock_guard<std::mutex> lock(mu);
+    if (state != ZkState::kExpired) state = ZkState::kClosed;
+    cv.notify_all();
+  }
+  zhandle_t* handle() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return zh;
+  }
+
+  static ZkState MapState(int s) {
+    if (s == ZOO_CONNECTED_STATE || s == ZOO_READONLY_STATE) return ZkState::kConnected;
+    if (s == ZOO_EXPIRED_SESSION_STATE) return ZkState::kExpired;
+    if (s == ZOO_AUTH_FAILED_STATE) return ZkState::kAuthFailed;
+    return ZkState::kConnecting;
+  }
+  static ZkEventType MapType(int t) {
+    if (t == ZOO_SESSION_EVENT) return ZkEventType::kSession;
+    if (t == ZOO_CREATED_EVENT) return ZkEventType::kCreated;
+    if (t == ZOO_DELETED_EVENT) return ZkEventType::kDeleted;
+    if (t == ZOO_CHANGED_EVENT) return ZkEventType::kChanged;
+    if (t == ZOO_CHILD_EVENT) return ZkEventType::kChild;
+    return ZkEventType::kNotWatching;
+  }
+
+  // Runs on the library's completion thread: record and signal, nothing else.
+  static void OnWatch(zhandle_t*, int type, int state, const char* path, void* ctx) {
+    auto* self = static_cast<Impl*>(ctx);
+    ZkEvent ev;
+    ev.type = MapType(type);
+    ev.state = MapState(state);
+    ev.path = path != nullptr ? path : "";
+    std::lock_guard<std::mutex> lock(self->mu);
+    if (ev.type == ZkEventType::kSession) {
+      if (self->state != ZkState::kExpired && self->state != ZkState::kClosed) {
+        self->state = ev.state;
+      }
+    } else {
+      ++self->notifications;
+    }
+    self->queue.push_back(std::move(ev));
+    self->cv.notify_all();
+  }
+  static void OnAuth(int rc, const void* ctx) {
+    auto* self = static_cast<Impl*>(const_cast<void*>(ctx));
+    std::lock_guard<std::mutex> lock(self->mu);
+    self->auth_done = true;
+    self->auth_rc = rc;
+    self->cv.notify_all();
+  }
+};
+
+namespace {
+const char* StateName(ZkState s) {
+  switch (s) {
+    case ZkState::kConnecting: return "connecting";
+    case ZkState::kConnected: return "connected";
+    case ZkState::kExpired: return "session expired";
+    case ZkState::kAuthFailed: return "authentication failed";
+    case ZkState::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+void FillStat(const Stat& s, NodeStat* out) {
+  if (out == nullptr) return;
+  out->czxid = s.czxid;
+  out->mzxid = s.mzxid;
+  out->ephemeral_owner = s.ephemeralOwner;
+  out->version = s.version;
+  out->cversion = s.cversion;
+  out->num_children = s.numChildren;
+}
+
+std::once_flag g_log_once;
+}  // namespace
+
+ZkSession ZkSession::Connect(const std::string& hosts, const std::string& auth,
+                             std::chrono::milliseconds session_timeout, Deadline deadline,
+                             bool deterministic_order) {
+  std::call_once(g_log_once, [] {
+    // The C client logs every reconnect attempt at ERROR; our own errors say what matters.
+    if (log::GetLevel() != log::Level::kDebug) zoo_set_debug_level(static_cast<ZooLogLevel>(0));
+  });
+  if (deterministic_order) zoo_deterministic_conn_order(1);
+  auto impl = std::make_unique<Impl>();
+  impl->hosts = hosts;
+  impl->secure = !auth.empty();
+  if (!auth.empty() && auth.find(':') == std::string::npos) {
+    throw UsageError("ZooKeeper auth '" + std::string("...") + "' is not of the form user:password",
+                     hosts, "pass --zk-auth user:password");
+  }
+  errno = 0;
+  impl->zh = zookeeper_init(hosts.c_str(), &Impl::OnWatch,
+                            static_cast<int>(session_timeout.count()), nullptr, impl.get(), 0);
+  if (impl->zh == nullptr) {
+    throw RendezvousError(std::string("cannot start a ZooKeeper client: ") + std::strerror(errno),
+                          hosts, "check the connect string (host:port[,host:port][/chroot])");
+  }
+  {
+    std::unique_lock<std::mutex> lock(impl->mu);
+    bool ok = impl->cv.wait_until(lock, deadline.at(), [&] {
+      return impl->state != ZkState::kConnecting;
+    });
+    if (!ok || impl->state != ZkState::kConnected) {
+      ZkState reached = impl->state;
+      lock.unlock();
+      impl->Close();
+      throw RendezvousError(std::string("could not connect to ZooKeeper (state reached: ") +
+                                StateName(reached) + ")",
+                            hosts, "check that a ZooKeeper server runs there and --zk is right");
+    }
+  }
+  if (!auth.empty()) {
+    int rc = zoo_add_auth(impl->zh, "digest", auth.data(), static_cast<int>(auth.size()),
+                          &Impl::OnAuth, impl.get());
+    std::unique_lock<std::mutex> lock(impl->mu);
+    bool ok = rc == ZOK &&
+              impl->cv.wait_until(lock, deadline.at(), [&] { return impl->auth_done; });
+    if (!ok || impl->auth_rc != ZOK) {
+      int why = rc != ZOK ? rc : impl->auth_rc;
+      lock.unlock();
+      impl->Close();
+      throw RendezvousError("ZooKeeper digest authentication failed: " +
+                                (ok || rc != ZOK ? ZkErrorText(why) : std::string("timed out")),
+                            hosts, "check --zk-auth user:password");
+    }
+  }
+  return ZkSession(std::move(impl));
+}
+
+ZkSession::ZkSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ZkSession::ZkSession(ZkSession&&) noexcept = default;
+ZkSession& ZkSession::operator=(ZkSession&&) noexcept = default;
+ZkSession::~ZkSession() = default;
+
+int ZkSession::Create(const std::string& path, const std::string& data, CreateMode mode,
+                      std::string* created_path) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  char buf[1024];
+  int flags = mode == CreateMode::kEphemeralSequential ? ZOO_EPHEMERAL_SEQUENTIAL : 0;
+  int rc = zoo_create(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
+                      impl_->secure && mode != CreateMode::kPersistentOpen ? &ZOO_CREATOR_ALL_ACL
+                                                                           : &ZOO_OPEN_ACL_UNSAFE,
+                      flags, buf,
+                      sizeof buf);
+  if (rc == ZOK && created_path != nullptr) *created_path = buf;
+  return rc;
+}
+
+int ZkSession::Get(const std::string& path, std::string* data, NodeStat* stat, bool watch) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    int len = static_cast<int>(buf.size());
+    Stat s{};
+    int rc = zoo_wget(zh, path.c_str(), watch ? &Impl::OnWatch : nullptr,
+                      watch ? impl_.get() : nullptr, buf.data(), &len, &s);
+    if (rc != ZOK) return rc;
+    if (s.dataLength > static_cast<int>(buf.size())) {  // grew: read again with room
+      buf.resize(static_cast<std::size_t>(s.dataLength) + 1);
+      continue;
+    }
+    if (data != nullptr) data->assign(buf.data(), len > 0 ? static_cast<std::size_t>(len) : 0);
+    FillStat(s, stat);
+    return ZOK;
+  }
+}
+
+int ZkSession::Exists(const std::string& path, NodeStat* stat, bool watch) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  Stat s{};
+  int rc = zoo_wexists(zh, path.c_str(), watch ? &Impl::OnWatch : nullptr,
+                       watch ? impl_.get() : nullptr, &s);
+  if (rc == ZOK) FillStat(s, stat);
+  return rc;
+}
+
+int ZkSession::Children(const std::string& path, std::vector<std::string>* children,
+                        bool watch) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  String_vector v{};
+  Stat s{};
+  int rc = zoo_wget_children2(zh, path.c_str(), watch ? &Impl::OnWatch : nullptr,
+                              watch ? impl_.get() : nullptr, &v, &s);
+  if (rc != ZOK) return rc;
+  children->clear();
+  for (int i = 0; i < v.count; ++i) children->emplace_back(v.data[i]);
+  deallocate_String_vector(&v);
+  return ZOK;
+}
+
+int ZkSession::Set(const std::string& path, const std::string& data, int version) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  return zoo_set(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version);
+}
+
+int ZkSession::Delete(const std::string& path, int version) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  return zoo_delete(zh, path.c_str(), version);
+}
+
+int ZkSession::Multi(const std::vector<ZkOp>& ops, std::vector<int>* results) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  std::vector<zoo_op_t> zops(ops.size());
+  std::vector<zoo_op_result_t> zres(ops.size());
+  std::vector<std::vector<char>> path_bufs(ops.size());
+  std::vector<Stat> stats(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const ZkOp& op = ops[i];
+    switch (op.kind) {
+      case ZkOp::Kind::kCreate:
+        path_bufs[i].resize(op.path.size() + 64);
+        zoo_create_op_init(&zops[i], op.path.c_str(), op.data.data(),
+                           static_cast<int>(op.data.size()),
+                           impl_->secure ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE, 0,
+                           path_bufs[i].data(), static_cast<int>(path_bufs[i].size()));
+        break;
+      case ZkOp::Kind::kSet:
+        zoo_set_op_init(&zops[i], op.path.c_str(), op.data.data(),
+                        static_cast<int>(op.data.size()), op.version, &stats[i]);
+        break;
+      case ZkOp::Kind::kDelete:
+        zoo_delete_op_init(&zops[i], op.path.c_str(), op.version);
+        break;
+      case ZkOp::Kind::kCheck:
+        zoo_check_op_init(&zops[i], op.path.c_str(), op.version);
+        break;
+    }
+  }
+  int rc = zoo_multi(zh, static_cast<int>(zops.size()), zops.data(), zres.data());
+  if (results != nullptr) {
+    results->clear();
+    for (const auto& r : zres) results->push_back(r.err);
+  }
+  return rc;
+}
+
+bool ZkSession::WaitEvent(ZkEvent* event, Deadline deadline) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (!impl_->cv.wait_until(lock, deadline.at(), [&] { return !impl_->queue.empty(); })) {
+    return false;
+  }
+  *event = std::move(impl_->queue.front());
+  impl_->queue.pop_front();
+  return true;
+}
+
+void ZkSession::Wake() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->queue.push_back(ZkEvent{});
+  impl_->cv.notify_all();
+}
+
+std::int64_t ZkSession::session_id() const {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return 0;
+  const clientid_t* id = zoo_client_id(zh);
+  return id != nullptr ? id->client_id : 0;
+}
+
+std::chrono::milliseconds ZkSession::negotiated_timeout() const {
+  zhandle_t* zh = impl_->handle();
+  return std::chrono::milliseconds(zh != nullptr ? zoo_recv_timeout(zh) : 0);
+}
+
+ZkState ZkSession::state() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->state;
+}
+bool ZkSession::expired() const { return state() == ZkState::kExpired; }
+bool ZkSession::secure() const { return impl_->secure; }
+const std::string& ZkSession::hosts() const { return impl_->hosts; }
+std::int64_t ZkSession::notifications() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->notifications;
+}
+void ZkSession::Close() {
+  if (impl_) impl_->Close();
+}
+
+}  // namespace ringtrain::rendezvous

@@ -1,0 +1,210 @@
+// Join-time refusals and faults: config mismatch, bad names, server down, a live job reused,
+// ACLs, chroot, a lost reply to the member create, and the status view.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "rendezvous/records.h"
+#include "rendezvous/rendezvous.h"
+#include "rendezvous/zk_session.h"
+#include "rdv_test_util.h"
+#include "support/subprocess.h"
+#include "support/zk_proxy.h"
+#include "support/zk_server.h"
+
+namespace ringtrain::testing {
+namespace {
+
+using rendezvous::Options;
+using rendezvous::Rendezvous;
+using rendezvous::ZkSession;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string Zk() { return ZkServer::Shared().connect(); }
+
+TEST(RendezvousJoin, ConfigMismatchIsRefusedNamingTheDifferingKeys) {
+  std::string job = UniqueJobName("config");
+  Options a = TestOptions(Zk(), job, 2, 1);
+  a.config_text = "lr = 0.1\nepochs = 3\nmodel = lr\n";
+  auto first = Rendezvous::Join(a);
+  Options b = TestOptions(Zk(), job, 2, 2);
+  b.config_text = "lr = 0.2\nepochs = 3\nmodel = lr\nseed = 7\n";
+  try {
+    Rendezvous::Join(b);
+    FAIL() << "a joiner with another config was accepted";
+  } catch (const UsageError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("lr (job: 0.1, yours: 0.2)"), std::string::npos) << m;
+    EXPECT_NE(m.find("seed (job: <unset>, yours: 7)"), std::string::npos) << m;
+    EXPECT_EQ(m.find("epochs"), std::string::npos) << m;
+    EXPECT_NE(m.find("/ringtrain/" + job), std::string::npos) << m;
+  }
+}
+
+TEST(RendezvousJoin, DiffConfigIgnoresSpacingAndComments) {
+  EXPECT_TRUE(rendezvous::DiffConfig("a = 1\n# x\nb=2\n", "b = 2\na=1").empty());
+  auto d = rendezvous::DiffConfig("a = 1\n", "a = 2\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0], "a (job: 1, yours: 2)");
+}
+
+TEST(RendezvousJoin, BadJobNamesAreUsageErrors) {
+  for (std::string bad : {std::string(), std::string("a/b"), std::string(201, 'x'),
+                          std::string("..")}) {
+    Options o = TestOptions("127.0.0.1:1", bad, 1, 1);
+    EXPECT_THROW(Rendezvous::Join(o), UsageError) << "job '" << bad << "'";
+  }
+  EXPECT_NO_THROW(rendezvous::ValidateJobName(std::string(200, 'x')));
+}
+
+TEST(RendezvousJoin, ServerDownFailsWithinTheDeadlineNamingTheAddress) {
+  std::string addr = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  Options o = TestOptions(addr, UniqueJobName("down"), 1, 1);
+  o.timeout = milliseconds(1500);
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    Rendezvous::Join(o);
+    FAIL() << "joined a server that is not there";
+  } catch (const RendezvousError& e) {
+    EXPECT_NE(std::string(e.what()).find(addr), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), ExitCode::kZooKeeper);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+}
+
+TEST(RendezvousJoin, UnresolvableAddressFailsNamingIt) {
+  Options o = TestOptions("no-such-host.invalid:2181", UniqueJobName("badhost"), 1, 1);
+  o.timeout = milliseconds(1500);
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    Rendezvous::Join(o);
+    FAIL() << "joined an unresolvable host";
+  } catch (const RendezvousError& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-host.invalid:2181"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+}
+
+TEST(RendezvousJoin, RingTimeoutNamesTheMissingMembers) {
+  Options o = TestOptions(Zk(), UniqueJobName("short"), 2, 1);
+  auto r = Rendezvous::Join(o);
+  try {
+    r->WaitForRing(Deadline::After(milliseconds(700)));
+    FAIL() << "a ring of 2 formed with 1 member";
+  } catch (const RendezvousError& e) {
+    EXPECT_NE(std::string(e.what()).find("1 members present, 2 expected"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(RendezvousJoin, SecondRunReusingALiveJobIsRefused) {
+  std::string job = UniqueJobName("live");
+  Joined run1 = JoinAll({TestOptions(Zk(), job, 2, 1), TestOptions(Zk(), job, 2, 2)});
+  Options o = TestOptions(Zk(), job, 2, 3);
+  try {
+    Rendezvous::Join(o);
+    FAIL() << "a second run joined a live job";
+  } catch (const RendezvousError& e) {
+    EXPECT_NE(std::string(e.what()).find("held by a live ring"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(run1.members[0]->RingLost());
+}
+
+TEST(RendezvousJoin, FinishedRunLetsANewRunFormANewGeneration) {
+  std::string job = UniqueJobName("rerun");
+  {
+    Joined run1 = JoinAll({TestOptions(Zk(), job, 2, 1), TestOptions(Zk(), job, 2, 2)});
+    EXPECT_EQ(run1.rings[0].generation, 1);
+  }  // both leave
+  Joined run2 = JoinAll({TestOptions(Zk(), job, 2, 3), TestOptions(Zk(), job, 2, 4)});
+  EXPECT_GT(run2.rings[0].generation, 1);
+  EXPECT_EQ(run2.rings[0].world_size(), 2);
+  for (const auto& m : run2.rings[0].members) EXPECT_TRUE(m.port == 3 || m.port == 4);
+}
+
+TEST(RendezvousJoin, AclKeepsClientsWithoutCredentialsOut) {
+  std::string job = UniqueJobName("acl");
+  Options o = TestOptions(Zk(), job, 1, 1);
+  o.auth = "alice:secret";
+  auto owner = Rendezvous::Join(o);
+  Ring ring = owner->WaitForRing(Deadline::After(seconds(10)));
+  auto paths = rendezvous::JobPaths::For("/ringtrain", job);
+  ZkSession anon = ZkSession::Connect(Zk(), "", milliseconds(4000), Deadline::After(seconds(10)));
+  EXPECT_EQ(anon.Set(paths.job, "x", -1), rendezvous::kZNoAuth);
+  EXPECT_EQ(anon.Set(paths.ring, "x", -1), rendezvous::kZNoAuth);
+  EXPECT_EQ(anon.Delete(paths.latest, -1), rendezvous::kZNoAuth);
+  EXPECT_EQ(anon.Delete(paths.members + "/" + owner->member_name(), -1), rendezvous::kZNoAuth);
+  std::string got;
+  EXPECT_EQ(anon.Get(paths.job, &got, nullptr, false), rendezvous::kZNoAuth);
+  ZkSession eve = ZkSession::Connect(Zk(), "eve:guess", milliseconds(4000), Deadline::After(seconds(10)));
+  EXPECT_EQ(eve.Set(paths.ring, "x", -1), rendezvous::kZNoAuth);
+  // A joiner without the credentials is refused with a clear error.
+  Options intruder = TestOptions(Zk(), job, 1, 2);
+  try {
+    Rendezvous::Join(intruder);
+    FAIL() << "joined without credentials";
+  } catch (const RendezvousError& e) {
+    EXPECT_NE(std::string(e.what()).find("--zk-auth"), std::string::npos) << e.what();
+  }
+  // The owner's ring is untouched.
+  EXPECT_FALSE(owner->RingLost());
+}
+
+TEST(RendezvousJoin, ChrootInTheConnectStringWorks) {
+  std::string chroot = "/" + UniqueJobName("chroot");
+  ZkSession admin = ZkSession::Connect(Zk(), "", milliseconds(4000), Deadline::After(seconds(10)));
+  ASSERT_EQ(admin.Create(chroot, "", rendezvous::CreateMode::kPersistent, nullptr), rendezvous::kZOk);
+  std::string job = UniqueJobName("j");
+  auto r = Rendezvous::Join(TestOptions(Zk() + chroot, job, 1, 1));
+  Ring ring = r->WaitForRing(Deadline::After(seconds(10)));
+  EXPECT_EQ(ring.world_size(), 1);
+  EXPECT_EQ(admin.Exists(chroot + "/ringtrain/" + job + "/members/" + r->member_name(), nullptr, false),
+            rendezvous::kZOk);
+  EXPECT_EQ(admin.Exists("/ringtrain/" + job, nullptr, false), rendezvous::kZNoNode);
+}
+
+TEST(RendezvousJoin, LostReplyToTheMemberCreateLeavesNoDuplicate) {
+  ZkLostReplyProxy proxy(Zk());
+  proxy.ArmDropAfterCreate("/members/_c_");
+  std::string job = UniqueJobName("lostreply");
+  Options o = TestOptions(proxy.address(), job, 1, 1);
+  o.session_timeout = milliseconds(6000);
+  auto r = Rendezvous::Join(o);
+  EXPECT_EQ(proxy.drops(), 1);  // the fault did happen
+  Ring ring = r->WaitForRing(Deadline::After(seconds(20)));
+  EXPECT_EQ(ring.world_size(), 1);
+  auto paths = rendezvous::JobPaths::For("/ringtrain", job);
+  ZkSession check = ZkSession::Connect(Zk(), "", milliseconds(4000), Deadline::After(seconds(10)));
+  std::vector<std::string> kids;
+  ASSERT_EQ(check.Children(paths.members, &kids, false), rendezvous::kZOk);
+  EXPECT_EQ(kids.size(), 1u);
+  ASSERT_FALSE(kids.empty());
+  EXPECT_EQ(kids[0], r->member_name());
+  rendezvous::NodeStat st;
+  ASSERT_EQ(check.Exists(paths.members + "/" + kids[0], &st, false), rendezvous::kZOk);
+  EXPECT_EQ(st.ephemeral_owner, r->session_id());
+}
+
+TEST(RendezvousJoin, StatusShowsRingLiveMembersAndLeader) {
+  std::string job = UniqueJobName("status");
+  Joined j = JoinAll({TestOptions(Zk(), job, 2, 1), TestOptions(Zk(), job, 2, 2)});
+  auto st = rendezvous::ReadJobStatus(Zk(), "/ringtrain", job, "", Deadline::After(seconds(10)));
+  EXPECT_EQ(st.state, "running");
+  EXPECT_EQ(st.generation, 1);
+  EXPECT_EQ(st.ring_state, "active");
+  ASSERT_EQ(st.ring.size(), 2u);
+  EXPECT_EQ(st.live_members.size(), 2u);
+  EXPECT_EQ(st.leader, j.rings[0].members[0].name);
+  auto parsed = nlohmann::json::parse(rendezvous::ToJson(st));
+  EXPECT_EQ(parsed["world_size"], 2);
+  EXPECT_EQ(parsed["leader"], st.leader);
+  EXPECT_NE(rendezvous::ToText(st).find("(leader)"), std::string::npos);
+  EXPECT_THROW(rendezvous::ReadJobStatus(Zk(), "/ringtrain", UniqueJobName("nojob"), "",
+                                         Deadline::After(seconds(10))),
+               RendezvousError);
+}
+
+}  // namespace
+}  // namespace ringtrain::testing
