@@ -1,0 +1,193 @@
+// Options: validation names the option; canonical text and hash cover exactly the shape
+// keys; differing keys are named; every configs/*.toml parses through the CLI11
+// registration and validates.
+#include "cli/options.h"
+
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "train/options.h"
+
+#ifndef RINGTRAIN_SOURCE_DIR
+#error "RINGTRAIN_SOURCE_DIR must be defined by the build"
+#endif
+
+namespace ringtrain::train {
+namespace {
+
+TrainOptions Valid() {
+  TrainOptions o;
+  o.data = "x.libsvm";
+  return o;
+}
+
+std::string UsageMessage(TrainOptions o) {
+  try {
+    FinalizeAndValidate(o);
+  } catch (const UsageError& e) {
+    return e.what_happened();
+  }
+  return "";
+}
+
+TEST(Options, ValidDefaultsPassAndFillTheLoss) {
+  auto o = Valid();
+  FinalizeAndValidate(o);
+  EXPECT_EQ(o.loss, "logistic");
+  o = Valid();
+  o.model = "svm";
+  FinalizeAndValidate(o);
+  EXPECT_EQ(o.loss, "squared_hinge");
+}
+
+TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
+  struct Case {
+    void (*set)(TrainOptions&);
+    const char* option;
+  };
+  std::vector<Case> cases = {
+      {[](TrainOptions& o) { o.c = 0; }, "--C"},
+      {[](TrainOptions& o) { o.c = -1; }, "--C"},
+      {[](TrainOptions& o) { o.epochs = 0; }, "--epochs"},
+      {[](TrainOptions& o) { o.data.clear(); }, "--data"},
+      {[](TrainOptions& o) { o.resume = true, o.resume_from = 3; }, "--resume"},
+      {[](TrainOptions& o) { o.model = "svm", o.loss = "hinge"; }, "--optimizer"},
+      {[](TrainOptions& o) { o.model = "svm", o.multiclass = "multinomial"; }, "--multiclass"},
+      {[](TrainOptions& o) { o.model = "lr", o.loss = "hinge"; }, "--loss"},
+      {[](TrainOptions& o) { o.model = "tree"; }, "--model"},
+      {[](TrainOptions& o) { o.optimizer = "adam"; }, "--optimizer"},
+      {[](TrainOptions& o) { o.format = "parquet"; }, "--format"},
+      {[](TrainOptions& o) { o.format = "idx"; }, "--labels"},
+      {[](TrainOptions& o) { o.momentum = 1.0; }, "--momentum"},
+      {[](TrainOptions& o) { o.batch_size = 0; }, "--batch-size"},
+      {[](TrainOptions& o) { o.ranks = 2; }, "--job"},
+      {[](TrainOptions& o) { o.min_ranks = 2; }, "--max-ranks"},
+      {[](TrainOptions& o) { o.min_ranks = 4, o.max_ranks = 2, o.job = "j"; }, "--min-ranks"},
+      {[](TrainOptions& o) { o.zk_auth = "a:b", o.zk_auth_file = "f"; }, "--zk-auth"},
+      {[](TrainOptions& o) { o.transport = "udp"; }, "--transport"},
+      {[](TrainOptions& o) { o.timeout = 0; }, "--timeout"},
+      {[](TrainOptions& o) { o.checkpoint_every = 2; }, "--checkpoint-dir"},
+      {[](TrainOptions& o) { o.test_labels = "t"; }, "--test-labels"},
+  };
+  for (const auto& c : cases) {
+    auto o = Valid();
+    c.set(o);
+    std::string msg = UsageMessage(o);
+    EXPECT_EQ(msg.rfind(c.option, 0), 0u)
+        << "expected an error naming " << c.option << ", got '" << msg << "'";
+  }
+  // The UsageError maps to exit code 1.
+  auto o = Valid();
+  o.c = -1;
+  try {
+    FinalizeAndValidate(o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+  }
+}
+
+TEST(Options, CanonicalTextHoldsShapeKeysOnly) {
+  auto a = Valid();
+  FinalizeAndValidate(a);
+  std::string text = CanonicalText(a);
+  EXPECT_NE(text.find("C = 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss = logistic\n"), std::string::npos);
+  EXPECT_EQ(text.find("epochs"), std::string::npos);
+  EXPECT_EQ(text.find("ranks"), std::string::npos);
+  EXPECT_EQ(text.find("output"), std::string::npos);
+  auto b = a;
+  b.epochs = 7;
+  b.threads = 3;
+  b.output = "other";
+  b.ranks = 9;
+  EXPECT_EQ(OptionsHash(a), OptionsHash(b));
+  b.c = 0.5;
+  EXPECT_NE(OptionsHash(a), OptionsHash(b));
+  // Doubles round-trip exactly.
+  b.c = 0.1 + 0.2;
+  EXPECT_NE(CanonicalText(b).find("C = 0.30000000000000004\n"), std::string::npos);
+}
+
+TEST(Options, DifferingKeysNamesEachKeyAndBothValues) {
+  auto a = Valid(), b = Valid();
+  b.c = 2;
+  b.bias = true;
+  FinalizeAndValidate(a);
+  FinalizeAndValidate(b);
+  std::string diff = DifferingKeys(CanonicalText(a), CanonicalText(b));
+  EXPECT_NE(diff.find("C ('1' here, '2' in the job)"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("bias ('false' here, 'true' in the job)"), std::string::npos) << diff;
+  EXPECT_EQ(DifferingKeys(CanonicalText(a), CanonicalText(a)), "");
+}
+
+TrainOptions ParseArgs(std::vector<std::string> args, bool* zk_given = nullptr) {
+  CLI::App app;
+  TrainOptions o;
+  CLI::Option* zk = cli::RegisterTrainOptions(app, o);
+  std::vector<const char*> argv = {"train"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  if (zk_given != nullptr) *zk_given = zk->count() > 0;
+  return o;
+}
+
+TEST(Options, EveryFieldIsACommandLineOption) {
+  bool zk_given = false;
+  auto o = ParseArgs({"--data", "d", "--C", "0.25", "--bias", "--epochs", "3", "--lr-decay", "0.5",
+                      "--seed", "99", "--zk", "h:1", "--resume-from", "4"},
+                     &zk_given);
+  EXPECT_EQ(o.data, "d");
+  EXPECT_EQ(o.c, 0.25);
+  EXPECT_TRUE(o.bias);
+  EXPECT_EQ(o.epochs, 3);
+  EXPECT_EQ(o.lr_decay, 0.5);
+  EXPECT_EQ(o.seed, 99u);
+  EXPECT_EQ(o.resume_from, 4);
+  EXPECT_TRUE(zk_given);
+  EXPECT_THROW(ParseArgs({"--data", "d", "--no-such-option", "1"}), CLI::ParseError);
+}
+
+TEST(Options, CommandLineWinsOverTheConfigFile) {
+  auto path = std::filesystem::temp_directory_path() / "ringtrain_options_test.toml";
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("data = \"from_file\"\nC = 4.0\nepochs = 9\nbias = true\n", f);
+    std::fclose(f);
+  }
+  auto o = ParseArgs({"--config", path.string(), "--C", "0.5"});
+  std::filesystem::remove(path);
+  EXPECT_EQ(o.data, "from_file");
+  EXPECT_EQ(o.epochs, 9);
+  EXPECT_TRUE(o.bias);
+  EXPECT_EQ(o.c, 0.5);
+}
+
+TEST(Options, EveryShippedConfigParsesAndValidates) {
+  int seen = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(RINGTRAIN_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    ++seen;
+    SCOPED_TRACE(entry.path().string());
+    TrainOptions o = ParseArgs({"--config", entry.path().string()});
+    EXPECT_NO_THROW(FinalizeAndValidate(o));
+    EXPECT_TRUE(std::filesystem::exists(o.data)) << o.data;
+    if (!o.labels.empty()) {
+      EXPECT_TRUE(std::filesystem::exists(o.labels)) << o.labels;
+    }
+    if (!o.test_data.empty()) {
+      EXPECT_TRUE(std::filesystem::exists(o.test_data)) << o.test_data;
+    }
+  }
+  EXPECT_GE(seen, 3);
+}
+
+}  // namespace
+}  // namespace ringtrain::train
