@@ -422,13 +422,13 @@ struct Rendezvous::Impl {
     }
     auto eligible = Eligible(r, live);
     auto me = std::find(eligible.begin(), eligible.end(), my_name);
-    if (me == eligible.begin()) {
+    if (me != eligible.end() && me == eligible.begin()) {
       // Leader: re-list with the watch so no change between the two reads goes unseen.
       rc = session.Children(paths.members, &kids, true);
       if (rc != kZOk) return rc;
       live = SortLive(kids);
       eligible = Eligible(r, live);
-      if (eligible.empty() || eligible.front() != my_name) return kAgain;
+      if (eligible.empty() || eligible.front() != my_name) return kAgain;  // lost the lead
       is_leader = true;
       std::vector<std::string> names;
       for (const auto& n : live) names.push_back(n.name);
