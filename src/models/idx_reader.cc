@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,9 +55,9 @@ class IdxFile {
  public:
   IdxFile(const std::string& path, bool images) : path_(path) {
     content_ = ContentSize(path);
-    gz_ = gzopen(path.c_str(), "rb");
+    gz_.reset(gzopen(path.c_str(), "rb"));
     if (gz_ == nullptr) throw DataError("cannot open IDX file", path, "check the path");
-    gzbuffer(gz_, 1 << 20);
+    gzbuffer(gz_.get(), 1 << 20);
     unsigned char magic[4];
     Read(magic, 4, 0);
     const bool ok = magic[0] == 0 && magic[1] == 0 && magic[2] == 0x08 &&
@@ -93,7 +94,6 @@ class IdxFile {
                       At(path, content_), "re-download or re-extract the file");
     }
   }
-  ~IdxFile() { gzclose(gz_); }
   IdxFile(const IdxFile&) = delete;
   IdxFile& operator=(const IdxFile&) = delete;
 
@@ -102,7 +102,7 @@ class IdxFile {
   std::int64_t header() const { return header_; }
 
   void Seek(std::int64_t offset) {
-    if (gzseek(gz_, static_cast<z_off_t>(offset), SEEK_SET) != static_cast<z_off_t>(offset)) {
+    if (gzseek(gz_.get(), static_cast<z_off_t>(offset), SEEK_SET) != static_cast<z_off_t>(offset)) {
       throw DataError("truncated or corrupt IDX file: cannot reach byte " + std::to_string(offset),
                       At(path_, offset), "re-download or re-extract the file");
     }
@@ -111,10 +111,10 @@ class IdxFile {
     std::size_t done = 0;
     while (done < n) {
       unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
-      int r = gzread(gz_, static_cast<char*>(dst) + done, chunk);
+      int r = gzread(gz_.get(), static_cast<char*>(dst) + done, chunk);
       if (r <= 0) {
         int err = 0;
-        const char* msg = gzerror(gz_, &err);
+        const char* msg = gzerror(gz_.get(), &err);
         std::int64_t at = offset + static_cast<std::int64_t>(done);
         throw DataError(std::string(r == 0 ? "truncated IDX file" : "corrupt IDX file") +
                             (err != Z_OK && msg != nullptr ? std::string(" (") + msg + ")" : ""),
@@ -126,7 +126,11 @@ class IdxFile {
 
  private:
   std::string path_;
-  gzFile gz_ = nullptr;
+  struct GzClose {
+    void operator()(gzFile f) const { gzclose(f); }
+  };
+  // Owned by a unique_ptr so a constructor that throws still closes the file.
+  std::unique_ptr<gzFile_s, GzClose> gz_;
   std::int64_t content_ = 0;
   std::int64_t header_ = 0;
   std::int64_t rows_ = 0;
