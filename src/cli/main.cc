@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   ringtrain::cli::RunFn run;
   // Each Add*Command below registers one subcommand (see cli/command.h).
   // [subcommands]
+  ringtrain::cli::AddStatusCommand(app, &run);
+  ringtrain::cli::AddCheckpointsCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

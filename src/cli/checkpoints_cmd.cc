@@ -1,0 +1,115 @@
+// cli/checkpoints_cmd.cc — `ringtrain checkpoints --job NAME [--zk HOSTS] list|show EPOCH|delete EPOCH`.
+//
+// Reads and edits the checkpoint registry (/<root>/<job>/checkpoints + latest) without
+// joining the job. `delete` removes the record only (and fixes `latest`); the file stays, its
+// path is printed so the user can remove it. Errors exit 3 naming the connect string and path.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/command.h"
+#include "common/deadline.h"
+#include "common/error.h"
+#include "common/file_util.h"
+#include "rendezvous/rendezvous.h"
+
+namespace ringtrain::cli {
+namespace {
+
+struct CheckpointsOptions {
+  std::string job;
+  std::string zk = "127.0.0.1:2181";
+  std::string zk_auth;
+  std::string zk_auth_file;
+  std::string zk_root = "/ringtrain";
+  double timeout_s = 15;
+  bool json = false;
+  std::string action;     // list | show | delete
+  std::int64_t epoch = -1;
+};
+
+std::string Line(const rendezvous::CheckpointRecord& c, bool latest) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "epoch %lld  generation %lld  world %d  %lld bytes  %s  %s%s\n",
+                static_cast<long long>(c.epoch), static_cast<long long>(c.generation),
+                c.world_size, static_cast<long long>(c.bytes), c.checksum.c_str(),
+                c.path.c_str(), latest ? "  (latest)" : "");
+  return buf;
+}
+
+nlohmann::json ToJson(const rendezvous::CheckpointRecord& c) {
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(c.metrics_json.empty() ? "{}" : c.metrics_json);
+  } catch (const nlohmann::json::exception&) {
+    m = c.metrics_json;
+  }
+  return {{"epoch", c.epoch}, {"generation", c.generation}, {"world_size", c.world_size},
+          {"path", c.path},   {"bytes", c.bytes},           {"checksum", c.checksum},
+          {"metrics", m},     {"time_unix_ms", c.time_unix_ms}};
+}
+
+int RunCheckpoints(const CheckpointsOptions& o) {
+  std::string auth = o.zk_auth;
+  if (!o.zk_auth_file.empty()) {
+    auto bytes = ReadWholeFile(o.zk_auth_file, ExitCode::kUsage);
+    auth.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    while (!auth.empty() && (auth.back() == '\n' || auth.back() == '\r')) auth.pop_back();
+  }
+  auto reg = rendezvous::CheckpointRegistry::Open(o.zk, o.zk_root, o.job, auth,
+                                                  Deadline::AfterSeconds(o.timeout_s));
+  const std::string where = o.zk + " " + o.zk_root + "/" + o.job + "/checkpoints";
+  if (o.action == "list") {
+    auto all = reg->List();
+    auto latest = reg->Latest();
+    if (o.json) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& c : all) arr.push_back(ToJson(c));
+      std::printf("%s\n", arr.dump().c_str());
+      return 0;
+    }
+    if (all.empty()) std::printf("no checkpoints recorded for job %s\n", o.job.c_str());
+    for (const auto& c : all) std::fputs(Line(c, latest && latest->epoch == c.epoch).c_str(), stdout);
+    return 0;
+  }
+  if (o.epoch < 0) throw UsageError(o.action + " needs an EPOCH", "checkpoints " + o.action,
+                                    "pass the epoch number, see `ringtrain checkpoints list`");
+  if (o.action == "show") {
+    auto c = reg->Get(o.epoch);
+    if (!c) {
+      throw RendezvousError("no checkpoint epoch " + std::to_string(o.epoch) + " is recorded",
+                            where, "see `ringtrain checkpoints --job " + o.job + " list`");
+    }
+    std::printf("%s\n", ToJson(*c).dump(o.json ? -1 : 2).c_str());
+    return 0;
+  }
+  auto c = reg->Get(o.epoch);
+  reg->Delete(o.epoch);
+  std::printf("deleted the record of epoch %lld%s%s\n", static_cast<long long>(o.epoch),
+              c && !c->path.empty() ? "; its file is still at " : "",
+              c && !c->path.empty() ? c->path.c_str() : "");
+  return 0;
+}
+
+}  // namespace
+
+void AddCheckpointsCommand(CLI::App& app, RunFn* run) {
+  auto opts = std::make_shared<CheckpointsOptions>();
+  CLI::App* cmd = app.add_subcommand("checkpoints", "list, show or delete recorded checkpoints");
+  cmd->add_option("--job", opts->job, "job name")->required();
+  cmd->add_option("--zk", opts->zk, "ZooKeeper connect string HOSTS[/chroot]")
+      ->capture_default_str();
+  cmd->add_option("--zk-auth", opts->zk_auth, "digest auth USER:PASS");
+  cmd->add_option("--zk-auth-file", opts->zk_auth_file, "file holding USER:PASS");
+  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")->capture_default_str();
+  cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for ZooKeeper")
+      ->capture_default_str();
+  cmd->add_flag("--json", opts->json, "JSON output");
+  cmd->add_option("action", opts->action, "list | show | delete")
+      ->check(CLI::IsMember({"list", "show", "delete"}))
+      ->default_val("list");
+  cmd->add_option("epoch", opts->epoch, "epoch for show/delete");
+  cmd->callback([opts, run] { *run = [opts] { return RunCheckpoints(*opts); }; });
+}
+
+}  // namespace ringtrain::cli
