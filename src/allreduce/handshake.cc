@@ -8,7 +8,8 @@ void Put(std::vector<std::byte>* out, std::uint64_t v, int bytes) {
 }
 std::uint64_t Get(const std::byte* p, int bytes) {
   std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{std::to_integer<std::uint8_t>(p[i])} << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= std::uint64_t{std::to_integer<std::uint8_t>(p[i])} << (8 * i);
   return v;
 }
 
@@ -16,12 +17,18 @@ std::uint64_t Get(const std::byte* p, int bytes) {
 
 std::string DescribeStatus(HelloStatus status) {
   switch (status) {
-    case HelloStatus::kOk: return "accepted";
-    case HelloStatus::kWrongJob: return "another job";
-    case HelloStatus::kWrongToken: return "wrong job token";
-    case HelloStatus::kWrongGeneration: return "another ring generation";
-    case HelloStatus::kWrongRank: return "not the expected ring neighbour";
-    case HelloStatus::kWrongWorld: return "another world size";
+    case HelloStatus::kOk:
+      return "accepted";
+    case HelloStatus::kWrongJob:
+      return "another job";
+    case HelloStatus::kWrongToken:
+      return "wrong job token";
+    case HelloStatus::kWrongGeneration:
+      return "another ring generation";
+    case HelloStatus::kWrongRank:
+      return "not the expected ring neighbour";
+    case HelloStatus::kWrongWorld:
+      return "another world size";
   }
   return "unknown status " + std::to_string(static_cast<std::uint32_t>(status));
 }

@@ -18,8 +18,9 @@ void Check(int rc, const char* call) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, text, &len);
-  throw TransportError(std::string(call) + " failed: " + std::string(text, static_cast<std::size_t>(len)),
-                       "MPI_COMM_WORLD", "a rank of the MPI job failed; resume with --resume");
+  throw TransportError(
+      std::string(call) + " failed: " + std::string(text, static_cast<std::size_t>(len)),
+      "MPI_COMM_WORLD", "a rank of the MPI job failed; resume with --resume");
 }
 
 class MpiCommunicator final : public Communicator {

@@ -34,8 +34,8 @@ MpiSession::~MpiSession() {
 
 bool MpiSession::LaunchedByMpirun(char** envp) {
   if (envp == nullptr) return false;
-  constexpr std::string_view kMarkers[] = {"OMPI_COMM_WORLD_SIZE=", "PMIX_RANK=", "PMI_RANK=",
-                                           "PMI_SIZE="};
+  constexpr std::string_view kMarkers[] = {
+      "OMPI_COMM_WORLD_SIZE=", "PMIX_RANK=", "PMI_RANK=", "PMI_SIZE="};
   for (char** e = envp; *e != nullptr; ++e) {
     const std::string_view entry(*e);
     for (std::string_view marker : kMarkers) {

@@ -56,16 +56,15 @@ class MpiTransport final : public Transport {
 
   const Ring& ring() const override { return ring_; }
 
-  void Exchange(const MessageTag& tag, std::span<const std::byte> send,
-                std::span<std::byte> recv, Deadline deadline) override {
+  void Exchange(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
+                Deadline deadline) override {
     Run(tag, &send, &recv, deadline);
   }
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                   Deadline deadline) override {
     Run(tag, &data, nullptr, deadline);
   }
-  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
-                    Deadline deadline) override {
+  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override {
     Run(tag, nullptr, &data, deadline);
   }
   void Abort() override { aborted_.store(true, std::memory_order_release); }
@@ -73,7 +72,8 @@ class MpiTransport final : public Transport {
  private:
   static int Count(std::size_t bytes, const Ring& ring, int peer) {
     if (bytes > static_cast<std::size_t>(INT_MAX)) {
-      throw PeerError(ring, peer, "message of " + std::to_string(bytes) + " bytes exceeds MPI's int count",
+      throw PeerError(ring, peer,
+                      "message of " + std::to_string(bytes) + " bytes exceeds MPI's int count",
                       "use a smaller segment size");
     }
     return static_cast<int>(bytes);
@@ -84,8 +84,7 @@ class MpiTransport final : public Transport {
     if (broken_) throw *broken_;
     const int next = ring_.next();
     const int prev = ring_.prev();
-    MPI_Request reqs[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL,
-                           MPI_REQUEST_NULL};
+    MPI_Request reqs[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
     Header out{};
     Header in{};
     if (recv != nullptr) {
@@ -156,8 +155,7 @@ std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring) {
   return std::make_unique<MpiTransport>(ring);
 }
 
-std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring,
-                                                      const MpiOptions& options) {
+std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const MpiOptions& options) {
   return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
                                             RingOptions{options.timeout, options.segment_bytes});
 }

@@ -56,10 +56,10 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
     for (std::size_t j = 0; j < segments; ++j) {
       const Range out = SegmentRange(send_chunk, segments, j);
       const Range in = SegmentRange(recv_chunk, segments, j);
-      transport_->Exchange(tag, bytes_of(out),
-                           std::span<std::byte>(reinterpret_cast<std::byte*>(scratch),
-                                                in.size() * sizeof(T)),
-                           deadline);
+      transport_->Exchange(
+          tag, bytes_of(out),
+          std::span<std::byte>(reinterpret_cast<std::byte*>(scratch), in.size() * sizeof(T)),
+          deadline);
       AddInto(data.data() + in.begin, scratch, in.size());
     }
   }
@@ -76,9 +76,7 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
   }
 }
 
-void RingCommunicator::AllreduceSum(std::span<float> data) {
-  Allreduce(data, Op::kAllreduceFloat);
-}
+void RingCommunicator::AllreduceSum(std::span<float> data) { Allreduce(data, Op::kAllreduceFloat); }
 void RingCommunicator::AllreduceSum(std::span<double> data) {
   Allreduce(data, Op::kAllreduceDouble);
 }

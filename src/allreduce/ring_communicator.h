@@ -36,8 +36,7 @@ struct RingOptions {
 class RingCommunicator final : public Communicator {
  public:
   // `transport` may be null only for a world of one (then every collective is local).
-  RingCommunicator(std::unique_ptr<Transport> transport, int rank, int world,
-                   RingOptions options);
+  RingCommunicator(std::unique_ptr<Transport> transport, int rank, int world, RingOptions options);
   ~RingCommunicator() override;
 
   int rank() const override { return rank_; }

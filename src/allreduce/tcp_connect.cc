@@ -163,8 +163,8 @@ UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, std
 UniqueFd ConnectSuccessor(const Ring& ring, const TcpOptions& options, Deadline deadline) {
   const int next = ring.next();
   const Member& peer = ring.members[static_cast<std::size_t>(next)];
-  const std::vector<std::byte> hello = EncodeHello(
-      Hello{ring.generation, ring.rank, ring.world_size(), ring.job, ring.token});
+  const std::vector<std::byte> hello =
+      EncodeHello(Hello{ring.generation, ring.rank, ring.world_size(), ring.job, ring.token});
   std::string error = "no attempt made";
   auto backoff = std::chrono::milliseconds(10);
   while (!deadline.Expired()) {
@@ -232,9 +232,9 @@ UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOpt
       const HelloStatus status = hello ? CheckHello(*hello, ring) : HelloStatus::kWrongJob;
       const auto reply = EncodeReply(Reply{status, ring.rank, ring.generation});
       std::string error;
-      const bool sent = WriteAll(p.fd.get(), reply.data(), reply.size(),
-                                 Deadline::Min(deadline, Deadline::After(std::chrono::seconds(1))),
-                                 &error);
+      const bool sent =
+          WriteAll(p.fd.get(), reply.data(), reply.size(),
+                   Deadline::Min(deadline, Deadline::After(std::chrono::seconds(1))), &error);
       if (status == HelloStatus::kOk && sent) {
         UniqueFd fd = std::move(p.fd);
         internal::TuneSocket(fd.get(), options.socket_buffer_bytes);
@@ -276,12 +276,12 @@ void ReadReply(int fd, const Ring& ring, Deadline deadline) {
   const auto reply = DecodeReply(buf);
   if (!reply) throw PeerError(ring, next, "the successor answered with garbage");
   if (reply->status != HelloStatus::kOk) {
-    throw PeerError(ring, next,
-                    "the successor refused this rank's handshake: " +
-                        DescribeStatus(reply->status) + " (it is rank " +
-                        std::to_string(reply->rank) + " of generation " +
-                        std::to_string(reply->generation) + ")",
-                    "the ring changed; rejoin through rendezvous");
+    throw PeerError(
+        ring, next,
+        "the successor refused this rank's handshake: " + DescribeStatus(reply->status) +
+            " (it is rank " + std::to_string(reply->rank) + " of generation " +
+            std::to_string(reply->generation) + ")",
+        "the ring changed; rejoin through rendezvous");
   }
 }
 

@@ -135,8 +135,10 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
           if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
             const int lost = static_cast<int>(h.count);
             Fail(lost, lost,
-                 "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by "
-                 "predecessor " + ring_.Describe(prev) + ")");
+                 "the ring is broken: " + ring_.Describe(lost) +
+                     " failed or was lost (reported by "
+                     "predecessor " +
+                     ring_.Describe(prev) + ")");
           }
           const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
           if (!(got == job->expect_tag) || h.payload != job->in.size()) {
@@ -159,7 +161,12 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
       continue;
     }
     pollfd fds[3];
-    fds[0] = {next_fd_.get(), static_cast<short>(POLLIN | (job->send_done() ? 0 : POLLOUT)), 0};
+    // The reverse direction is watched for abort notices; once the successor has closed it
+    // (it finished its part), the socket matters only while we still owe it data.
+    const bool watch_next = !job->send_done() || !reverse_eof_;
+    fds[0] = {watch_next ? next_fd_.get() : -1,
+              static_cast<short>((reverse_eof_ ? 0 : POLLIN) | (job->send_done() ? 0 : POLLOUT)),
+              0};
     fds[1] = {prev_fd_.get(), static_cast<short>(job->recv_done() ? 0 : POLLIN), 0};
     fds[2] = {abort_.fd(), POLLIN, 0};
     const int rc = ::poll(fds, 3, deadline.RemainingMs());
@@ -174,23 +181,32 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
       Fail(next, next, "the successor did not take our data before the deadline");
     }
     if (fds[2].revents != 0) continue;  // the loop head sees the flag
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) CheckReverse();
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) CheckReverse(job->send_done());
   }
 }
 
 // Data on the successor socket's reverse direction: an abort notice, EOF or an error.
-void TcpTransport::CheckReverse() {
+void TcpTransport::CheckReverse(bool send_done) {
   const int next = ring_.next();
   WireHeader h{};
   const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  if (n == static_cast<ssize_t>(sizeof(h)) && h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+  if (n == static_cast<ssize_t>(sizeof(h)) &&
+      h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
     const int lost = static_cast<int>(h.count);
     Fail(lost, lost,
-         "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by "
-         "successor " + ring_.Describe(next) + ")");
+         "the ring is broken: " + ring_.Describe(lost) +
+             " failed or was lost (reported by "
+             "successor " +
+             ring_.Describe(next) + ")");
   }
-  if (n == 0) Fail(next, next, "the successor closed the connection mid-collective");
+  if (n == 0) {
+    if (send_done) {  // it has everything we owed it; a finished successor may close
+      reverse_eof_ = true;
+      return;
+    }
+    Fail(next, next, "the successor closed the connection mid-collective");
+  }
   if (n < 0) Fail(next, next, "the successor connection failed: " + ErrnoText(errno));
   if (n != static_cast<ssize_t>(sizeof(h))) return;  // partial notice: wait for the rest
   Fail(next, next, "the successor sent unexpected bytes on the reverse channel");

@@ -21,25 +21,25 @@ class TcpTransport final : public Transport {
   ~TcpTransport() override;
 
   const Ring& ring() const override { return ring_; }
-  void Exchange(const MessageTag& tag, std::span<const std::byte> send,
-                std::span<std::byte> recv, Deadline deadline) override;
+  void Exchange(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
+                Deadline deadline) override;
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                   Deadline deadline) override;
-  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
-                    Deadline deadline) override;
+  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override;
   void Abort() override { abort_.Trigger(); }
 
  private:
   struct Job;
   void Run(Job* job, Deadline deadline);
   [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
-  void CheckReverse();
+  void CheckReverse(bool send_done);
 
   Ring ring_;
   UniqueFd next_fd_;
   UniqueFd prev_fd_;
   AbortSignal abort_;
   bool next_mid_message_ = false;
+  bool reverse_eof_ = false;
   std::optional<TransportError> broken_;
 };
 

@@ -6,18 +6,26 @@ std::string DescribeTag(const MessageTag& tag, std::uint64_t payload_bytes) {
   std::string name;
   std::string unit = "elements";
   switch (tag.op) {
-    case Op::kAllreduceFloat: name = "allreduce<float>"; break;
-    case Op::kAllreduceDouble: name = "allreduce<double>"; break;
+    case Op::kAllreduceFloat:
+      name = "allreduce<float>";
+      break;
+    case Op::kAllreduceDouble:
+      name = "allreduce<double>";
+      break;
     case Op::kBroadcast:
       name = "broadcast";
       unit = "bytes";
       break;
-    case Op::kBarrier: name = "barrier"; break;
-    case Op::kAbortNotice: return "abort notice for rank " + std::to_string(tag.count);
-    default: name = "unknown op " + std::to_string(static_cast<std::uint32_t>(tag.op));
+    case Op::kBarrier:
+      name = "barrier";
+      break;
+    case Op::kAbortNotice:
+      return "abort notice for rank " + std::to_string(tag.count);
+    default:
+      name = "unknown op " + std::to_string(static_cast<std::uint32_t>(tag.op));
   }
-  return name + " #" + std::to_string(tag.seq) + " of " + std::to_string(tag.count) + " " +
-         unit + " (message of " + std::to_string(payload_bytes) + " bytes)";
+  return name + " #" + std::to_string(tag.seq) + " of " + std::to_string(tag.count) + " " + unit +
+         " (message of " + std::to_string(payload_bytes) + " bytes)";
 }
 
 TransportError PeerError(const Ring& ring, int peer, const std::string& what,

@@ -1,0 +1,308 @@
+// N ranks as threads over real loopback TCP: every world x length x type gives exact sums
+// and identical bits; 4 KiB socket buffers force partial I/O; broadcast, barrier; length
+// mismatch, stray connections, deadline and Abort() behave as tcp.h promises.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "allreduce/handshake.h"
+#include "allreduce/ring_harness.h"
+#include "common/error.h"
+
+#ifndef RINGTRAIN_TEST_BIG_LENGTH
+#define RINGTRAIN_TEST_BIG_LENGTH ((1u << 20) + 3)
+#endif
+
+namespace ringtrain::allreduce {
+namespace {
+
+using testing::BindListeners;
+using testing::MakeRing;
+using testing::PortsOf;
+using testing::RunRanks;
+
+// Exact in float and double: small integers.
+template <typename T>
+T Input(std::size_t i, int rank) {
+  return static_cast<T>((i * 7 + static_cast<std::size_t>(rank) * 13) % 4096);
+}
+template <typename T>
+T Expected(std::size_t i, int world) {
+  std::uint64_t s = 0;
+  for (int r = 0; r < world; ++r) s += (i * 7 + static_cast<std::size_t>(r) * 13) % 4096;
+  return static_cast<T>(s);
+}
+
+std::vector<std::size_t> Lengths(int world) {
+  const auto w = static_cast<std::size_t>(world);
+  return {0, 1, w - 1, w, w + 1, 1009};
+}
+
+// Runs one allreduce of `type` per length on every rank; checks sums and identical bits.
+template <typename T>
+void CheckAllreduce(int world, const std::vector<std::size_t>& lengths, const TcpOptions& options) {
+  auto listeners = BindListeners(world);
+  std::vector<std::vector<std::vector<T>>> results(static_cast<std::size_t>(world));
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    for (std::size_t n : lengths) {
+      std::vector<T> data(n);
+      for (std::size_t i = 0; i < n; ++i) data[i] = Input<T>(i, rank);
+      comm.AllreduceSum(std::span<T>(data));
+      results[static_cast<std::size_t>(rank)].push_back(std::move(data));
+    }
+  });
+  for (int r = 0; r < world; ++r) {
+    ASSERT_FALSE(outcomes[static_cast<std::size_t>(r)].error)
+        << "rank " << r << ": " << outcomes[static_cast<std::size_t>(r)].message;
+  }
+  for (std::size_t k = 0; k < lengths.size(); ++k) {
+    const auto& ref = results[0][k];
+    ASSERT_EQ(ref.size(), lengths[k]);
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_EQ(ref[i], Expected<T>(i, world))
+          << "world " << world << " length " << lengths[k] << " index " << i;
+    }
+    for (int r = 1; r < world; ++r) {
+      const auto& mine = results[static_cast<std::size_t>(r)][k];
+      ASSERT_EQ(mine.size(), ref.size());
+      ASSERT_EQ(std::memcmp(mine.data(), ref.data(), ref.size() * sizeof(T)), 0)
+          << "rank " << r << " differs from rank 0 at length " << lengths[k];
+    }
+  }
+}
+
+class WorldTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(WorldTest, TinySegmentsAllLengthsFloatAndDouble) {
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(60);
+  options.segment_bytes = 16;  // tiny: many segments, empty segments, short chunks
+  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
+  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+}
+
+TEST_P(WorldTest, BigLengthFloatAndDouble) {
+  TcpOptions options;
+  options.segment_bytes = 64 * 1024;
+  CheckAllreduce<float>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
+  CheckAllreduce<double>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, WorldTest, ::testing::Values(1, 2, 3, 4, 5, 7, 8));
+
+TEST(TcpRing, FourKiBSocketBuffersForcePartialIo) {
+  TcpOptions options;
+  options.socket_buffer_bytes = 4096;
+  options.segment_bytes = 32 * 1024;  // each message far larger than the socket buffers
+  // Kept small: with 4 KiB windows loopback TCP crawls (delayed ACKs), ~1 MB/s.
+  CheckAllreduce<double>(3, {0, 5, 10007}, options);
+  CheckAllreduce<float>(4, {7, 20011}, options);
+}
+
+TEST(TcpRing, InexactValuesGiveIdenticalBitsOnEveryRank) {
+  const int world = 5;
+  auto listeners = BindListeners(world);
+  std::vector<std::vector<double>> results(world);
+  TcpOptions options;
+  options.segment_bytes = 1024;
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    std::mt19937_64 rng(static_cast<std::uint64_t>(rank) + 1);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    std::vector<double> data(10007);
+    for (double& x : data) x = dist(rng) * 1e-3 + 0.1;
+    comm.AllreduceSum(std::span<double>(data));
+    results[static_cast<std::size_t>(rank)] = data;
+  });
+  for (const auto& o : outcomes) ASSERT_FALSE(o.error) << o.message;
+  for (int r = 1; r < world; ++r) {
+    ASSERT_EQ(std::memcmp(results[r].data(), results[0].data(), results[0].size() * 8), 0);
+  }
+  EXPECT_NEAR(results[0][0], 0.5, 0.01);
+}
+
+TEST(TcpRing, BroadcastFromEveryRootAndBarrier) {
+  for (int world : {1, 3, 4}) {
+    auto listeners = BindListeners(world);
+    TcpOptions options;
+    options.segment_bytes = 1000;  // 5 segments per broadcast below
+    std::vector<std::vector<std::vector<std::byte>>> got(world);
+    auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+      for (int root = 0; root < world; ++root) {
+        std::vector<std::byte> buf(4099, std::byte{0});
+        if (rank == root) {
+          for (std::size_t i = 0; i < buf.size(); ++i) {
+            buf[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(root)) & 0xff);
+          }
+        }
+        comm.Broadcast(std::span<std::byte>(buf), root);
+        got[static_cast<std::size_t>(rank)].push_back(buf);
+        comm.Barrier();
+      }
+    });
+    for (const auto& o : outcomes) ASSERT_FALSE(o.error) << o.message;
+    for (int r = 0; r < world; ++r) {
+      for (int root = 0; root < world; ++root) {
+        const auto& buf = got[r][root];
+        for (std::size_t i = 0; i < buf.size(); ++i) {
+          ASSERT_EQ(buf[i],
+                    static_cast<std::byte>((i * 31 + static_cast<std::size_t>(root)) & 0xff))
+              << "world " << world << " rank " << r << " root " << root;
+        }
+      }
+    }
+  }
+}
+
+TEST(TcpRing, LengthMismatchIsATransportErrorNamingThePeer) {
+  const int world = 3;
+  auto listeners = BindListeners(world);
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(20);
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    std::vector<float> data(rank == 1 ? 10 : 11, 1.0f);
+    comm.AllreduceSum(std::span<float>(data));
+  });
+  int mismatches = 0;
+  for (int r = 0; r < world; ++r) {
+    const auto& o = outcomes[static_cast<std::size_t>(r)];
+    ASSERT_TRUE(o.error) << "rank " << r << " did not fail";
+    EXPECT_THROW(std::rethrow_exception(o.error), TransportError);
+    EXPECT_NE(o.message.find("generation 7"), std::string::npos) << o.message;
+    if (o.message.find("mismatch") != std::string::npos) {
+      ++mismatches;
+      EXPECT_NE(o.message.find("of 10 elements"), std::string::npos) << o.message;
+    }
+  }
+  EXPECT_GE(mismatches, 1);
+}
+
+// A raw client: connects to 127.0.0.1:port and sends `bytes` (the socket stays open).
+int StrayConnect(std::uint16_t port, const std::vector<std::byte>& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (!bytes.empty()) {
+    EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  return fd;
+}
+
+TEST(TcpRing, StrayConnectionsAreRefusedAndTheRingCompletes) {
+  const int world = 3;
+  auto listeners = BindListeners(world);
+  const std::uint16_t port0 = listeners[0].port();
+  // All claim to be rank 2, rank 0's predecessor; each is wrong in one way.
+  std::vector<int> strays;
+  strays.push_back(StrayConnect(port0, {}));  // silent (slow-loris)
+  strays.push_back(StrayConnect(port0, EncodeHello({7, 2, 3, "job-test", "wrong-token"})));
+  strays.push_back(StrayConnect(port0, EncodeHello({6, 2, 3, "job-test", "tok-123"})));
+  strays.push_back(StrayConnect(port0, EncodeHello({7, 2, 3, "other-job", "tok-123"})));
+  std::vector<std::byte> junk(64);
+  std::mt19937 rng(42);
+  for (auto& b : junk) b = static_cast<std::byte>(rng() & 0xff);
+  strays.push_back(StrayConnect(port0, junk));
+  // The wrong-token stray learns it was refused.
+  std::vector<std::vector<float>> results(world);
+  auto outcomes = RunRanks(listeners, TcpOptions{}, [&](int rank, Communicator& comm) {
+    std::vector<float> data(1001);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = Input<float>(i, rank);
+    comm.AllreduceSum(std::span<float>(data));
+    results[static_cast<std::size_t>(rank)] = data;
+  });
+  for (const auto& o : outcomes) ASSERT_FALSE(o.error) << o.message;
+  for (int r = 0; r < world; ++r) {
+    for (std::size_t i = 0; i < results[r].size(); ++i) {
+      ASSERT_EQ(results[r][i], Expected<float>(i, world));
+    }
+  }
+  std::byte reply[kReplyBytes];
+  ASSERT_EQ(::recv(strays[1], reply, sizeof(reply), MSG_WAITALL),
+            static_cast<ssize_t>(sizeof(reply)));
+  const auto decoded = DecodeReply(reply);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->status, HelloStatus::kWrongToken);
+  for (int fd : strays) ::close(fd);
+}
+
+TEST(TcpRing, AbortFromAnotherThreadBreaksABlockedAllreduce) {
+  auto listeners = BindListeners(2);
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(60);
+  std::atomic<bool> rank0_done{false};
+  double seconds_blocked = 0;
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    if (rank == 1) {  // never joins the collective; waits (bounded) for rank 0 to give up
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!rank0_done && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return;
+    }
+    std::thread aborter([&comm] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      comm.Abort();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<double> data(1 << 16, 1.0);
+    try {
+      comm.AllreduceSum(std::span<double>(data));
+    } catch (...) {
+      seconds_blocked =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      rank0_done = true;
+      aborter.join();
+      throw;
+    }
+    rank0_done = true;
+    aborter.join();
+  });
+  ASSERT_TRUE(outcomes[0].error) << "rank 0 was not aborted";
+  EXPECT_THROW(std::rethrow_exception(outcomes[0].error), TransportError);
+  EXPECT_NE(outcomes[0].message.find("aborted"), std::string::npos) << outcomes[0].message;
+  EXPECT_LT(seconds_blocked, 30.0);  // far below the 60 s timeout: the abort, not the deadline
+  EXPECT_FALSE(outcomes[1].error) << outcomes[1].message;
+}
+
+TEST(TcpRing, DeadlineFiresAndNamesTheSilentPeer) {
+  auto listeners = BindListeners(2);
+  const auto ports = PortsOf(listeners);
+  TcpOptions options;
+  options.timeout = std::chrono::milliseconds(500);
+  std::atomic<bool> rank0_done{false};
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    if (rank == 1) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!rank0_done && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return;
+    }
+    std::vector<float> data(100, 1.0f);
+    try {
+      comm.AllreduceSum(std::span<float>(data));
+    } catch (...) {
+      rank0_done = true;
+      throw;
+    }
+    rank0_done = true;
+  });
+  ASSERT_TRUE(outcomes[0].error);
+  EXPECT_NE(outcomes[0].message.find("deadline"), std::string::npos) << outcomes[0].message;
+  EXPECT_NE(outcomes[0].message.find("rank 1 (127.0.0.1:" + std::to_string(ports[1]) + ")"),
+            std::string::npos)
+      << outcomes[0].message;
+}
+
+}  // namespace
+}  // namespace ringtrain::allreduce
