@@ -1,0 +1,114 @@
+// Under mpiexec (np = 2, 3, 4): our ring over the MPI transport, and over TCP, give the
+// same bits as MPI_Allreduce (MpiCommunicator) and the exact expected sums.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "allreduce/mpi_communicator.h"
+#include "allreduce/mpi_session.h"
+#include "allreduce/tcp.h"
+
+namespace ringtrain::allreduce {
+namespace {
+
+MpiSession* g_session = nullptr;
+
+Ring WorldRing(const std::vector<std::uint16_t>& ports) {
+  Ring ring;
+  ring.job = "mpi-test";
+  ring.token = "tok";
+  ring.generation = 1;
+  ring.rank = g_session->rank();
+  for (int r = 0; r < g_session->size(); ++r) {
+    Member m;
+    m.host = "127.0.0.1";
+    m.port = ports.empty() ? 0 : ports[static_cast<std::size_t>(r)];
+    m.mpi_rank = r;
+    ring.members.push_back(m);
+  }
+  return ring;
+}
+
+template <typename T>
+std::vector<T> Input(std::size_t n, int rank) {
+  std::vector<T> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    v[i] = static_cast<T>((i * 11 + static_cast<std::size_t>(rank) * 5) % 2048);
+  }
+  return v;
+}
+
+template <typename T>
+void CompareWithReference(Communicator& ours, Communicator& reference) {
+  const int np = reference.world_size();
+  const auto w = static_cast<std::size_t>(np);
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, w - 1, w + 1, std::size_t{1009},
+                        std::size_t{300007}}) {
+    auto a = Input<T>(n, reference.rank());
+    auto b = a;
+    ours.AllreduceSum(std::span<T>(a));
+    reference.AllreduceSum(std::span<T>(b));
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), n * sizeof(T)), 0) << "length " << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint64_t s = 0;
+      for (int r = 0; r < np; ++r) s += (i * 11 + static_cast<std::size_t>(r) * 5) % 2048;
+      ASSERT_EQ(a[i], static_cast<T>(s)) << "length " << n << " index " << i;
+    }
+  }
+}
+
+TEST(MpiAllreduce, RingOverMpiTransportEqualsMpiAllreduce) {
+  auto reference = MakeMpiCommunicator();
+  MpiOptions options;
+  options.segment_bytes = 4096;  // several segments per chunk
+  auto ring = MakeMpiRingCommunicator(WorldRing({}), options);
+  EXPECT_EQ(ring->world_size(), reference->world_size());
+  CompareWithReference<float>(*ring, *reference);
+  CompareWithReference<double>(*ring, *reference);
+  // Broadcast from every root and barrier over the MPI transport.
+  for (int root = 0; root < ring->world_size(); ++root) {
+    std::vector<std::byte> buf(10000, std::byte{0});
+    if (ring->rank() == root) {
+      for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i * 7 + 1);
+    }
+    ring->Broadcast(std::span<std::byte>(buf), root);
+    for (std::size_t i = 0; i < buf.size(); ++i) {
+      ASSERT_EQ(buf[i], static_cast<std::byte>(i * 7 + 1)) << "root " << root;
+    }
+    ring->Barrier();
+  }
+}
+
+TEST(MpiAllreduce, RingOverTcpUnderMpirunEqualsMpiAllreduce) {
+  auto reference = MakeMpiCommunicator();
+  auto listener = TcpListener::Bind("127.0.0.1", 0);
+  // Everyone learns everyone's port through the reference allreduce.
+  std::vector<double> ports_sum(static_cast<std::size_t>(g_session->size()), 0.0);
+  ports_sum[static_cast<std::size_t>(g_session->rank())] = listener.port();
+  reference->AllreduceSum(std::span<double>(ports_sum));
+  std::vector<std::uint16_t> ports;
+  for (double p : ports_sum) ports.push_back(static_cast<std::uint16_t>(p));
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(30);
+  options.segment_bytes = 8192;
+  auto ring = ConnectTcpRing(listener, WorldRing(ports), options);
+  CompareWithReference<float>(*ring, *reference);
+  CompareWithReference<double>(*ring, *reference);
+}
+
+}  // namespace
+}  // namespace ringtrain::allreduce
+
+int main(int argc, char** argv) {
+  ringtrain::allreduce::MpiSession session(&argc, &argv);
+  ringtrain::allreduce::g_session = &session;
+  ::testing::InitGoogleTest(&argc, argv);
+  const int failed = RUN_ALL_TESTS();
+  // Every rank must agree on the verdict so mpiexec's exit code reflects any failure.
+  auto reference = ringtrain::allreduce::MakeMpiCommunicator();
+  std::vector<double> any{static_cast<double>(failed != 0)};
+  reference->AllreduceSum(std::span<double>(any));
+  return any[0] > 0 ? 1 : 0;
+}
