@@ -1,0 +1,77 @@
+// Pure codecs and checks of the rendezvous box (no ZooKeeper): config diff, job names,
+// znode payloads, member names.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "rendezvous/records.h"
+#include "rendezvous/rendezvous.h"
+
+namespace ringtrain::rendezvous {
+namespace {
+
+TEST(Records, DiffConfigNamesEveryDifferingKey) {
+  auto d = DiffConfig("a = 1\nb = 2\n", "a = 1\nb = 3\nc = x\n");
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0], "b (job: 2, yours: 3)");
+  EXPECT_EQ(d[1], "c (job: <unset>, yours: x)");
+  EXPECT_TRUE(DiffConfig("a=1", "  a =  1  \n\n# comment\n").empty());
+}
+
+TEST(Records, JobNames) {
+  EXPECT_THROW(ValidateJobName(""), UsageError);
+  EXPECT_THROW(ValidateJobName("x/y"), UsageError);
+  EXPECT_THROW(ValidateJobName(std::string(201, 'a')), UsageError);
+  EXPECT_THROW(ValidateJobName(".."), UsageError);
+  EXPECT_THROW(ValidateJobName("a\nb"), UsageError);
+  EXPECT_NO_THROW(ValidateJobName(std::string(200, 'a')));
+  EXPECT_NO_THROW(ValidateJobName("exp-42_b.c"));
+}
+
+TEST(Records, PathsAndMemberNames) {
+  auto p = JobPaths::For("/ringtrain/", "j");
+  EXPECT_EQ(p.job, "/ringtrain/j");
+  EXPECT_EQ(p.members, "/ringtrain/j/members");
+  EXPECT_EQ(JobPaths::For("/", "j").ring, "/j/ring");
+  EXPECT_EQ(MemberSequence("_c_abc-m-0000000012"), 12);
+  EXPECT_EQ(MemberSequence("_c_abc-m-12"), -1);
+  EXPECT_EQ(MemberSequence("junk"), -1);
+  EXPECT_EQ(MemberUuid("_c_abc-m-0000000012"), "abc");
+  EXPECT_EQ(EpochNodeName(7), "epoch-0000000007");
+  EXPECT_EQ(ParseEpochNodeName("epoch-0000000007"), 7);
+  EXPECT_FALSE(ParseEpochNodeName("latest").has_value());
+}
+
+TEST(Records, RingRoundTrip) {
+  RingRecord r;
+  r.generation = 3;
+  r.state = "active";
+  r.max_seq = 9;
+  r.reason = "member rank 1 (h:1) left";
+  Member m{"_c_u-m-0000000009", "10.0.0.1", 4711, 2, 99, "u"};
+  r.members.push_back(m);
+  RingRecord back = DecodeRing(EncodeRing(r), "test");
+  EXPECT_EQ(back.generation, 3);
+  EXPECT_EQ(back.state, "active");
+  EXPECT_EQ(back.max_seq, 9);
+  EXPECT_EQ(back.reason, r.reason);
+  ASSERT_EQ(back.members.size(), 1u);
+  EXPECT_EQ(back.members[0], m);
+  EXPECT_TRUE(back.Contains(m.name));
+  EXPECT_EQ(DecodeRing("", "test").state, "none");
+  EXPECT_THROW(DecodeRing("{not json", "test"), RendezvousError);
+}
+
+TEST(Records, CheckpointAndLatestRoundTrip) {
+  CheckpointRecord c{12, 3, 4, "/ck/e12", 1234, "crc32:abcd", "{\"objective\":0.5}", 17};
+  EXPECT_EQ(DecodeCheckpoint(EncodeCheckpoint(c), "t"), c);
+  EXPECT_EQ(DecodeLatest(EncodeLatest(12)), 12);
+  EXPECT_FALSE(DecodeLatest(EncodeLatest(std::nullopt)).has_value());
+  JobRecord j{"a = 1\n", "00ff", "host:1", 5, "running", "tok"};
+  JobRecord back = DecodeJob(EncodeJob(j), "t");
+  EXPECT_EQ(back.config_hash, "00ff");
+  EXPECT_EQ(back.token, "tok");
+  EXPECT_THROW(DecodeJob("{}", "t"), RendezvousError);
+}
+
+}  // namespace
+}  // namespace ringtrain::rendezvous
