@@ -2,9 +2,13 @@
 // becomes an exit code. Subcommands are registered from their own files (cli/command.h).
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
+#include <memory>
 
+#include "allreduce/mpi_session.h"
 #include "cli/command.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -20,6 +24,10 @@ int main(int argc, char** argv) {
   // [subcommands]
   ringtrain::cli::AddStatusCommand(app, &run);
   ringtrain::cli::AddCheckpointsCommand(app, &run);
+  ringtrain::cli::AddTrainCommand(app, &run);
+  ringtrain::cli::AddPredictCommand(app, &run);
+  ringtrain::cli::AddEvalCommand(app, &run);
+  ringtrain::cli::AddExportCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -35,6 +43,10 @@ int main(int argc, char** argv) {
   ringtrain::log::SetLevel(level);
   if (!run) return static_cast<int>(ExitCode::kUsage);
   try {
+    // MPI is initialised here only (STYLE.md), and only when mpirun started this process.
+    std::unique_ptr<ringtrain::allreduce::MpiSession> mpi;
+    if (ringtrain::allreduce::MpiSession::LaunchedByMpirun(environ))
+      mpi = std::make_unique<ringtrain::allreduce::MpiSession>(&argc, &argv);
     return run();
   } catch (const ringtrain::Error& e) {
     ringtrain::log::Error(e.what());

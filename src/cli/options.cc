@@ -1,28 +1,63 @@
-// cli/options.cc — TrainOptions -> CLI11 options, driven by train::VisitTrainFields.
+// cli/options.cc — TrainOptions -> CLI11 options, driven by train::VisitTrainFields, and
+// the TOML --config file applied under the command line.
 #include "cli/options.h"
 
+#include <filesystem>
 #include <string>
 #include <type_traits>
+#include <vector>
+
+#include "common/error.h"
 
 namespace ringtrain::cli {
 
-CLI::Option* RegisterTrainOptions(CLI::App& app, train::TrainOptions& options) {
-  app.set_config("--config", "", "TOML file with any of these options (command line wins)");
-  CLI::Option* zk = nullptr;
+void RegisterTrainOptions(CLI::App& app, TrainCli& cli) {
+  app.add_option("--config", cli.config_path,
+                 "TOML file with any of these options as keys (the command line wins)");
   train::VisitTrainFields(
-      options, [&](const char* name, auto& value, const char* help, train::Scope scope) {
+      cli.options, [&](const char* name, auto& value, const char* help, train::Scope scope) {
         std::string flag = std::string("--") + name;
         std::string text = help;
         if (scope == train::Scope::kShape) text += " [must match across ranks and on resume]";
-        CLI::Option* opt = nullptr;
         if constexpr (std::is_same_v<std::remove_reference_t<decltype(value)>, bool>) {
-          opt = app.add_flag(flag, value, text);
+          app.add_flag(flag, value, text);
         } else {
-          opt = app.add_option(flag, value, text)->capture_default_str();
+          app.add_option(flag, value, text)->capture_default_str();
         }
-        if (std::string(name) == "zk") zk = opt;
       });
-  return zk;
+}
+
+void FinishTrainOptions(CLI::App& app, TrainCli& cli) {
+  if (!cli.config_path.empty()) {
+    const std::string& path = cli.config_path;
+    if (!std::filesystem::is_regular_file(path))
+      throw UsageError("--config file not found", path, "check the path of the TOML file");
+    std::vector<CLI::ConfigItem> items;
+    try {
+      items = CLI::ConfigTOML().from_file(path);
+    } catch (const CLI::Error& e) {
+      throw UsageError(std::string("--config file is not valid TOML: ") + e.what(), path);
+    }
+    for (const auto& item : items) {
+      if (item.name == "++" || item.name == "--") continue;  // CLI11's section markers
+      bool in_train =
+          item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == "train");
+      CLI::Option* opt = app.get_option_no_throw("--" + item.name);
+      if (!in_train || opt == nullptr || item.name == "config")
+        throw UsageError("unknown key '" + item.fullname() + "' in the --config file", path,
+                         "keys are train options without the dashes, e.g. C = 1.0");
+      if (opt->count() > 0) continue;  // the command line wins
+      try {
+        opt->add_result(item.inputs);
+        opt->run_callback();
+      } catch (const CLI::Error& e) {
+        throw UsageError("bad value for key '" + item.name + "' in the --config file: " + e.what(),
+                         path);
+      }
+    }
+  }
+  cli.options.zk_given = app.get_option("--zk")->count() > 0;
+  cli.ranks_given = app.get_option("--ranks")->count() > 0;
 }
 
 }  // namespace ringtrain::cli

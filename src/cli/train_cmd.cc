@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "allreduce/communicator.h"
+#include "allreduce/mpi_communicator.h"
+#include "allreduce/mpi_session.h"
 #include "allreduce/tcp.h"
 #include "cli/command.h"
 #include "cli/options.h"
@@ -34,17 +36,21 @@ struct MpiEnv {
   int size = 0;
 };
 
+// main() owns the MpiSession; here we only need mpirun's rank and size, which its launcher
+// exports (Open MPI, MPICH/PMI, PMIx).
 MpiEnv DetectMpi() {
   MpiEnv env;
-  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  if (size == nullptr) size = std::getenv("PMI_SIZE");
-  if (rank == nullptr) rank = std::getenv("PMI_RANK");
-  if (size != nullptr && rank != nullptr) {
-    env.present = true;
-    env.size = std::atoi(size);
-    env.rank = std::atoi(rank);
-  }
+  if (!allreduce::MpiSession::LaunchedByMpirun(environ)) return env;
+  auto first = [](std::initializer_list<const char*> names) -> const char* {
+    for (const char* n : names)
+      if (const char* v = std::getenv(n)) return v;
+    return nullptr;
+  };
+  const char* size = first({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"});
+  const char* rank = first({"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"});
+  env.present = true;
+  env.size = size != nullptr ? std::atoi(size) : 0;
+  env.rank = rank != nullptr ? std::atoi(rank) : -1;
   return env;
 }
 
@@ -74,9 +80,9 @@ int RunStandalone(const train::TrainOptions& o) {
 }
 
 int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
-  if (o.transport == "mpi")
-    throw UsageError("--transport mpi is not wired into train yet", "ringtrain train",
-                     "use --transport tcp (scripts/launch.sh, or mpirun with --transport tcp)");
+  if (o.transport == "mpi" && !mpi.present)
+    throw UsageError("--transport mpi needs the process to be started by mpirun", "ringtrain train",
+                     "run under mpirun, or use --transport tcp");
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000));
   allreduce::TcpListener listener = allreduce::TcpListener::Bind("0.0.0.0", 0);
 
@@ -100,9 +106,17 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     log::Info("ring of " + std::to_string(ring.world_size()) + " formed, generation " +
               std::to_string(ring.generation) + ", job " + o.job);
 
-  allreduce::TcpOptions to;
-  to.timeout = timeout;
-  std::unique_ptr<allreduce::Communicator> comm = allreduce::ConnectTcpRing(listener, ring, to);
+  std::unique_ptr<allreduce::Communicator> comm;
+  if (o.transport == "mpi") {
+    allreduce::MpiOptions mo;
+    mo.timeout = timeout;
+    comm = allreduce::MakeMpiRingCommunicator(ring, mo);
+    if (!comm) comm = std::make_unique<allreduce::SelfCommunicator>(timeout);
+  } else {
+    allreduce::TcpOptions to;
+    to.timeout = timeout;
+    comm = allreduce::ConnectTcpRing(listener, ring, to);
+  }
   auto target = std::make_shared<AbortTarget>();
   {
     std::lock_guard<std::mutex> lock(target->mu);
@@ -152,13 +166,13 @@ int RunTrain(train::TrainOptions o, bool ranks_given) {
 
 void AddTrainCommand(CLI::App& app, RunFn* run) {
   CLI::App* sub = app.add_subcommand("train", "train a linear model (data-parallel)");
-  auto options = std::make_shared<train::TrainOptions>();
-  CLI::Option* zk = RegisterTrainOptions(*sub, *options);
-  CLI::Option* ranks = sub->get_option("--ranks");
-  sub->callback([run, options, zk, ranks] {
-    options->zk_given = zk->count() > 0;
-    bool ranks_given = ranks->count() > 0;
-    *run = [options, ranks_given] { return RunTrain(*options, ranks_given); };
+  auto cli = std::make_shared<TrainCli>();
+  RegisterTrainOptions(*sub, *cli);
+  sub->callback([run, cli, sub] {
+    *run = [cli, sub] {
+      FinishTrainOptions(*sub, *cli);
+      return RunTrain(cli->options, cli->ranks_given);
+    };
   });
 }
 

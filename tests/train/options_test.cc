@@ -126,15 +126,27 @@ TEST(Options, DifferingKeysNamesEachKeyAndBothValues) {
   EXPECT_EQ(DifferingKeys(CanonicalText(a), CanonicalText(a)), "");
 }
 
+// Parses like `ringtrain train ARGS`: a root app with the train subcommand.
 TrainOptions ParseArgs(std::vector<std::string> args, bool* zk_given = nullptr) {
   CLI::App app;
-  TrainOptions o;
-  CLI::Option* zk = cli::RegisterTrainOptions(app, o);
-  std::vector<const char*> argv = {"train"};
+  CLI::App* sub = app.add_subcommand("train");
+  cli::TrainCli cli;
+  cli::RegisterTrainOptions(*sub, cli);
+  std::vector<const char*> argv = {"ringtrain", "train"};
   for (auto& a : args) argv.push_back(a.c_str());
   app.parse(static_cast<int>(argv.size()), argv.data());
-  if (zk_given != nullptr) *zk_given = zk->count() > 0;
-  return o;
+  cli::FinishTrainOptions(*sub, cli);
+  if (zk_given != nullptr) *zk_given = cli.options.zk_given;
+  return cli.options;
+}
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  auto path = (std::filesystem::temp_directory_path() / name).string();
+  FILE* f = std::fopen(path.c_str(), "w");
+  EXPECT_NE(f, nullptr);
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  return path;
 }
 
 TEST(Options, EveryFieldIsACommandLineOption) {
@@ -154,19 +166,32 @@ TEST(Options, EveryFieldIsACommandLineOption) {
 }
 
 TEST(Options, CommandLineWinsOverTheConfigFile) {
-  auto path = std::filesystem::temp_directory_path() / "ringtrain_options_test.toml";
-  {
-    FILE* f = std::fopen(path.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs("data = \"from_file\"\nC = 4.0\nepochs = 9\nbias = true\n", f);
-    std::fclose(f);
-  }
-  auto o = ParseArgs({"--config", path.string(), "--C", "0.5"});
+  auto path = WriteTemp("ringtrain_options_test.toml",
+                        "data = \"from_file\"\nC = 4.0\nepochs = 9\nbias = true\nzk = \"h:2\"\n");
+  bool zk_given = false;
+  auto o = ParseArgs({"--config", path, "--C", "0.5"}, &zk_given);
   std::filesystem::remove(path);
+  EXPECT_TRUE(zk_given);
+  EXPECT_EQ(o.zk, "h:2");
   EXPECT_EQ(o.data, "from_file");
   EXPECT_EQ(o.epochs, 9);
   EXPECT_TRUE(o.bias);
   EXPECT_EQ(o.c, 0.5);
+}
+
+TEST(Options, ConfigFileErrorsAreUsageErrorsNamingTheKey) {
+  auto path = WriteTemp("ringtrain_options_bad.toml", "data = \"d\"\nlearning_rate = 3\n");
+  try {
+    ParseArgs({"--config", path});
+    ADD_FAILURE() << "unknown key accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(e.what_happened().find("learning_rate"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+  path = WriteTemp("ringtrain_options_bad2.toml", "epochs = \"many\"\n");
+  EXPECT_THROW(ParseArgs({"--config", path}), UsageError);
+  std::filesystem::remove(path);
+  EXPECT_THROW(ParseArgs({"--config", "/nonexistent/x.toml"}), UsageError);
 }
 
 TEST(Options, EveryShippedConfigParsesAndValidates) {
