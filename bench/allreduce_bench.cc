@@ -1,0 +1,199 @@
+// allreduce_bench — ring allreduce (over TCP and over MPI point-to-point) beside
+// MPI_Allreduce, plus a plain TCP stream for the loopback ceiling. Run under mpirun:
+//
+//   mpirun -np N allreduce_bench [--segment-bytes B] [--max-bytes B] [--min-bytes B]
+//
+// Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
+// timed repetitions, each started after a barrier and measured as the slowest rank),
+// algbw_gbps = bytes / seconds / 1e9, busbw_gbps = algbw * 2(np-1)/np (nccl-tests). float
+// buffers, allocated and touched once and reused by every method.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "allreduce/mpi_communicator.h"
+#include "allreduce/mpi_session.h"
+#include "allreduce/tcp.h"
+
+namespace {
+
+using ringtrain::allreduce::Communicator;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double MaxOverRanks(Communicator& reference, double x) {
+  std::vector<double> v(static_cast<std::size_t>(reference.world_size()), 0.0);
+  v[static_cast<std::size_t>(reference.rank())] = x;
+  reference.AllreduceSum(std::span<double>(v));
+  return *std::max_element(v.begin(), v.end());
+}
+
+void Print(const char* method, int np, std::size_t bytes, double seconds) {
+  const double algbw = static_cast<double>(bytes) / seconds / 1e9;
+  const double busbw = np > 1 ? algbw * 2.0 * (np - 1) / np : algbw;
+  std::printf(
+      "{\"method\":\"%s\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
+      "\"busbw_gbps\":%.4f}\n",
+      method, np, bytes, seconds, algbw, busbw);
+  std::fflush(stdout);
+}
+
+// Median time of one allreduce of `floats` elements (slowest rank per repetition).
+double TimeAllreduce(Communicator& comm, Communicator& reference, float* data,
+                     std::size_t floats) {
+  const std::size_t bytes = floats * sizeof(float);
+  const int reps = static_cast<int>(std::clamp<std::size_t>((256u << 20) / std::max<std::size_t>(bytes, 1), 5, 50));
+  std::span<float> span(data, floats);
+  comm.AllreduceSum(span);  // warm-up
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    reference.Barrier();
+    const auto t0 = Clock::now();
+    comm.AllreduceSum(span);
+    times.push_back(MaxOverRanks(reference, Seconds(t0, Clock::now())));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// One TCP stream rank 0 -> rank 1 over loopback: the ceiling a TCP ring can reach.
+void TcpStream(Communicator& reference, int np) {
+  if (np < 2) return;
+  const int rank = reference.rank();
+  const std::size_t total = std::size_t{1} << 30;
+  const std::size_t chunk = std::size_t{4} << 20;
+  std::vector<char> buf(chunk, 1);
+  int listen_fd = -1;
+  double port = 0;
+  if (rank == 1) {
+    listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listen_fd, 1);
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  port = MaxOverRanks(reference, port);
+  double seconds = 0;
+  if (rank == 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      for (std::size_t sent = 0; sent < total;) {
+        const ssize_t n = ::send(fd, buf.data(), std::min(chunk, total - sent), MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+    }
+    ::close(fd);
+  } else if (rank == 1) {
+    const int fd = ::accept(listen_fd, nullptr, nullptr);
+    std::size_t got = 0;
+    Clock::time_point t0;
+    while (got < total) {
+      const ssize_t n = ::recv(fd, buf.data(), chunk, 0);
+      if (n <= 0) break;
+      if (got == 0) t0 = Clock::now();
+      got += static_cast<std::size_t>(n);
+    }
+    seconds = Seconds(t0, Clock::now());
+    ::close(fd);
+    ::close(listen_fd);
+  }
+  seconds = MaxOverRanks(reference, seconds);
+  if (rank == 0) {
+    const double gbps = static_cast<double>(total) / seconds / 1e9;
+    std::printf(
+        "{\"method\":\"tcp_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
+        "\"busbw_gbps\":%.4f}\n",
+        np, total, seconds, gbps, gbps);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ringtrain::allreduce;
+  MpiSession session(&argc, &argv);
+  std::size_t segment_bytes = kDefaultSegmentBytes;
+  std::size_t min_bytes = 4096;
+  std::size_t max_bytes = std::size_t{256} << 20;
+  std::string methods = "mpi,ring_mpi,ring_tcp,tcp_stream";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--segment-bytes") segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--min-bytes") min_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--max-bytes") max_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--methods") methods = argv[i + 1];
+  }
+  const int np = session.size();
+  const int rank = session.rank();
+  auto reference = MakeMpiCommunicator();
+
+  ringtrain::Ring ring;
+  ring.job = "bench";
+  ring.token = "bench";
+  ring.generation = 1;
+  ring.rank = rank;
+  auto listener = TcpListener::Bind("127.0.0.1", 0);
+  std::vector<double> ports(static_cast<std::size_t>(np), 0.0);
+  ports[static_cast<std::size_t>(rank)] = listener.port();
+  reference->AllreduceSum(std::span<double>(ports));
+  for (int r = 0; r < np; ++r) {
+    ringtrain::Member m;
+    m.host = "127.0.0.1";
+    m.port = static_cast<std::uint16_t>(ports[static_cast<std::size_t>(r)]);
+    m.mpi_rank = r;
+    ring.members.push_back(m);
+  }
+  TcpOptions tcp_options;
+  tcp_options.segment_bytes = segment_bytes;
+  std::unique_ptr<Communicator> ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
+  std::unique_ptr<Communicator> ring_mpi =
+      MakeMpiRingCommunicator(ring, MpiOptions{std::chrono::seconds(60), segment_bytes});
+
+  // One buffer, touched once, reused by every method and size.
+  std::vector<float> data(max_bytes / sizeof(float), 0.0f);
+  std::memset(data.data(), 0, data.size() * sizeof(float));
+
+  struct Method {
+    const char* name;
+    Communicator* comm;
+  };
+  std::vector<Method> list;
+  if (methods.find("mpi,") == 0 || methods == "mpi" || methods.find(",mpi,") != std::string::npos)
+    list.push_back({"mpi", reference.get()});
+  if (methods.find("ring_mpi") != std::string::npos) list.push_back({"ring_mpi", ring_mpi.get()});
+  if (methods.find("ring_tcp") != std::string::npos) list.push_back({"ring_tcp", ring_tcp.get()});
+  for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
+    for (const Method& m : list) {
+      const double s = TimeAllreduce(*m.comm, *reference, data.data(), bytes / sizeof(float));
+      if (rank == 0) Print(m.name, np, bytes, s);
+    }
+  }
+  if (methods.find("tcp_stream") != std::string::npos) TcpStream(*reference, np);
+  return 0;
+}
