@@ -72,7 +72,7 @@ void CheckAllreduce(int world, const std::vector<std::size_t>& lengths, const Tc
     for (int r = 1; r < world; ++r) {
       const auto& mine = results[static_cast<std::size_t>(r)][k];
       ASSERT_EQ(mine.size(), ref.size());
-      ASSERT_EQ(std::memcmp(mine.data(), ref.data(), ref.size() * sizeof(T)), 0)
+      ASSERT_TRUE(ref.empty() || std::memcmp(mine.data(), ref.data(), ref.size() * sizeof(T)) == 0)
           << "rank " << r << " differs from rank 0 at length " << lengths[k];
     }
   }
