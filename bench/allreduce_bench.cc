@@ -53,10 +53,10 @@ void Print(const char* method, int np, std::size_t bytes, double seconds) {
 }
 
 // Median time of one allreduce of `floats` elements (slowest rank per repetition).
-double TimeAllreduce(Communicator& comm, Communicator& reference, float* data,
-                     std::size_t floats) {
+double TimeAllreduce(Communicator& comm, Communicator& reference, float* data, std::size_t floats) {
   const std::size_t bytes = floats * sizeof(float);
-  const int reps = static_cast<int>(std::clamp<std::size_t>((256u << 20) / std::max<std::size_t>(bytes, 1), 5, 50));
+  const int reps = static_cast<int>(
+      std::clamp<std::size_t>((256u << 20) / std::max<std::size_t>(bytes, 1), 5, 50));
   std::span<float> span(data, floats);
   comm.AllreduceSum(span);  // warm-up
   std::vector<double> times;

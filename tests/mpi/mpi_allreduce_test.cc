@@ -44,8 +44,8 @@ template <typename T>
 void CompareWithReference(Communicator& ours, Communicator& reference) {
   const int np = reference.world_size();
   const auto w = static_cast<std::size_t>(np);
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, w - 1, w + 1, std::size_t{1009},
-                        std::size_t{300007}}) {
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, w - 1, w + 1, std::size_t{1009}, std::size_t{300007}}) {
     auto a = Input<T>(n, reference.rank());
     auto b = a;
     ours.AllreduceSum(std::span<T>(a));
