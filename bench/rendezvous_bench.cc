@@ -33,8 +33,8 @@ struct Result {
 };
 
 Result RunOnce(const std::string& zk, int n, int run) {
-  std::string job = "bench-" + std::to_string(getpid()) + "-" + std::to_string(n) + "-" +
-                    std::to_string(run);
+  std::string job =
+      "bench-" + std::to_string(getpid()) + "-" + std::to_string(n) + "-" + std::to_string(run);
   std::vector<std::unique_ptr<Rendezvous>> members(static_cast<std::size_t>(n));
   std::vector<Clock::time_point> joined(members.size()), ringed(members.size());
   std::vector<std::int64_t> generation(members.size());
@@ -89,11 +89,15 @@ int main(int argc, char** argv) {
   int repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--zk") zk = argv[i + 1];
-    else if (k == "--sizes") sizes = argv[i + 1];
-    else if (k == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
+    if (k == "--zk")
+      zk = argv[i + 1];
+    else if (k == "--sizes")
+      sizes = argv[i + 1];
+    else if (k == "--repeat")
+      repeat = std::max(1, std::atoi(argv[i + 1]));
     else {
-      std::fprintf(stderr, "usage: rendezvous_bench --zk HOSTS [--sizes 2,8,64,256] [--repeat R]\n");
+      std::fprintf(stderr,
+                   "usage: rendezvous_bench --zk HOSTS [--sizes 2,8,64,256] [--repeat R]\n");
       return 1;
     }
   }
@@ -105,7 +109,8 @@ int main(int argc, char** argv) {
     for (int n : ns) {
       std::vector<Result> rs;
       for (int k = 0; k < repeat; ++k) rs.push_back(RunOnce(zk, n, k));
-      std::sort(rs.begin(), rs.end(), [](const Result& a, const Result& b) { return a.seconds < b.seconds; });
+      std::sort(rs.begin(), rs.end(),
+                [](const Result& a, const Result& b) { return a.seconds < b.seconds; });
       const Result& med = rs[rs.size() / 2];
       nlohmann::json line = {{"bench", "rendezvous"},
                              {"members", n},

@@ -1,4 +1,5 @@
-// cli/checkpoints_cmd.cc — `ringtrain checkpoints --job NAME [--zk HOSTS] list|show EPOCH|delete EPOCH`.
+// cli/checkpoints_cmd.cc — `ringtrain checkpoints --job NAME [--zk HOSTS] list|show EPOCH|delete
+// EPOCH`.
 //
 // Reads and edits the checkpoint registry (/<root>/<job>/checkpoints + latest) without
 // joining the job. `delete` removes the record only (and fixes `latest`); the file stays, its
@@ -24,16 +25,16 @@ struct CheckpointsOptions {
   std::string zk_root = "/ringtrain";
   double timeout_s = 15;
   bool json = false;
-  std::string action;     // list | show | delete
+  std::string action;  // list | show | delete
   std::int64_t epoch = -1;
 };
 
 std::string Line(const rendezvous::CheckpointRecord& c, bool latest) {
   char buf[512];
   std::snprintf(buf, sizeof buf, "epoch %lld  generation %lld  world %d  %lld bytes  %s  %s%s\n",
-                static_cast<long long>(c.epoch), static_cast<long long>(c.generation),
-                c.world_size, static_cast<long long>(c.bytes), c.checksum.c_str(),
-                c.path.c_str(), latest ? "  (latest)" : "");
+                static_cast<long long>(c.epoch), static_cast<long long>(c.generation), c.world_size,
+                static_cast<long long>(c.bytes), c.checksum.c_str(), c.path.c_str(),
+                latest ? "  (latest)" : "");
   return buf;
 }
 
@@ -44,9 +45,14 @@ nlohmann::json ToJson(const rendezvous::CheckpointRecord& c) {
   } catch (const nlohmann::json::exception&) {
     m = c.metrics_json;
   }
-  return {{"epoch", c.epoch}, {"generation", c.generation}, {"world_size", c.world_size},
-          {"path", c.path},   {"bytes", c.bytes},           {"checksum", c.checksum},
-          {"metrics", m},     {"time_unix_ms", c.time_unix_ms}};
+  return {{"epoch", c.epoch},
+          {"generation", c.generation},
+          {"world_size", c.world_size},
+          {"path", c.path},
+          {"bytes", c.bytes},
+          {"checksum", c.checksum},
+          {"metrics", m},
+          {"time_unix_ms", c.time_unix_ms}};
 }
 
 int RunCheckpoints(const CheckpointsOptions& o) {
@@ -69,11 +75,13 @@ int RunCheckpoints(const CheckpointsOptions& o) {
       return 0;
     }
     if (all.empty()) std::printf("no checkpoints recorded for job %s\n", o.job.c_str());
-    for (const auto& c : all) std::fputs(Line(c, latest && latest->epoch == c.epoch).c_str(), stdout);
+    for (const auto& c : all)
+      std::fputs(Line(c, latest && latest->epoch == c.epoch).c_str(), stdout);
     return 0;
   }
-  if (o.epoch < 0) throw UsageError(o.action + " needs an EPOCH", "checkpoints " + o.action,
-                                    "pass the epoch number, see `ringtrain checkpoints list`");
+  if (o.epoch < 0)
+    throw UsageError(o.action + " needs an EPOCH", "checkpoints " + o.action,
+                     "pass the epoch number, see `ringtrain checkpoints list`");
   if (o.action == "show") {
     auto c = reg->Get(o.epoch);
     if (!c) {
@@ -101,7 +109,8 @@ void AddCheckpointsCommand(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--zk-auth", opts->zk_auth, "digest auth USER:PASS");
   cmd->add_option("--zk-auth-file", opts->zk_auth_file, "file holding USER:PASS");
-  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")->capture_default_str();
+  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")
+      ->capture_default_str();
   cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for ZooKeeper")
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "JSON output");

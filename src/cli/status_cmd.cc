@@ -51,7 +51,8 @@ void AddStatusCommand(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--zk-auth", opts->zk_auth, "digest auth USER:PASS");
   cmd->add_option("--zk-auth-file", opts->zk_auth_file, "file holding USER:PASS");
-  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")->capture_default_str();
+  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")
+      ->capture_default_str();
   cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for ZooKeeper")
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "one JSON object instead of text");

@@ -47,7 +47,8 @@ std::unique_ptr<CheckpointRegistry> CheckpointRegistry::Open(const std::string& 
   impl->session = impl->owned.get();
   impl->paths = JobPaths::For(root, job);
   impl->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.Remaining());
-  if (impl->timeout < std::chrono::milliseconds(1000)) impl->timeout = std::chrono::milliseconds(1000);
+  if (impl->timeout < std::chrono::milliseconds(1000))
+    impl->timeout = std::chrono::milliseconds(1000);
   int rc = RetryIdempotent([&] { return impl->session->Exists(impl->paths.job, nullptr, false); },
                            deadline);
   if (rc != kZOk) Fail(*impl, "cannot open the checkpoint registry", rc, impl->paths.job);
@@ -58,9 +59,10 @@ void CheckpointRegistry::Record(const CheckpointRecord& r) {
   Impl& s = *impl_;
   const std::string node = s.paths.checkpoints + "/" + EpochNodeName(r.epoch);
   if (!s.fence) {
-    throw RendezvousError("this registry was opened without joining the ring; only the ring "
-                          "leader records checkpoints",
-                          s.session->hosts() + " " + node, "record from the training process");
+    throw RendezvousError(
+        "this registry was opened without joining the ring; only the ring "
+        "leader records checkpoints",
+        s.session->hosts() + " " + node, "record from the training process");
   }
   auto [version, generation] = s.fence();
   const std::string data = EncodeCheckpoint(r);
@@ -71,16 +73,16 @@ void CheckpointRegistry::Record(const CheckpointRecord& r) {
     int rc = s.session->Multi(ops, nullptr);
     if (rc == kZOk) return;
     if (rc == kZBadVersion) {
-      throw RendezvousError("checkpoint epoch " + std::to_string(r.epoch) +
-                                " not recorded: ring generation " + std::to_string(generation) +
-                                " was superseded, this process no longer leads it",
-                            s.session->hosts() + " " + s.paths.ring,
-                            "stop recording and wait for the new ring");
+      throw RendezvousError(
+          "checkpoint epoch " + std::to_string(r.epoch) + " not recorded: ring generation " +
+              std::to_string(generation) + " was superseded, this process no longer leads it",
+          s.session->hosts() + " " + s.paths.ring, "stop recording and wait for the new ring");
     }
     if (rc == kZConnectionLoss || rc == kZOperationTimeout || rc == kZNodeExists) {
       // Outcome unknown (or a retry of our own): read the record back.
       std::string got;
-      int gr = RetryIdempotent([&] { return s.session->Get(node, &got, nullptr, false); }, deadline);
+      int gr =
+          RetryIdempotent([&] { return s.session->Get(node, &got, nullptr, false); }, deadline);
       if (gr == kZOk) {
         if (got == data) return;  // ours, recorded once
         throw RendezvousError("checkpoint epoch " + std::to_string(r.epoch) +

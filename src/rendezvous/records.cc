@@ -40,9 +40,11 @@ void ValidateJobName(const std::string& job) {
     throw UsageError("the job name is " + std::to_string(job.size()) + " bytes long (max 200)",
                      "--job", hint);
   }
-  if (job == "." || job == "..") throw UsageError("the job name '" + job + "' is reserved", "--job", hint);
+  if (job == "." || job == "..")
+    throw UsageError("the job name '" + job + "' is reserved", "--job", hint);
   for (unsigned char c : job) {
-    if (c < 0x20 || c == 0x7f) throw UsageError("the job name contains a control character", "--job", hint);
+    if (c < 0x20 || c == 0x7f)
+      throw UsageError("the job name contains a control character", "--job", hint);
   }
 }
 
@@ -92,9 +94,12 @@ std::vector<std::string> DiffConfig(const std::string& job_text, const std::stri
 }
 
 std::string EncodeJob(const JobRecord& r) {
-  json j = {{"config_text", r.config_text}, {"config_hash", r.config_hash},
-            {"creator", r.creator},         {"created_at_unix_ms", r.created_at_unix_ms},
-            {"state", r.state},             {"token", r.token}};
+  json j = {{"config_text", r.config_text},
+            {"config_hash", r.config_hash},
+            {"creator", r.creator},
+            {"created_at_unix_ms", r.created_at_unix_ms},
+            {"state", r.state},
+            {"token", r.token}};
   return j.dump();
 }
 
@@ -170,9 +175,10 @@ std::string EncodeCheckpoint(const CheckpointRecord& r) {
   } catch (const json::exception&) {
     metrics = r.metrics_json;  // keep it as a string rather than lose it
   }
-  json j = {{"epoch", r.epoch},       {"generation", r.generation}, {"world_size", r.world_size},
-            {"path", r.path},         {"bytes", r.bytes},           {"checksum", r.checksum},
-            {"metrics", metrics},     {"time_unix_ms", r.time_unix_ms}};
+  json j = {{"epoch", r.epoch},           {"generation", r.generation},
+            {"world_size", r.world_size}, {"path", r.path},
+            {"bytes", r.bytes},           {"checksum", r.checksum},
+            {"metrics", metrics},         {"time_unix_ms", r.time_unix_ms}};
   return j.dump();
 }
 

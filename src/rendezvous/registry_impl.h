@@ -14,7 +14,7 @@
 namespace ringtrain::rendezvous {
 
 struct CheckpointRegistry::Impl {
-  ZkSession* session = nullptr;         // not owned unless `owned` holds it
+  ZkSession* session = nullptr;  // not owned unless `owned` holds it
   std::unique_ptr<ZkSession> owned;
   JobPaths paths;
   std::chrono::milliseconds timeout{30000};

@@ -7,6 +7,10 @@
 // predecessor (succession) and the ring node. Eligibility keeps lingering ephemerals of an
 // earlier, killed run out of a new ring: after a non-elastic ring is lost, only members with
 // a sequence above that ring's highest member sequence may form the next one.
+#include "rendezvous/rendezvous.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -15,7 +19,6 @@
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 #include "common/checksum.h"
 #include "common/error.h"
@@ -23,7 +26,6 @@
 #include "common/uuid.h"
 #include "rendezvous/records.h"
 #include "rendezvous/registry_impl.h"
-#include "rendezvous/rendezvous.h"
 #include "rendezvous/zk_session.h"
 
 namespace ringtrain::rendezvous {
@@ -43,7 +45,8 @@ std::vector<LiveNode> SortLive(const std::vector<std::string>& kids) {
     std::int64_t s = MemberSequence(k);
     if (s >= 0) out.push_back({k, s});
   }
-  std::sort(out.begin(), out.end(), [](const LiveNode& a, const LiveNode& b) { return a.seq < b.seq; });
+  std::sort(out.begin(), out.end(),
+            [](const LiveNode& a, const LiveNode& b) { return a.seq < b.seq; });
   return out;
 }
 
@@ -140,8 +143,7 @@ struct Rendezvous::Impl {
     mine.token = RandomHexId();
     for (;;) {
       std::vector<ZkOp> ops = {ZkOp::Create(paths.job, EncodeJob(mine)),
-                               ZkOp::Create(paths.members, ""),
-                               ZkOp::Create(paths.checkpoints, ""),
+                               ZkOp::Create(paths.members, ""), ZkOp::Create(paths.checkpoints, ""),
                                ZkOp::Create(paths.ring, ""), ZkOp::Create(paths.latest, "")};
       int rc = session.Multi(ops, nullptr);
       if (rc == kZOk) {
@@ -154,7 +156,8 @@ struct Rendezvous::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;  // outcome unknown: the next try sees NODEEXISTS and reads what is there
       }
-      if (rc != kZNodeExists) Fail("cannot create the job record", rc, paths.job, "check --zk-root");
+      if (rc != kZNodeExists)
+        Fail("cannot create the job record", rc, paths.job, "check --zk-root");
       std::string data;
       rc = RetryIdempotent([&] { return session.Get(paths.job, &data, nullptr, false); }, deadline);
       if (rc == kZNoNode) continue;  // deleted meanwhile
@@ -182,24 +185,27 @@ struct Rendezvous::Impl {
     RingRecord r = DecodeRing(data, Where(paths.ring));
     if (r.state != "active") return;
     if (elastic && static_cast<int>(r.members.size()) < max_ranks) return;  // joins next gen
-    auto grace = std::chrono::milliseconds(std::max<std::int64_t>(r.session_timeout_ms, 1000) + 1000);
+    auto grace =
+        std::chrono::milliseconds(std::max<std::int64_t>(r.session_timeout_ms, 1000) + 1000);
     Deadline until = Deadline::Min(deadline, Deadline::After(grace));
     for (;;) {
       std::size_t alive = 0;
       for (const auto& m : r.members) {
         int e = RetryIdempotent(
             [&] { return session.Exists(paths.members + "/" + m.name, nullptr, false); }, deadline);
-        if (e == kZOk) ++alive;
-        else if (e != kZNoNode) Fail("cannot check a ring member", e, paths.members + "/" + m.name, "");
+        if (e == kZOk)
+          ++alive;
+        else if (e != kZNoNode)
+          Fail("cannot check a ring member", e, paths.members + "/" + m.name, "");
       }
       if (alive < r.members.size()) return;
       if (until.Expired()) {
         const Member& l = r.members.front();
-        throw RendezvousError("job '" + opts.job + "' is held by a live ring of another run: generation " +
-                                  std::to_string(r.generation) + ", " +
-                                  std::to_string(r.members.size()) + " live members, leader " +
-                                  l.host + ":" + std::to_string(l.port),
-                              Where(paths.ring), "use another --job name, or stop that run first");
+        throw RendezvousError(
+            "job '" + opts.job + "' is held by a live ring of another run: generation " +
+                std::to_string(r.generation) + ", " + std::to_string(r.members.size()) +
+                " live members, leader " + l.host + ":" + std::to_string(l.port),
+            Where(paths.ring), "use another --job name, or stop that run first");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -222,7 +228,8 @@ struct Rendezvous::Impl {
       // this session owns it. Never create a second one.
       log::Warn("rendezvous: connection lost while creating " + prefix + "; looking for it");
       std::vector<std::string> kids;
-      int lr = RetryIdempotent([&] { return session.Children(paths.members, &kids, false); }, deadline);
+      int lr =
+          RetryIdempotent([&] { return session.Children(paths.members, &kids, false); }, deadline);
       if (lr != kZOk) Fail("cannot list members", lr, paths.members, "");
       for (const auto& k : kids) {
         if (MemberUuid(k) != opts.self.uuid) continue;
@@ -278,6 +285,8 @@ struct Rendezvous::Impl {
     if (h) h();
   }
 
+  // Two steps so the lost hook has run before WaitForRing can hand out the next ring (the
+  // trainer's Abort happens-before it sees the new generation).
   void Deliver(const RingRecord& r, int version) {
     std::function<void()> h;
     {
@@ -291,21 +300,21 @@ struct Rendezvous::Impl {
         h = hook;
       }
       pending.reset();
-      if (r.state == "active" && r.Contains(my_name)) {
-        Ring ring;
-        ring.job = opts.job;
-        ring.generation = r.generation;
-        ring.members = r.members;
-        ring.token = job.token;
-        for (std::size_t i = 0; i < r.members.size(); ++i) {
-          if (r.members[i].name == my_name) ring.rank = static_cast<int>(i);
-        }
-        pending = std::move(ring);
-        pending_version = version;
-      }
-      cv.notify_all();
     }
     if (h) h();
+    if (r.state != "active" || !r.Contains(my_name)) return;
+    Ring ring;
+    ring.job = opts.job;
+    ring.generation = r.generation;
+    ring.members = r.members;
+    ring.token = job.token;
+    for (std::size_t i = 0; i < r.members.size(); ++i) {
+      if (r.members[i].name == my_name) ring.rank = static_cast<int>(i);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    pending = std::move(ring);
+    pending_version = version;
+    cv.notify_all();
   }
 
   int Publish(const RingRecord& old, int version, const std::string& state,
@@ -358,7 +367,8 @@ struct Rendezvous::Impl {
     std::set<std::string> live_set;
     for (const auto& n : live) live_set.insert(n.name);
     std::vector<std::string> missing, survivors;
-    for (const auto& m : r.members) (live_set.count(m.name) ? survivors : missing).push_back(m.name);
+    for (const auto& m : r.members)
+      (live_set.count(m.name) ? survivors : missing).push_back(m.name);
     std::string loss = missing.empty() ? "" : Describe(r, missing.front()) + " left";
     auto settled = [&](Clock::time_point since) {
       if (Clock::now() - since >= opts.settle) return true;
@@ -380,7 +390,8 @@ struct Rendezvous::Impl {
     }
     // Elastic: everybody live is eligible, ring order = sequence order.
     std::vector<std::string> cands = eligible;
-    if (static_cast<int>(cands.size()) > max_ranks) cands.resize(static_cast<std::size_t>(max_ranks));
+    if (static_cast<int>(cands.size()) > max_ranks)
+      cands.resize(static_cast<std::size_t>(max_ranks));
     int count = static_cast<int>(cands.size());
     if (r.state == "active") {
       if (!missing.empty()) {
@@ -415,7 +426,8 @@ struct Rendezvous::Impl {
     rc = session.Children(paths.members, &kids, false);
     if (rc != kZOk) return rc;
     auto live = SortLive(kids);
-    if (std::none_of(live.begin(), live.end(), [&](const LiveNode& n) { return n.name == my_name; })) {
+    if (std::none_of(live.begin(), live.end(),
+                     [&](const LiveNode& n) { return n.name == my_name; })) {
       SetFatal("this member's node " + paths.members + "/" + my_name +
                " is gone (session expired or node deleted)");
       return kZOk;
@@ -491,7 +503,8 @@ struct Rendezvous::Impl {
         timer = Deadline::Never();
         try {
           int rc = Evaluate();
-          if (rc == kAgain) again_now = true;
+          if (rc == kAgain)
+            again_now = true;
           else if (rc != kZOk) {
             need_eval = true;
             if (rc == kZSessionExpired || rc == kZInvalidState) {
@@ -582,8 +595,9 @@ std::unique_ptr<Rendezvous> Rendezvous::Join(const Options& options) {
   Options opts = options;
   if (opts.self.uuid.empty()) opts.self.uuid = RandomHexId();
   if (opts.self.pid == 0) opts.self.pid = getpid();
-  auto impl = std::make_unique<Impl>(ZkSession::Connect(
-      opts.zk_hosts, opts.auth, opts.session_timeout, deadline, opts.deterministic_connection_order));
+  auto impl =
+      std::make_unique<Impl>(ZkSession::Connect(opts.zk_hosts, opts.auth, opts.session_timeout,
+                                                deadline, opts.deterministic_connection_order));
   impl->opts = opts;
   impl->elastic = elastic;
   impl->min_ranks = min_ranks;

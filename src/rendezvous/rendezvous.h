@@ -113,10 +113,10 @@ class Rendezvous {
   void Leave();
 
   // Extras (for tests, status and the benchmark).
-  const std::string& member_name() const;   // e.g. "_c_<uuid>-m-0000000003"
+  const std::string& member_name() const;  // e.g. "_c_<uuid>-m-0000000003"
   std::int64_t session_id() const;
-  std::int64_t notifications() const;       // watch notifications delivered to this session
-  bool IsLeader() const;                    // this member currently acts as leader
+  std::int64_t notifications() const;  // watch notifications delivered to this session
+  bool IsLeader() const;               // this member currently acts as leader
 
   struct Impl;
   explicit Rendezvous(std::unique_ptr<Impl> impl);
@@ -127,22 +127,22 @@ class Rendezvous {
 
 // Read-only view for `ringtrain status`.
 struct LiveMember {
-  Member member;          // name, host, port, mpi_rank, pid, uuid
+  Member member;  // name, host, port, mpi_rank, pid, uuid
   std::int64_t sequence = -1;
 };
 struct JobStatus {
   std::string zk_hosts;
   std::string job;
-  std::string path;  // /<root>/<job>
+  std::string path;   // /<root>/<job>
   std::string state;  // job record state: "forming", "running", "lost"
   std::string config_hash;
   std::string config_text;
   std::string creator;
   std::int64_t created_at_unix_ms = 0;
   std::int64_t generation = 0;
-  std::string ring_state;   // "none", "active", "lost"
-  std::string ring_reason;  // why the last generation was published / lost
-  std::vector<Member> ring;  // ring order; ring[0] leads
+  std::string ring_state;                // "none", "active", "lost"
+  std::string ring_reason;               // why the last generation was published / lost
+  std::vector<Member> ring;              // ring order; ring[0] leads
   std::vector<LiveMember> live_members;  // by sequence
   std::string leader;  // member name of the acting leader (lowest eligible), "" if none
   std::optional<std::int64_t> latest_epoch;

@@ -82,7 +82,8 @@ JobStatus ReadJobStatus(const std::string& zk_hosts, const std::string& root,
       break;
     }
   }
-  if (st.leader.empty() && !st.live_members.empty()) st.leader = st.live_members.front().member.name;
+  if (st.leader.empty() && !st.live_members.empty())
+    st.leader = st.live_members.front().member.name;
 
   auto impl = std::make_unique<CheckpointRegistry::Impl>();
   impl->session = &session;
@@ -118,9 +119,14 @@ std::string ToJson(const JobStatus& s) {
     } catch (const json::exception&) {
       m = c.metrics_json;
     }
-    ckpts.push_back({{"epoch", c.epoch}, {"generation", c.generation},
-                     {"world_size", c.world_size}, {"path", c.path}, {"bytes", c.bytes},
-                     {"checksum", c.checksum}, {"metrics", m}, {"time_unix_ms", c.time_unix_ms}});
+    ckpts.push_back({{"epoch", c.epoch},
+                     {"generation", c.generation},
+                     {"world_size", c.world_size},
+                     {"path", c.path},
+                     {"bytes", c.bytes},
+                     {"checksum", c.checksum},
+                     {"metrics", m},
+                     {"time_unix_ms", c.time_unix_ms}});
   }
   json j = {{"zk", s.zk_hosts},
             {"job", s.job},
@@ -144,8 +150,8 @@ std::string ToJson(const JobStatus& s) {
 std::string ToText(const JobStatus& s) {
   std::ostringstream o;
   o << "job " << s.job << " (" << s.path << " on " << s.zk_hosts << ")\n";
-  o << "  state: " << s.state << ", config hash " << s.config_hash << ", created by "
-    << s.creator << "\n";
+  o << "  state: " << s.state << ", config hash " << s.config_hash << ", created by " << s.creator
+    << "\n";
   o << "  ring: generation " << s.generation << ", " << s.ring_state;
   if (!s.ring_reason.empty()) o << " (" << s.ring_reason << ")";
   o << ", " << s.ring.size() << " members\n";

@@ -16,11 +16,11 @@
 
 namespace ringtrain::rendezvous {
 
-static_assert(kZConnectionLoss == ZCONNECTIONLOSS && kZNoNode == ZNONODE &&
-              kZNoAuth == ZNOAUTH && kZBadVersion == ZBADVERSION &&
-              kZNodeExists == ZNODEEXISTS && kZNotEmpty == ZNOTEMPTY &&
-              kZSessionExpired == ZSESSIONEXPIRED && kZOperationTimeout == ZOPERATIONTIMEOUT &&
-              kZInvalidState == ZINVALIDSTATE && kZOk == ZOK);
+static_assert(kZConnectionLoss == ZCONNECTIONLOSS && kZNoNode == ZNONODE && kZNoAuth == ZNOAUTH &&
+              kZBadVersion == ZBADVERSION && kZNodeExists == ZNODEEXISTS &&
+              kZNotEmpty == ZNOTEMPTY && kZSessionExpired == ZSESSIONEXPIRED &&
+              kZOperationTimeout == ZOPERATIONTIMEOUT && kZInvalidState == ZINVALIDSTATE &&
+              kZOk == ZOK);
 
 std::string ZkErrorText(int rc) { return zerror(rc); }
 
@@ -101,11 +101,16 @@ struct ZkSession::Impl {
 namespace {
 const char* StateName(ZkState s) {
   switch (s) {
-    case ZkState::kConnecting: return "connecting";
-    case ZkState::kConnected: return "connected";
-    case ZkState::kExpired: return "session expired";
-    case ZkState::kAuthFailed: return "authentication failed";
-    case ZkState::kClosed: return "closed";
+    case ZkState::kConnecting:
+      return "connecting";
+    case ZkState::kConnected:
+      return "connected";
+    case ZkState::kExpired:
+      return "session expired";
+    case ZkState::kAuthFailed:
+      return "authentication failed";
+    case ZkState::kClosed:
+      return "closed";
   }
   return "unknown";
 }
@@ -147,24 +152,23 @@ ZkSession ZkSession::Connect(const std::string& hosts, const std::string& auth,
   }
   {
     std::unique_lock<std::mutex> lock(impl->mu);
-    bool ok = impl->cv.wait_until(lock, deadline.at(), [&] {
-      return impl->state != ZkState::kConnecting;
-    });
+    bool ok = impl->cv.wait_until(lock, deadline.at(),
+                                  [&] { return impl->state != ZkState::kConnecting; });
     if (!ok || impl->state != ZkState::kConnected) {
       ZkState reached = impl->state;
       lock.unlock();
       impl->Close();
-      throw RendezvousError(std::string("could not connect to ZooKeeper (state reached: ") +
-                                StateName(reached) + ")",
-                            hosts, "check that a ZooKeeper server runs there and --zk is right");
+      throw RendezvousError(
+          std::string("could not connect to ZooKeeper (state reached: ") + StateName(reached) + ")",
+          hosts, "check that a ZooKeeper server runs there and --zk is right");
     }
   }
   if (!auth.empty()) {
     int rc = zoo_add_auth(impl->zh, "digest", auth.data(), static_cast<int>(auth.size()),
                           &Impl::OnAuth, impl.get());
     std::unique_lock<std::mutex> lock(impl->mu);
-    bool ok = rc == ZOK &&
-              impl->cv.wait_until(lock, deadline.at(), [&] { return impl->auth_done; });
+    bool ok =
+        rc == ZOK && impl->cv.wait_until(lock, deadline.at(), [&] { return impl->auth_done; });
     if (!ok || impl->auth_rc != ZOK) {
       int why = rc != ZOK ? rc : impl->auth_rc;
       lock.unlock();
@@ -191,8 +195,7 @@ int ZkSession::Create(const std::string& path, const std::string& data, CreateMo
   int rc = zoo_create(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
                       impl_->secure && mode != CreateMode::kPersistentOpen ? &ZOO_CREATOR_ALL_ACL
                                                                            : &ZOO_OPEN_ACL_UNSAFE,
-                      flags, buf,
-                      sizeof buf);
+                      flags, buf, sizeof buf);
   if (rc == ZOK && created_path != nullptr) *created_path = buf;
   return rc;
 }
@@ -227,8 +230,7 @@ int ZkSession::Exists(const std::string& path, NodeStat* stat, bool watch) {
   return rc;
 }
 
-int ZkSession::Children(const std::string& path, std::vector<std::string>* children,
-                        bool watch) {
+int ZkSession::Children(const std::string& path, std::vector<std::string>* children, bool watch) {
   zhandle_t* zh = impl_->handle();
   if (zh == nullptr) return ZINVALIDSTATE;
   String_vector v{};
@@ -272,8 +274,8 @@ int ZkSession::Multi(const std::vector<ZkOp>& ops, std::vector<int>* results) {
                            path_bufs[i].data(), static_cast<int>(path_bufs[i].size()));
         break;
       case ZkOp::Kind::kSet:
-        zoo_set_op_init(&zops[i], op.path.c_str(), op.data.data(),
-                        static_cast<int>(op.data.size()), op.version, &stats[i]);
+        zoo_set_op_init(&zops[i], op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
+                        op.version, &stats[i]);
         break;
       case ZkOp::Kind::kDelete:
         zoo_delete_op_init(&zops[i], op.path.c_str(), op.version);

@@ -59,8 +59,12 @@ struct ZkOp {
   std::string path;
   std::string data;
   int version = -1;
-  static ZkOp Create(std::string p, std::string d) { return {Kind::kCreate, std::move(p), std::move(d), -1}; }
-  static ZkOp Set(std::string p, std::string d, int v) { return {Kind::kSet, std::move(p), std::move(d), v}; }
+  static ZkOp Create(std::string p, std::string d) {
+    return {Kind::kCreate, std::move(p), std::move(d), -1};
+  }
+  static ZkOp Set(std::string p, std::string d, int v) {
+    return {Kind::kSet, std::move(p), std::move(d), v};
+  }
   static ZkOp Delete(std::string p, int v) { return {Kind::kDelete, std::move(p), {}, v}; }
   static ZkOp Check(std::string p, int v) { return {Kind::kCheck, std::move(p), {}, v}; }
 };

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "rendezvous/rendezvous.h"
 #include "rdv_test_util.h"
+#include "rendezvous/rendezvous.h"
 #include "support/zk_server.h"
 
 namespace ringtrain::testing {

@@ -21,14 +21,22 @@ int main(int argc, char** argv) {
   o.self.host = "127.0.0.1";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--zk") o.zk_hosts = v;
-    else if (k == "--job") o.job = v;
-    else if (k == "--ranks") o.ranks = std::stoi(v);
-    else if (k == "--min") o.min_ranks = std::stoi(v);
-    else if (k == "--max") o.max_ranks = std::stoi(v);
-    else if (k == "--port") o.self.port = static_cast<std::uint16_t>(std::stoi(v));
-    else if (k == "--hold-ms") hold_ms = std::stoi(v);
-    else if (k == "--session-ms") o.session_timeout = std::chrono::milliseconds(std::stoi(v));
+    if (k == "--zk")
+      o.zk_hosts = v;
+    else if (k == "--job")
+      o.job = v;
+    else if (k == "--ranks")
+      o.ranks = std::stoi(v);
+    else if (k == "--min")
+      o.min_ranks = std::stoi(v);
+    else if (k == "--max")
+      o.max_ranks = std::stoi(v);
+    else if (k == "--port")
+      o.self.port = static_cast<std::uint16_t>(std::stoi(v));
+    else if (k == "--hold-ms")
+      hold_ms = std::stoi(v);
+    else if (k == "--session-ms")
+      o.session_timeout = std::chrono::milliseconds(std::stoi(v));
     else {
       std::fprintf(stderr, "rdv_member: unknown option %s\n", k.c_str());
       return 1;
@@ -47,9 +55,9 @@ int main(int argc, char** argv) {
       }
       nlohmann::json pids = nlohmann::json::array();
       for (const auto& m : ring.members) pids.push_back(m.pid);
-      nlohmann::json line = {{"pid", getpid()},         {"generation", ring.generation},
-                             {"rank", ring.rank},       {"world", ring.world_size()},
-                             {"pids", pids},            {"leader", ring.members[0].name},
+      nlohmann::json line = {{"pid", getpid()},       {"generation", ring.generation},
+                             {"rank", ring.rank},     {"world", ring.world_size()},
+                             {"pids", pids},          {"leader", ring.members[0].name},
                              {"me", r->member_name()}};
       std::printf("%s\n", line.dump().c_str());
       std::fflush(stdout);

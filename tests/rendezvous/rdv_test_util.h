@@ -55,7 +55,8 @@ inline Joined JoinAll(const std::vector<rendezvous::Options>& options,
   }
   for (auto& t : threads) t.join();
   for (std::size_t i = 0; i < n; ++i) {
-    if (!errors[i].empty()) throw std::runtime_error("member " + std::to_string(i) + ": " + errors[i]);
+    if (!errors[i].empty())
+      throw std::runtime_error("member " + std::to_string(i) + ": " + errors[i]);
   }
   return j;
 }

@@ -1,9 +1,10 @@
 // Pure codecs and checks of the rendezvous box (no ZooKeeper): config diff, job names,
 // znode payloads, member names.
+#include "rendezvous/records.h"
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "rendezvous/records.h"
 #include "rendezvous/rendezvous.h"
 
 namespace ringtrain::rendezvous {

@@ -71,7 +71,8 @@ TEST(RendezvousCli, StatusAndCheckpointsCommands) {
 
   CliRun missing = Cli({"checkpoints", "--job", job, "--zk", zk, "show", "7"});
   EXPECT_EQ(missing.status.code, 3);
-  EXPECT_NE(missing.err.find("/ringtrain/" + job + "/checkpoints"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("/ringtrain/" + job + "/checkpoints"), std::string::npos)
+      << missing.err;
   CliRun nojob = Cli({"status", "--job", job + "-x", "--zk", zk});
   EXPECT_EQ(nojob.status.code, 3);
   EXPECT_NE(nojob.err.find(zk), std::string::npos) << nojob.err;

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "rdv_test_util.h"
 #include "rendezvous/records.h"
 #include "rendezvous/rendezvous.h"
 #include "rendezvous/zk_session.h"
-#include "rdv_test_util.h"
 #include "support/subprocess.h"
 #include "support/zk_proxy.h"
 #include "support/zk_server.h"
@@ -51,8 +51,8 @@ TEST(RendezvousJoin, DiffConfigIgnoresSpacingAndComments) {
 }
 
 TEST(RendezvousJoin, BadJobNamesAreUsageErrors) {
-  for (std::string bad : {std::string(), std::string("a/b"), std::string(201, 'x'),
-                          std::string("..")}) {
+  for (std::string bad :
+       {std::string(), std::string("a/b"), std::string(201, 'x'), std::string("..")}) {
     Options o = TestOptions("127.0.0.1:1", bad, 1, 1);
     EXPECT_THROW(Rendezvous::Join(o), UsageError) << "job '" << bad << "'";
   }
@@ -82,7 +82,8 @@ TEST(RendezvousJoin, UnresolvableAddressFailsNamingIt) {
     Rendezvous::Join(o);
     FAIL() << "joined an unresolvable host";
   } catch (const RendezvousError& e) {
-    EXPECT_NE(std::string(e.what()).find("no-such-host.invalid:2181"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no-such-host.invalid:2181"), std::string::npos)
+        << e.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
 }
@@ -138,7 +139,8 @@ TEST(RendezvousJoin, AclKeepsClientsWithoutCredentialsOut) {
   EXPECT_EQ(anon.Delete(paths.members + "/" + owner->member_name(), -1), rendezvous::kZNoAuth);
   std::string got;
   EXPECT_EQ(anon.Get(paths.job, &got, nullptr, false), rendezvous::kZNoAuth);
-  ZkSession eve = ZkSession::Connect(Zk(), "eve:guess", milliseconds(4000), Deadline::After(seconds(10)));
+  ZkSession eve =
+      ZkSession::Connect(Zk(), "eve:guess", milliseconds(4000), Deadline::After(seconds(10)));
   EXPECT_EQ(eve.Set(paths.ring, "x", -1), rendezvous::kZNoAuth);
   // A joiner without the credentials is refused with a clear error.
   Options intruder = TestOptions(Zk(), job, 1, 2);
@@ -155,13 +157,15 @@ TEST(RendezvousJoin, AclKeepsClientsWithoutCredentialsOut) {
 TEST(RendezvousJoin, ChrootInTheConnectStringWorks) {
   std::string chroot = "/" + UniqueJobName("chroot");
   ZkSession admin = ZkSession::Connect(Zk(), "", milliseconds(4000), Deadline::After(seconds(10)));
-  ASSERT_EQ(admin.Create(chroot, "", rendezvous::CreateMode::kPersistent, nullptr), rendezvous::kZOk);
+  ASSERT_EQ(admin.Create(chroot, "", rendezvous::CreateMode::kPersistent, nullptr),
+            rendezvous::kZOk);
   std::string job = UniqueJobName("j");
   auto r = Rendezvous::Join(TestOptions(Zk() + chroot, job, 1, 1));
   Ring ring = r->WaitForRing(Deadline::After(seconds(10)));
   EXPECT_EQ(ring.world_size(), 1);
-  EXPECT_EQ(admin.Exists(chroot + "/ringtrain/" + job + "/members/" + r->member_name(), nullptr, false),
-            rendezvous::kZOk);
+  EXPECT_EQ(
+      admin.Exists(chroot + "/ringtrain/" + job + "/members/" + r->member_name(), nullptr, false),
+      rendezvous::kZOk);
   EXPECT_EQ(admin.Exists("/ringtrain/" + job, nullptr, false), rendezvous::kZNoNode);
 }
 

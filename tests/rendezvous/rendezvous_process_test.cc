@@ -1,8 +1,7 @@
 // Members as separate processes: agreement, SIGKILL of the leader, and a killed run whose
 // lingering ephemerals must not enter the next run's ring.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -37,8 +36,9 @@ Member Spawn(const TempDir& dir, const std::string& job, const std::vector<std::
              int port) {
   Member m;
   m.out = dir.File("out-" + std::to_string(port));
-  std::vector<std::string> argv = {RDV_MEMBER_PATH, "--zk", ZkServer::Shared().connect(),
-                                   "--job", job, "--port", std::to_string(port)};
+  std::vector<std::string> argv = {
+      RDV_MEMBER_PATH,     "--zk", ZkServer::Shared().connect(), "--job", job, "--port",
+      std::to_string(port)};
   argv.insert(argv.end(), extra.begin(), extra.end());
   m.proc = std::make_unique<Subprocess>(argv, std::map<std::string, std::string>{}, m.out,
                                         dir.File("err-" + std::to_string(port)));
@@ -49,15 +49,17 @@ Member Spawn(const TempDir& dir, const std::string& job, const std::vector<std::
 std::vector<nlohmann::json> AwaitGeneration(const std::vector<Member*>& ms, int generation,
                                             milliseconds limit) {
   std::vector<nlohmann::json> got(ms.size());
-  Eventually([&] {
-    for (std::size_t i = 0; i < ms.size(); ++i) {
-      for (const auto& l : Lines(ms[i]->out)) {
-        if (l["generation"].get<int>() >= generation) got[i] = l;
-      }
-      if (got[i].is_null()) return false;
-    }
-    return true;
-  }, limit);
+  Eventually(
+      [&] {
+        for (std::size_t i = 0; i < ms.size(); ++i) {
+          for (const auto& l : Lines(ms[i]->out)) {
+            if (l["generation"].get<int>() >= generation) got[i] = l;
+          }
+          if (got[i].is_null()) return false;
+        }
+        return true;
+      },
+      limit);
   return got;
 }
 
@@ -65,7 +67,8 @@ TEST(RendezvousProcess, FourProcessesAgreeOnOneRing) {
   TempDir dir;
   std::string job = UniqueJobName("proc4");
   std::vector<Member> ms;
-  for (int i = 0; i < 4; ++i) ms.push_back(Spawn(dir, job, {"--ranks", "4", "--hold-ms", "3000"}, 30000 + i));
+  for (int i = 0; i < 4; ++i)
+    ms.push_back(Spawn(dir, job, {"--ranks", "4", "--hold-ms", "3000"}, 30000 + i));
   std::vector<Member*> ptrs;
   for (auto& m : ms) ptrs.push_back(&m);
   auto lines = AwaitGeneration(ptrs, 1, seconds(30));
@@ -122,7 +125,8 @@ TEST(RendezvousProcess, LingeringMembersOfAKilledRunNeverEnterTheNextRing) {
   TempDir dir;
   std::string job = UniqueJobName("procrerun");
   std::vector<Member> run1;
-  for (int i = 0; i < 2; ++i) run1.push_back(Spawn(dir, job, {"--ranks", "2", "--hold-ms", "30000"}, 32000 + i));
+  for (int i = 0; i < 2; ++i)
+    run1.push_back(Spawn(dir, job, {"--ranks", "2", "--hold-ms", "30000"}, 32000 + i));
   auto l1 = AwaitGeneration({&run1[0], &run1[1]}, 1, seconds(30));
   ASSERT_FALSE(l1[0].is_null());
   ASSERT_FALSE(l1[1].is_null());
@@ -130,7 +134,8 @@ TEST(RendezvousProcess, LingeringMembersOfAKilledRunNeverEnterTheNextRing) {
   for (auto& m : run1) m.proc->Wait(seconds(5));
   // Started at once: run 1's ephemerals still linger (session timeout 2 s).
   std::vector<Member> run2;
-  for (int i = 0; i < 2; ++i) run2.push_back(Spawn(dir, job, {"--ranks", "2", "--hold-ms", "8000"}, 33000 + i));
+  for (int i = 0; i < 2; ++i)
+    run2.push_back(Spawn(dir, job, {"--ranks", "2", "--hold-ms", "8000"}, 33000 + i));
   auto l2 = AwaitGeneration({&run2[0], &run2[1]}, 2, seconds(30));
   std::set<std::int64_t> new_pids = {run2[0].proc->pid(), run2[1].proc->pid()};
   for (auto& l : l2) {

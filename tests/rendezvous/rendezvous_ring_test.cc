@@ -5,10 +5,10 @@
 #include <set>
 
 #include "common/error.h"
+#include "rdv_test_util.h"
 #include "rendezvous/records.h"
 #include "rendezvous/rendezvous.h"
 #include "support/zk_server.h"
-#include "rdv_test_util.h"
 
 namespace ringtrain::testing {
 namespace {
@@ -22,7 +22,8 @@ TEST_P(AgreeTest, AllMembersAgreeOnOneRingInSequenceOrder) {
   const int n = GetParam();
   std::string job = UniqueJobName("agree" + std::to_string(n));
   std::vector<Options> opts;
-  for (int i = 0; i < n; ++i) opts.push_back(TestOptions(ZkServer::Shared().connect(), job, n, 20000 + i));
+  for (int i = 0; i < n; ++i)
+    opts.push_back(TestOptions(ZkServer::Shared().connect(), job, n, 20000 + i));
   Joined j = JoinAll(opts);
   const Ring& first = j.rings[0];
   ASSERT_EQ(first.world_size(), n);
@@ -64,9 +65,9 @@ TEST(RendezvousRing, ElasticLeaderLeavesNextLeadsAndNewGenerationHasSurvivors) {
     o.max_ranks = 3;
     opts.push_back(o);
   }
+  std::vector<std::atomic<int>> hooks(3);  // outlives the members whose hooks use it
   Joined j = JoinAll(opts);
   ASSERT_EQ(j.rings[0].world_size(), 3);
-  std::vector<std::atomic<int>> hooks(3);
   for (int i = 0; i < 3; ++i) j.members[i]->SetRingLostHook([&hooks, i] { hooks[i]++; });
   int leader = -1;
   for (int i = 0; i < 3; ++i) {
@@ -83,18 +84,22 @@ TEST(RendezvousRing, ElasticLeaderLeavesNextLeadsAndNewGenerationHasSurvivors) {
     EXPECT_EQ(r.members[0].name, old_rank1);  // the next member leads
     EXPECT_EQ(hooks[i].load(), 1);
   }
-  EXPECT_TRUE(Eventually([&] {
-    for (int i = 0; i < 3; ++i) {
-      if (i != leader && j.members[i]->member_name() == old_rank1) return j.members[i]->IsLeader();
-    }
-    return false;
-  }, std::chrono::seconds(5)));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (i != leader && j.members[i]->member_name() == old_rank1)
+            return j.members[i]->IsLeader();
+        }
+        return false;
+      },
+      std::chrono::seconds(5)));
 }
 
 TEST(RendezvousRing, NonElasticReportsLostMemberByNameToEveryone) {
   std::string job = UniqueJobName("lost-member");
   std::vector<Options> opts;
-  for (int i = 0; i < 3; ++i) opts.push_back(TestOptions(ZkServer::Shared().connect(), job, 3, 22000 + i));
+  for (int i = 0; i < 3; ++i)
+    opts.push_back(TestOptions(ZkServer::Shared().connect(), job, 3, 22000 + i));
   Joined j = JoinAll(opts);
   int victim = -1;
   for (int i = 0; i < 3; ++i) {
@@ -119,7 +124,8 @@ TEST(RendezvousRing, NonElasticReportsLostMemberByNameToEveryone) {
 TEST(RendezvousRing, NonElasticLeaderLossIsReportedByTheSuccessor) {
   std::string job = UniqueJobName("lost-leader");
   std::vector<Options> opts;
-  for (int i = 0; i < 3; ++i) opts.push_back(TestOptions(ZkServer::Shared().connect(), job, 3, 23000 + i));
+  for (int i = 0; i < 3; ++i)
+    opts.push_back(TestOptions(ZkServer::Shared().connect(), job, 3, 23000 + i));
   Joined j = JoinAll(opts);
   int leader = -1;
   for (int i = 0; i < 3; ++i) {

@@ -97,6 +97,7 @@ void ZkLostReplyProxy::Loop() {
       fds.push_back({c.server, static_cast<short>(c.dropping ? 0 : POLLIN), 0});
     }
     ::poll(fds.data(), fds.size(), 50);
+    const std::size_t polled = conns.size();  // accepted below: no fds entry yet
     auto now = std::chrono::steady_clock::now();
     if (fds[0].revents & POLLIN) {
       int cfd = ::accept(listen_fd_, nullptr, nullptr);
@@ -117,7 +118,7 @@ void ZkLostReplyProxy::Loop() {
         }
       }
     }
-    for (std::size_t i = 0; i < conns.size(); ++i) {
+    for (std::size_t i = 0; i < polled; ++i) {
       Conn& c = conns[i];
       if (c.client < 0) continue;
       short crev = fds[2 + 2 * i].revents, srev = fds[3 + 2 * i].revents;

@@ -34,7 +34,7 @@ class ZkEnsemble {
   ZkEnsemble(const ZkEnsemble&) = delete;
   ZkEnsemble& operator=(const ZkEnsemble&) = delete;
   const std::string& connect() const { return connect_; }  // "h:p,h:p,h:p"
-  void Kill(int node);     // SIGKILL node 1..3
+  void Kill(int node);                                     // SIGKILL node 1..3
   void Restart(int node);  // start node 1..3 again, wait until it serves
 
  private:
