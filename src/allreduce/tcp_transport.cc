@@ -167,7 +167,8 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
     fds[0] = {watch_next ? next_fd_.get() : -1,
               static_cast<short>((reverse_eof_ ? 0 : POLLIN) | (job->send_done() ? 0 : POLLOUT)),
               0};
-    fds[1] = {prev_fd_.get(), static_cast<short>(job->recv_done() ? 0 : POLLIN), 0};
+    // fd -1 when not receiving: a closed predecessor's POLLHUP must not spin this loop.
+    fds[1] = {job->recv_done() ? -1 : prev_fd_.get(), POLLIN, 0};
     fds[2] = {abort_.fd(), POLLIN, 0};
     const int rc = ::poll(fds, 3, deadline.RemainingMs());
     if (rc < 0) {
