@@ -23,12 +23,14 @@
 namespace ringtrain::models::internal {
 namespace {
 
+constexpr std::int64_t kMaxRowBytes = std::int64_t{1} << 31;
+
 std::string At(const std::string& path, std::int64_t offset) {
   return path + ":offset " + std::to_string(offset);
 }
 
 // Size of the uncompressed content: file size for plain files, ISIZE for gzip.
-std::int64_t ContentSize(const std::string& path) {
+std::int64_t ContentSize(const std::string& path, bool* gzip, std::int64_t* file_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     throw DataError("cannot open IDX file: " + std::string(std::strerror(errno)), path,
@@ -39,7 +41,9 @@ std::int64_t ContentSize(const std::string& path) {
   std::fseek(f, 0, SEEK_END);
   std::int64_t size = std::ftell(f);
   std::int64_t content = size;
-  if (got == 2 && head[0] == 0x1f && head[1] == 0x8b && size >= 18) {
+  *file_bytes = size;
+  *gzip = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
+  if (*gzip && size >= 18) {
     unsigned char t[4];
     std::fseek(f, -4, SEEK_END);
     if (std::fread(t, 1, 4, f) == 4) {
@@ -54,7 +58,8 @@ std::int64_t ContentSize(const std::string& path) {
 class IdxFile {
  public:
   IdxFile(const std::string& path, bool images) : path_(path) {
-    content_ = ContentSize(path);
+    std::int64_t file_bytes = 0;
+    content_ = ContentSize(path, &gzip_, &file_bytes);
     gz_.reset(gzopen(path.c_str(), "rb"));
     if (gz_ == nullptr) throw DataError("cannot open IDX file", path, "check the path");
     gzbuffer(gz_.get(), 1 << 20);
@@ -81,12 +86,24 @@ class IdxFile {
       if (d == 0) {
         rows_ = v;
       } else {
+        // Found by fuzzing: a zero dimension divided by zero later, and a product of
+        // dimensions overflowed int64. A row (image) must hold 1..kMaxRowBytes bytes.
+        if (v == 0 || v > kMaxRowBytes / row_bytes_) {
+          throw DataError("bad IDX dimension " + std::to_string(v) + " (dimension " +
+                              std::to_string(d) + "): an image must hold 1.." +
+                              std::to_string(kMaxRowBytes) + " bytes",
+                          At(path, 4 + 4 * d), "re-download or re-extract the file");
+        }
         row_bytes_ *= v;
       }
     }
     const std::int64_t expected = header_ + rows_ * row_bytes_;
-    // gzip's ISIZE is the size mod 2^32.
-    const bool short_file = content_ < expected && (content_ != (expected & 0xffffffffLL));
+    // gzip's ISIZE is the size mod 2^32; deflate expands at most 1032:1, which bounds what
+    // a gzip file can hold. A plain file's size is exact. (Without these, a 20-byte file
+    // promising 2^32+16 bytes passed and the reader allocated 16 GiB.)
+    const bool short_file =
+        content_ < expected &&
+        (!gzip_ || content_ != (expected & 0xffffffffLL) || expected / 1032 > file_bytes);
     if (short_file) {
       throw DataError("truncated IDX file: header promises " + std::to_string(rows_) + " rows (" +
                           std::to_string(expected) + " bytes), the file holds " +
@@ -132,6 +149,7 @@ class IdxFile {
   // Owned by a unique_ptr so a constructor that throws still closes the file.
   std::unique_ptr<gzFile_s, GzClose> gz_;
   std::int64_t content_ = 0;
+  bool gzip_ = false;
   std::int64_t header_ = 0;
   std::int64_t rows_ = 0;
   std::int64_t row_bytes_ = 1;

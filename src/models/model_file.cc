@@ -147,6 +147,7 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
   // Content checks (a matching CRC over nonsense means a buggy writer, still reject).
   if (loss > 2 || mc > 1 || kind != KindOf(static_cast<Loss>(loss)) || (flags & ~1u) != 0 ||
       num_classes < 2 || m.spec.num_features < 0 ||
+      m.spec.num_features > num_weights ||  // fuzzing: else num_weights() overflows int64
       !std::is_sorted(m.spec.classes.begin(), m.spec.classes.end())) {
     throw DataError("inconsistent model file header", where, hint);
   }
