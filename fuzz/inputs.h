@@ -1,6 +1,6 @@
 // fuzz/inputs.h — one function per fuzz target: turn raw bytes into a call of the code under
 // test. Shared by the libFuzzer entry points (fuzz/*_fuzz.cc, clang) and by the regression
-// test over tests/fuzz_regress/<target>/ and fuzz/corpus/<target>/ (gcc, label unit).
+// test over tests/fuzz_regress/<target>/ and fuzz/seeds/<target>/ (gcc, label unit).
 //
 // Contract: each Run* function returns normally or throws ringtrain::Error for bad input.
 // Anything else (another exception type, a crash, a sanitizer report, a hang) is a bug.

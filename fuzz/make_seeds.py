@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""fuzz/make_seeds.py — writes the tiny seed corpora fuzz/corpus/<target>/ (checked in).
+"""fuzz/make_seeds.py — writes the tiny seed corpora fuzz/seeds/<target>/ (checked in).
 
 Each seed is a small VALID input in the layout of fuzz/inputs.h (parameter bytes first), so
 the fuzzer starts from the accepted paths. Re-run after changing a layout:
@@ -11,7 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def write(target, name, data):
-    d = os.path.join(HERE, "corpus", target)
+    d = os.path.join(HERE, "seeds", target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)

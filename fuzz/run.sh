@@ -3,7 +3,7 @@
 #
 # Configures a clang build dir with -DRINGTRAIN_FUZZ=ON (tests and benchmarks off), builds
 # only the fuzz targets, then runs each target for SECONDS_PER_TARGET (default 60) starting
-# from its checked-in seeds (fuzz/corpus/<target>) and the regression inputs
+# from its checked-in seeds (fuzz/seeds/<target>) and the regression inputs
 # (tests/fuzz_regress/<target>). Fails (exit 1) if any target crashes, leaks, times out on
 # one input or trips a sanitizer; the reproducer is left in $FUZZ_OUT/<target>/.
 # Environment: FUZZ_BUILD (default /tmp/build-fuzz), FUZZ_OUT (default $FUZZ_BUILD/out),
@@ -31,7 +31,7 @@ failed=()
 for t in $targets; do
   work="$out/$t"
   rm -rf "$work" && mkdir -p "$work/corpus"
-  seeds=("$root/fuzz/corpus/$t")
+  seeds=("$root/fuzz/seeds/$t")
   [ -d "$root/tests/fuzz_regress/$t" ] && seeds+=("$root/tests/fuzz_regress/$t")
   echo "fuzz/run.sh: fuzz_$t for ${seconds}s"
   # New corpus entries go to $work/corpus (never into the checkout); crashes to $work/.

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/error.h"
@@ -49,7 +50,8 @@ std::int64_t TextFile::LineStartAtOrAfter(std::int64_t offset) {
   if (offset <= 0) return 0;
   if (offset >= size_) return size_;
   // A line starts at `offset` iff byte offset-1 is '\n': search from offset-1.
-  std::vector<char> buf(std::size_t{64} << 10);
+  std::vector<char> buf(
+      static_cast<std::size_t>(std::min<std::int64_t>(std::int64_t{64} << 10, size_ - offset + 1)));
   std::int64_t pos = offset - 1;
   while (pos < size_) {
     std::size_t got = ReadAt(buf.data(), buf.size(), pos);
@@ -63,7 +65,8 @@ std::int64_t TextFile::LineStartAtOrAfter(std::int64_t offset) {
 
 TextFile::Prefix TextFile::CountPrefix(std::int64_t end) {
   Prefix prefix;
-  std::vector<char> buf(std::size_t{1} << 20);
+  std::vector<char> buf(static_cast<std::size_t>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(std::int64_t{1} << 20, end))));
   bool at_line_start = true;
   std::int64_t pos = 0;
   while (pos < end) {

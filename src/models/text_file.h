@@ -11,6 +11,7 @@
 // Reads are large pread()s into one buffer (4 MiB, grown only for longer lines); no iostreams.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -59,7 +60,9 @@ class TextFile {
 template <class Fn>
 void TextFile::ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t first_line_no,
                            Fn&& fn) {
-  std::vector<char> buf(std::size_t{4} << 20);
+  // 4 MiB, or the range if smaller (a 4 MiB buffer per call made tiny inputs page-fault bound).
+  std::vector<char> buf(static_cast<std::size_t>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(std::int64_t{4} << 20, end - begin))));
   std::size_t have = 0;  // bytes of a partial line carried at buf[0..have)
   std::int64_t pos = begin;
   std::int64_t line_no = first_line_no;

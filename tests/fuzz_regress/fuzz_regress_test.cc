@@ -2,7 +2,7 @@
 //
 // For each fuzz target (fuzz/inputs.h) one test feeds every file of
 // tests/fuzz_regress/<target>/ (inputs that once crashed a target, see docs/fuzzing.md) and
-// fuzz/corpus/<target>/ (the seeds) to the target's runner, and asserts it returns or throws
+// fuzz/seeds/<target>/ (the seeds) to the target's runner, and asserts it returns or throws
 // a ringtrain::Error — never another exception (PropertyViolation included), never a crash
 // (ASan/UBSan builds catch memory errors and undefined behaviour). It also checks that the
 // seeds, which are valid inputs, are accepted.
@@ -72,7 +72,7 @@ TEST_P(FuzzRegressTest, CrashInputsAreRejectedOrAccepted) {
 
 TEST_P(FuzzRegressTest, SeedsAreAccepted) {
   const Target& target = GetParam();
-  const auto files = FilesIn(fs::path(RINGTRAIN_FUZZ_CORPUS_DIR) / target.name);
+  const auto files = FilesIn(fs::path(RINGTRAIN_FUZZ_SEEDS_DIR) / target.name);
   ASSERT_FALSE(files.empty()) << "no seeds for " << target.name;
   for (const auto& file : files) {
     std::string message;
