@@ -4,7 +4,8 @@
 // thread that created it:
 //  - MakeMpiRingCommunicator: our RingCommunicator over an MPI point-to-point transport
 //    whose neighbours are ring.members[next/prev].mpi_rank (MPI_Isend/Irecv polled under the
-//    deadline; a header message per exchange catches length mismatches).
+//    deadline; a header message on the first exchange of each collective on each link catches
+//    length and order mismatches).
 //  - MakeMpiCommunicator: the reference, MPI_Allreduce / MPI_Bcast / MPI_Barrier on
 //    MPI_COMM_WORLD. Its calls block inside MPI: the timeout is reported but cannot be
 //    enforced, and Abort() only stops later calls.
