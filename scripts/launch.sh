@@ -66,7 +66,7 @@ fi
 
 for ((r = 0; r < n; r++)); do
   # $! is the ringtrain process itself (signals reach it); its output is prefixed by sed.
-  "$RT_BIN" "${args[@]}" > >(sed -u "s/^/[r$r] /") 2>&1 &
+  "$RT_BIN" "${args[@]}" > >(sed -u "s/^/[p$r] /") 2>&1 &
   pids+=($!)
 done
 
