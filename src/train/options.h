@@ -98,7 +98,9 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("lr-decay", o.lr_decay, "sgd: lr / (1 + lr-decay * step)", Scope::kShape);
   v("momentum", o.momentum, "sgd: heavy-ball momentum in [0,1)", Scope::kShape);
   v("seed", o.seed, "random seed (sgd shuffles by (seed, epoch, rank))", Scope::kShape);
-  v("tol", o.tol, "lbfgs: stop when |grad| <= tol * |grad at 0|", Scope::kShape);
+  v("tol", o.tol,
+    "lbfgs: stop when |grad| <= tol * min(#pos,#neg)/N * |grad at 0| (like liblinear -e)",
+    Scope::kShape);
   v("lbfgs-memory", o.lbfgs_memory, "lbfgs: history pairs kept", Scope::kShape);
   v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kRun);
   v("eval-every", o.eval_every, "evaluate accuracy every N epochs", Scope::kRun);

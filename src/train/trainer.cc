@@ -193,7 +193,15 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   if (o.optimizer == "lbfgs") {
     LbfgsOptions lo;
     lo.memory = o.lbfgs_memory;
-    lo.tol = o.tol;
+    // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
+    // several classes the smallest of the one-vs-rest splits.
+    std::vector<double> counts(data.spec.classes.size(), 0.0);
+    for (auto k : data.train.class_index) counts[static_cast<std::size_t>(k)] += 1.0;
+    comm.AllreduceSum(std::span<double>(counts));
+    const double n = static_cast<double>(data.global_rows);
+    double smallest = n;
+    for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
+    lo.tol = o.tol * std::max(smallest, 1.0) / n;
     optimizer = MakeLbfgs(objective, lo);
   } else {
     SgdOptions so;
