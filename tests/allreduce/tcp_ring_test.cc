@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -226,13 +227,64 @@ TEST(TcpRing, StrayConnectionsAreRefusedAndTheRingCompletes) {
       ASSERT_EQ(results[r][i], Expected<float>(i, world));
     }
   }
+  // Strays still unread when the real predecessor arrived are closed unanswered; none is
+  // ever told "accepted".
+  for (int fd : strays) {
+    std::byte reply[kReplyBytes];
+    const ssize_t n = ::recv(fd, reply, sizeof(reply), MSG_WAITALL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(sizeof(reply))) {
+      const auto decoded = DecodeReply(reply);
+      ASSERT_TRUE(decoded);
+      EXPECT_NE(decoded->status, HelloStatus::kOk);
+    }
+  }
+  for (int fd : strays) ::close(fd);
+}
+
+// Deterministic refusal: rank 0 waits in its accept loop (rank 1 not started yet) while a
+// wrong-token stray is answered "wrong job token"; then rank 1 joins and the ring works.
+TEST(TcpRing, WrongTokenIsAnsweredWhileTheRingWaitsForItsPredecessor) {
+  auto listeners = BindListeners(2);
+  const auto ports = PortsOf(listeners);
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(30);
+  std::vector<float> result0(5, 1.0f);
+  std::vector<float> result1(5, 2.0f);
+  std::string error0;
+  std::string error1;
+  std::thread rank0([&] {
+    try {
+      auto comm = ConnectTcpRing(listeners[0], MakeRing(ports, 0), options);
+      comm->AllreduceSum(std::span<float>(result0));
+    } catch (const std::exception& e) {
+      error0 = e.what();
+    }
+  });
+  const int stray = StrayConnect(ports[0], EncodeHello({7, 1, 2, "job-test", "wrong-token"}));
+  timeval tv{20, 0};
+  ::setsockopt(stray, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   std::byte reply[kReplyBytes];
-  ASSERT_EQ(::recv(strays[1], reply, sizeof(reply), MSG_WAITALL),
-            static_cast<ssize_t>(sizeof(reply)));
+  const ssize_t n = ::recv(stray, reply, sizeof(reply), MSG_WAITALL);
+  std::thread rank1([&] {
+    try {
+      auto comm = ConnectTcpRing(listeners[1], MakeRing(ports, 1), options);
+      comm->AllreduceSum(std::span<float>(result1));
+    } catch (const std::exception& e) {
+      error1 = e.what();
+    }
+  });
+  rank0.join();
+  rank1.join();
+  ::close(stray);
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(reply)));
   const auto decoded = DecodeReply(reply);
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->status, HelloStatus::kWrongToken);
-  for (int fd : strays) ::close(fd);
+  EXPECT_EQ(decoded->rank, 0);
+  EXPECT_TRUE(error0.empty()) << error0;
+  EXPECT_TRUE(error1.empty()) << error1;
+  EXPECT_EQ(result0, std::vector<float>(5, 3.0f));
+  EXPECT_EQ(result1, std::vector<float>(5, 3.0f));
 }
 
 TEST(TcpRing, AbortFromAnotherThreadBreaksABlockedAllreduce) {
