@@ -15,9 +15,11 @@ TEST(RendezvousEnsemble, OneServerKilledDuringRendezvousStillCompletes) {
   for (int i = 0; i < 4; ++i) {
     auto o = TestOptions(zk.connect(), job, 4, 40000 + i);
     o.session_timeout = std::chrono::milliseconds(8000);
+    // Connect to the listed servers in order: node 1 first, so killing it hits live sessions.
+    o.deterministic_connection_order = true;
     opts.push_back(o);
   }
-  // Two members join, then a server dies, then the other two join.
+  // Two members join (on node 1), then node 1 dies, then the other two join.
   std::vector<std::unique_ptr<rendezvous::Rendezvous>> early;
   early.push_back(rendezvous::Rendezvous::Join(opts[0]));
   early.push_back(rendezvous::Rendezvous::Join(opts[1]));
