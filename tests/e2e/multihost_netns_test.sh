@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Multi-host in network namespaces: 3 "hosts" (namespaces joined by a bridge, private test
+# addresses), a 3-node ZooKeeper ensemble with one node per host, and one rank per host with
+# the TCP transport, each advertising its own address. The result equals the single-host
+# run. A rank that advertises an address peers cannot reach is reported by address.
+source "$(dirname "$0")/lib.sh"
+[[ $(id -u) -eq 0 ]] || fail "needs root for ip netns (CI runs as root)"
+
+prefix="rt$$"
+prefix=${prefix:0:8}
+mapfile -t addr < <("$(dirname "$0")/netns_hosts.sh" up "$prefix" 3)
+on_exit "'$(dirname "$0")/netns_hosts.sh' down '$prefix'"
+((${#addr[@]} == 3)) || fail "could not create 3 namespaces"
+ns=("$prefix-h1" "$prefix-h2" "$prefix-h3")
+
+out=$("$E2E_ROOT/scripts/zk.sh" start --ensemble --netns "${ns[0]},${ns[1]},${ns[2]}" \
+  --addresses "${addr[0]},${addr[1]},${addr[2]}")
+eval "$out"
+on_exit "'$E2E_ROOT/scripts/zk.sh' stop '$ZK_DIR'"
+zk=$ZK_CONNECT
+
+common=(train --zk "$zk" --transport tcp --data "$HEART" --bias --C 1 --tol 1e-4)
+job=$(job_name mh)
+pids=()
+for i in 0 1 2; do
+  ip netns exec "${ns[$i]}" "$BIN" "${common[@]}" --ranks 3 --timeout 60 --job "$job" --advertise-address "${addr[$i]}" \
+    --metrics "$WORK/mh$i.jsonl" --output "$WORK/mh$i.model" >"$WORK/mh$i.log" 2>&1 &
+  pids+=($!)
+done
+for i in 0 1 2; do
+  wait "${pids[$i]}" || fail "rank process on ${ns[$i]} failed: $(tail -3 "$WORK/mh$i.log")"
+done
+metrics=$(ls -S "$WORK"/mh*.jsonl 2>/dev/null | head -1)
+[[ -s $metrics ]] || fail "no metrics written by the leader"
+[[ $(json_field "$metrics" world_size) == 3 ]] || fail "world_size is not 3"
+grep -h -o '10\.213\.[0-9]*\.[0-9]*:[0-9]*' "$WORK"/mh*.log | sort -u >"$WORK/peers.txt" || true
+
+"$BIN" train --data "$HEART" --bias --C 1 --tol 1e-4 --metrics "$WORK/one.jsonl" 2>/dev/null ||
+  fail "single-host run failed"
+o1=$(json_field "$WORK/one.jsonl" objective)
+om=$(json_field "$metrics" objective)
+d=$(rel_diff "$o1" "$om")
+le "$d" 1e-6 || fail "multi-host objective $om vs single-host $o1 (relative $d)"
+
+# The same across the 3 hosts under mpirun (MPI transport), launched from host 1 with the
+# namespaces standing in for ssh.
+job3=$(job_name mhmpi)
+ip netns exec "${ns[0]}" mpirun --allow-run-as-root --oversubscribe -np 3 \
+  -H "${addr[0]},${addr[1]},${addr[2]}" --mca plm_rsh_agent "$(dirname "$0")/netns_agent.sh" \
+  --mca oob_tcp_if_include eth0 --mca btl_tcp_if_include eth0 \
+  "$BIN" train --zk "$zk" --transport mpi --data "$HEART" --bias --C 1 --tol 1e-4 --job "$job3" \
+  --metrics "$WORK/mpi.jsonl" >"$WORK/mpi.log" 2>&1 || fail "mpirun across hosts failed: $(tail -5 "$WORK/mpi.log")"
+[[ $(json_field "$WORK/mpi.jsonl" world_size) == 3 ]] || fail "mpirun run: world_size is not 3"
+ompi=$(json_field "$WORK/mpi.jsonl" objective)
+dm=$(rel_diff "$o1" "$ompi")
+le "$dm" 1e-6 || fail "mpirun multi-host objective $ompi vs single-host $o1 (relative $dm)"
+
+# A wrong advertised address: peers cannot reach it; the failure names the address tried.
+job2=$(job_name mhbad)
+pids=()
+for i in 0 1; do
+  adv=${addr[$i]}
+  ((i == 1)) && adv=10.213.250.77  # nobody has this address
+  ip netns exec "${ns[$i]}" "$BIN" "${common[@]}" --ranks 2 --job "$job2" --advertise-address "$adv" \
+    --timeout 8 >"$WORK/bad$i.log" 2>&1 &
+  pids+=($!)
+done
+rcs=()
+for i in 0 1; do rc=0; wait "${pids[$i]}" || rc=$?; rcs+=("$rc"); done
+[[ ${rcs[0]} != 0 || ${rcs[1]} != 0 ]] || fail "a rank advertising an unreachable address succeeded"
+grep -q '10.213.250.77' "$WORK/bad0.log" "$WORK/bad1.log" ||
+  fail "no error names the unreachable address: $(tail -2 "$WORK/bad0.log") / $(tail -2 "$WORK/bad1.log")"
+cat "$WORK/bad0.log" "$WORK/bad1.log" | grep -i error | head -3
+pass "3 hosts + 3-node ensemble: objective $om equals single host $o1 (relative $d); under mpirun $ompi; bad address named (exit codes ${rcs[*]})"
