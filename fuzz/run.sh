@@ -33,11 +33,12 @@ for t in $targets; do
   rm -rf "$work" && mkdir -p "$work/corpus"
   seeds=("$root/fuzz/seeds/$t")
   [ -d "$root/tests/fuzz_regress/$t" ] && seeds+=("$root/tests/fuzz_regress/$t")
+  dict=(); [ -f "$root/fuzz/$t.dict" ] && dict=(-dict="$root/fuzz/$t.dict")
   echo "fuzz/run.sh: fuzz_$t for ${seconds}s"
   # New corpus entries go to $work/corpus (never into the checkout); crashes to $work/.
   if "$build/fuzz/fuzz_$t" "$work/corpus" "${seeds[@]}" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-      -artifact_prefix="$work/" -print_final_stats=1 >"$work/log" 2>&1; then
+      "${dict[@]}" -artifact_prefix="$work/" -print_final_stats=1 >"$work/log" 2>&1; then
     grep -E "^(stat::number_of_executed_units|stat::new_units_added)" "$work/log" | tr '\n' ' '
     echo
   else

@@ -58,9 +58,14 @@ Dataset ReadCsvShard(const ReadOptions& options) {
     double v = 0;
     if (!ParseDouble(f, v)) header = true;
   }
-  if (IsSkipped(first)) header = false;
+  // Found by fuzzing: a blank or comment first line fixed the field count at 1 and gave a
+  // shard with labels but no feature storage (neither dense nor CSR).
+  if (IsSkipped(first)) {
+    throw DataError("the first line is blank or a comment, but it must fix the field count",
+                    path + ":1", "start the CSV with a header or a data row");
+  }
   const std::size_t num_fields = fields.size();
-  if (num_fields < 2 && !IsSkipped(first)) {
+  if (num_fields < 2) {
     throw DataError("CSV needs a label and at least one feature column, found 1 field", path + ":1",
                     "separate fields with ','");
   }

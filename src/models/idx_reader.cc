@@ -86,7 +86,7 @@ class IdxFile {
       if (d == 0) {
         rows_ = v;
       } else {
-        // Found by fuzzing: a zero dimension divided by zero later, and a product of
+        // Fuzz regression: a zero dimension divided by zero later, and a product of
         // dimensions overflowed int64. A row (image) must hold 1..kMaxRowBytes bytes.
         if (v == 0 || v > kMaxRowBytes / row_bytes_) {
           throw DataError("bad IDX dimension " + std::to_string(v) + " (dimension " +

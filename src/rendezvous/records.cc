@@ -5,12 +5,34 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
 
 #include "common/error.h"
 
 namespace ringtrain::rendezvous {
 
 using nlohmann::json;
+
+namespace {
+// Integer field `key` of object `j` (absent -> fallback, if given). Fuzz regression:
+// get<std::int64_t>() of 1e300 was undefined behaviour and a port of 70000 silently became
+// 4464; only JSON integers within T's range pass, anything else throws json::type_error.
+template <class T>
+T IntField(const nlohmann::json& j, const char* key, std::optional<T> fallback = std::nullopt) {
+  if (fallback && j.is_object() && !j.contains(key)) return *fallback;
+  const nlohmann::json& v = j.at(key);
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (std::in_range<T>(u)) return static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (std::in_range<T>(i)) return static_cast<T>(i);
+  }
+  throw nlohmann::json::type_error::create(
+      302, std::string("'") + key + "' must be an integer in range", &v);
+}
+}  // namespace
 
 JobPaths JobPaths::For(const std::string& root, const std::string& job) {
   std::string base = root;
@@ -110,7 +132,7 @@ JobRecord DecodeJob(const std::string& text, const std::string& where) {
     r.config_text = j.at("config_text").get<std::string>();
     r.config_hash = j.at("config_hash").get<std::string>();
     r.creator = j.value("creator", std::string());
-    r.created_at_unix_ms = j.value("created_at_unix_ms", std::int64_t{0});
+    r.created_at_unix_ms = IntField<std::int64_t>(j, "created_at_unix_ms", 0);
     r.state = j.value("state", std::string("forming"));
     r.token = j.at("token").get<std::string>();
     return r;
@@ -150,12 +172,12 @@ RingRecord DecodeRing(const std::string& text, const std::string& where) {
   if (text.empty()) return r;
   try {
     json j = json::parse(text);
-    r.generation = j.value("generation", std::int64_t{0});
+    r.generation = IntField<std::int64_t>(j, "generation", 0);
     r.state = j.value("state", std::string("none"));
-    r.max_seq = j.value("max_seq", std::int64_t{-1});
+    r.max_seq = IntField<std::int64_t>(j, "max_seq", -1);
     r.reason = j.value("reason", std::string());
-    r.session_timeout_ms = j.value("session_timeout_ms", std::int64_t{0});
-    r.time_unix_ms = j.value("time_unix_ms", std::int64_t{0});
+    r.session_timeout_ms = IntField<std::int64_t>(j, "session_timeout_ms", 0);
+    r.time_unix_ms = IntField<std::int64_t>(j, "time_unix_ms", 0);
     for (const auto& jm : j.value("members", json::array())) {
       Member m = MemberFromJson(jm.dump(), where);
       m.name = jm.value("name", std::string());
@@ -186,15 +208,15 @@ CheckpointRecord DecodeCheckpoint(const std::string& text, const std::string& wh
   try {
     json j = json::parse(text);
     CheckpointRecord r;
-    r.epoch = j.at("epoch").get<std::int64_t>();
-    r.generation = j.value("generation", std::int64_t{0});
-    r.world_size = j.value("world_size", 0);
+    r.epoch = IntField<std::int64_t>(j, "epoch");
+    r.generation = IntField<std::int64_t>(j, "generation", 0);
+    r.world_size = IntField<int>(j, "world_size", 0);
     r.path = j.value("path", std::string());
-    r.bytes = j.value("bytes", std::int64_t{0});
+    r.bytes = IntField<std::int64_t>(j, "bytes", 0);
     r.checksum = j.value("checksum", std::string());
     const json& m = j.contains("metrics") ? j.at("metrics") : json::object();
     r.metrics_json = m.is_string() ? m.get<std::string>() : m.dump();
-    r.time_unix_ms = j.value("time_unix_ms", std::int64_t{0});
+    r.time_unix_ms = IntField<std::int64_t>(j, "time_unix_ms", 0);
     return r;
   } catch (const json::exception& e) {
     throw RendezvousError(std::string("malformed checkpoint record: ") + e.what(), where,
@@ -226,7 +248,7 @@ std::string EncodeLatest(std::optional<std::int64_t> epoch) {
 std::optional<std::int64_t> DecodeLatest(const std::string& text) {
   if (text.empty()) return std::nullopt;
   try {
-    return json::parse(text).at("epoch").get<std::int64_t>();
+    return IntField<std::int64_t>(json::parse(text), "epoch");
   } catch (const json::exception&) {
     return std::nullopt;
   }
