@@ -147,3 +147,45 @@ TEST(RendezvousProcess, LingeringMembersOfAKilledRunNeverEnterTheNextRing) {
 
 }  // namespace
 }  // namespace ringtrain::testing
+
+namespace ringtrain::testing {
+namespace {
+
+TEST(RendezvousProcess, StoppedPastTheSessionTimeoutIsFencedOutAndExits) {
+  TempDir dir;
+  std::string job = UniqueJobName("procstop");
+  std::vector<Member> ms;
+  for (int i = 0; i < 3; ++i) {
+    ms.push_back(Spawn(dir, job, {"--min", "2", "--max", "3", "--hold-ms", "20000"}, 34000 + i));
+  }
+  auto lines = AwaitGeneration({&ms[0], &ms[1], &ms[2]}, 1, seconds(30));
+  int victim = -1;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_FALSE(lines[i].is_null());
+    if (lines[i]["rank"] == 2) victim = i;
+  }
+  ASSERT_GE(victim, 0);
+  ms[victim].proc->Signal(SIGSTOP);
+  std::vector<Member*> others;
+  for (int i = 0; i < 3; ++i) {
+    if (i != victim) others.push_back(&ms[i]);
+  }
+  auto after = AwaitGeneration(others, lines[0]["generation"].get<int>() + 1, seconds(15));
+  for (auto& l : after) {
+    ASSERT_FALSE(l.is_null()) << "the others did not continue without the stopped member";
+    EXPECT_EQ(l["world"], 2);
+  }
+  ms[victim].proc->Signal(SIGCONT);
+  // Its session expired meanwhile: it must notice and exit with the ZooKeeper code (3), and
+  // never print a ring of the new generation.
+  ExitStatus st = ms[victim].proc->Wait(seconds(15));
+  EXPECT_TRUE(st.exited && st.code == 3) << st.Describe();
+  for (const auto& l : Lines(ms[victim].out)) EXPECT_EQ(l["generation"], lines[0]["generation"]);
+  std::string err = ReadTextFile(dir.File("err-" + std::to_string(34000 + victim)));
+  EXPECT_TRUE(err.find("expired") != std::string::npos ||
+              err.find("presumed") != std::string::npos || err.find("gone") != std::string::npos)
+      << err;
+}
+
+}  // namespace
+}  // namespace ringtrain::testing
