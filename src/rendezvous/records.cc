@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -235,6 +236,8 @@ std::optional<std::int64_t> ParseEpochNodeName(const std::string& name) {
   std::int64_t v = 0;
   for (std::size_t i = 6; i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    // Fuzz regression: more than 18 digits overflowed int64 (UB).
+    if (v > (std::numeric_limits<std::int64_t>::max() - (name[i] - '0')) / 10) return std::nullopt;
     v = v * 10 + (name[i] - '0');
   }
   return v;
