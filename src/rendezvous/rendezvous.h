@@ -42,7 +42,9 @@ struct Options {
   std::chrono::milliseconds timeout{120000};  // deadline for connecting and for a ring
   std::string config_text;  // canonical "key = value\n" lines, hashed into the job record
   Member self;              // host, port, mpi_rank, pid (uuid filled if empty)
-  bool deterministic_connection_order = false;  // connect to hosts in the listed order
+  // Connect to hosts in the listed order (zoo_deterministic_conn_order: a process-wide
+  // setting of the C client, never turned off again once a Join asked for it).
+  bool deterministic_connection_order = false;
 };
 
 struct CheckpointRecord {
