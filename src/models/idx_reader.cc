@@ -6,6 +6,7 @@
 // inflated forward (gzseek) up to the shard. Pixels are scaled to [0,1] and stored dense.
 // Truncation is checked before reading: against the file size (plain) or gzip's ISIZE
 // trailer (uncompressed size mod 2^32) so that every shard, not only the last, sees it.
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -31,6 +32,12 @@ std::string At(const std::string& path, std::int64_t offset) {
 
 // Size of the uncompressed content: file size for plain files, ISIZE for gzip.
 std::int64_t ContentSize(const std::string& path, bool* gzip, std::int64_t* file_bytes) {
+  // Refuse non-regular files before fopen: opening a FIFO with no writer would block forever.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw DataError("not a readable regular file", path,
+                    "give an IDX file, not a directory, pipe or device");
+  }
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     throw DataError("cannot open IDX file: " + std::string(std::strerror(errno)), path,

@@ -15,6 +15,8 @@
 //  64  f64[K]   class labels, ascending
 //      f64[W]   weights, output-major
 //      u32      CRC-32 (zlib) of every byte before it
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -167,6 +169,12 @@ void SaveModel(const LinearModel& model, const std::string& path) {
 }
 
 LinearModel LoadModel(const std::string& path) {
+  // Refuse non-regular files before reading: a FIFO with no writer would block forever.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw DataError("not a readable regular model file", path,
+                    "give a model file written by ringtrain train --output");
+  }
   std::vector<std::byte> bytes;
   try {
     bytes = ReadWholeFile(path, ExitCode::kData);

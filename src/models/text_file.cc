@@ -12,7 +12,8 @@
 namespace ringtrain::models::internal {
 
 TextFile::TextFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO with no writer must not hang; fstat then refuses it.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd_ < 0) {
     throw DataError("cannot open data file: " + std::string(std::strerror(errno)), path,
                     "check the path and its permissions");
@@ -20,7 +21,8 @@ TextFile::TextFile(const std::string& path) : path_(path) {
   struct stat st {};
   if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw DataError("not a readable regular file", path, "give a data file, not a directory");
+    throw DataError("not a readable regular file", path,
+                    "give a data file, not a directory, pipe or device");
   }
   size_ = static_cast<std::int64_t>(st.st_size);
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# tests/reliability/bad_input_test.sh [main|pending] — the bad-input table (issue 7 item 2),
+# driving the real binary. For each bad input: the documented exit code (1 usage/config,
+# 2 data, 3 ZooKeeper), exactly one ERROR line saying what, where and what to do, within a
+# deadline, and the pre-existing --output file untouched. `main` is what CTest runs; `pending`
+# holds the rows that fail today because of code outside this suite's reach (docs/reliability.md
+# lists them with the fix); it is left out of CMake until they are fixed.
+source "$(dirname "$0")/../e2e/lib.sh"
+source "$(dirname "$0")/rel_lib.sh"
+set_=${1:-main}
+HS=$HEART
+OUT=$WORK/existing.model
+SENTINEL="pre-existing output, must survive a failed run"
+reset_out() { printf '%s\n' "$SENTINEL" >"$OUT"; }
+check_out() { [[ $(cat "$OUT") == "$SENTINEL" ]] || fail "$1: the --output file was touched"; }
+# bad TAG RC [--no-hint] [NEEDLE..] -- ARGS: one row of the table.
+bad() {
+  local tag=$1 rc=$2
+  shift 2
+  local checks=()
+  while [[ $1 != -- ]]; do checks+=("$1"); shift; done
+  shift
+  reset_out
+  run_cli "$tag" 60 "$@"
+  check_error "$tag" "$rc" "${checks[@]}"
+  check_out "$tag"
+}
+
+cd "$WORK"
+printf '+1 1:0.5 2:abc\n' >bad_value.svm
+printf '+1 3:1 2:1\n' >descending.svm
+printf '+1 0:1\n' >zero_index.svm
+printf 'x 1:1\n' >bad_label.svm
+: >empty.svm
+printf '1,2,3\n1,x,3\n' >bad.csv
+printf '1,2,3\n1,2\n' >ragged.csv
+printf '\x00\x00\x08\x03\x00\x00\x00\x05' >trunc-images-idx3-ubyte
+printf '\x00\x00\x08\x01\x00\x00\x00\x01\x01' >ok-labels-idx1-ubyte
+printf 'BAD!\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x07' >magic-images-idx3-ubyte
+mkfifo fifo.svm
+printf 'data = "%s"\nno_such_key = 3\n' "$HS" >unknown_key.toml
+printf 'data = "%s"\nC = "abc"\n' "$HS" >wrong_type.toml
+printf 'data = [\n' >broken.toml
+printf '1 1:1\n2 1:1 20:1\n3 5:1\n' >three_classes.svm
+
+if [[ $set_ == main ]]; then
+  # --- data files (exit 2) ---
+  bad libsvm_bad_value 2 "bad_value.svm:1" -- train --data bad_value.svm --output "$OUT"
+  bad libsvm_descending_index 2 "descending.svm:1" -- train --data descending.svm --output "$OUT"
+  bad libsvm_zero_index 2 "zero_index.svm:1" -- train --data zero_index.svm --output "$OUT"
+  bad libsvm_bad_label 2 "bad_label.svm:1" -- train --data bad_label.svm --output "$OUT"
+  bad csv_bad_field 2 "bad.csv:2" -- train --data bad.csv --output "$OUT"
+  bad csv_ragged_row 2 "ragged.csv:2" -- train --data ragged.csv --output "$OUT"
+  bad idx_truncated 2 "trunc-images-idx3-ubyte" -- train --data trunc-images-idx3-ubyte \
+    --labels ok-labels-idx1-ubyte --format idx --output "$OUT"
+  bad idx_bad_magic 2 "magic-images-idx3-ubyte" -- train --data magic-images-idx3-ubyte \
+    --labels ok-labels-idx1-ubyte --format idx --output "$OUT"
+  bad empty_file 2 "empty.svm" -- train --data empty.svm --output "$OUT"
+  bad file_not_found 2 "$WORK/nope.svm" -- train --data "$WORK/nope.svm" --output "$OUT"
+  # Root ignores chmod 000, so unreadable = a directory (EISDIR), a path through a regular
+  # file (ENOTDIR), and a FIFO nobody writes (must not block).
+  bad unreadable_directory 2 "$WORK" -- train --data "$WORK" --output "$OUT"
+  bad unreadable_enotdir 2 "$HS/x" -- train --data "$HS/x" --output "$OUT"
+  bad unreadable_fifo 2 "fifo.svm" -- train --data fifo.svm --output "$OUT"
+  bad unreadable_fifo_idx 2 "fifo.svm" -- train --data fifo.svm --labels ok-labels-idx1-ubyte \
+    --format idx --output "$OUT"
+  bad test_data_not_found 2 "nope-test.svm" -- train --data "$HS" --test-data nope-test.svm \
+    --output "$OUT"
+
+  # --- labels/features that do not match the model (exit 2) ---
+  reset_out
+  run_cli train_ok 120 train --data "$HS" --output model.bin
+  [[ $RC -eq 0 ]] || fail "reference training failed: $ERR"
+  bad eval_foreign_labels 2 "three_classes.svm" -- eval --model model.bin --data three_classes.svm
+
+  # --- model files (exit 2): truncated, corrupted payload, wrong version, not a model ---
+  size=$(stat -c %s model.bin)
+  head -c $((size - 9)) model.bin >truncated.model
+  cp model.bin corrupt.model
+  printf '\x55' | dd of=corrupt.model bs=1 seek=$((size - 12)) conv=notrunc status=none
+  cp model.bin version.model
+  printf '\x07' | dd of=version.model bs=1 seek=8 conv=notrunc status=none
+  cp "$HS" notamodel.model
+  for m in truncated corrupt version notamodel; do
+    bad "model_${m}_eval" 2 "$m.model" -- eval --model "$m.model" --data "$HS"
+    bad "model_${m}_predict" 2 "$m.model" -- predict --model "$m.model" --data "$HS" --output "$OUT"
+    bad "model_${m}_export" 2 "$m.model" -- export --model "$m.model" --format liblinear \
+      --output "$OUT"
+  done
+  bad model_fifo 2 "fifo.svm" -- eval --model fifo.svm --data "$HS"
+  bad model_not_found 2 "nope.model" -- eval --model nope.model --data "$HS"
+
+  # --- config and flags (exit 1) ---
+  bad config_unknown_key 1 "no_such_key" "unknown_key.toml" -- train --config unknown_key.toml \
+    --output "$OUT"
+  bad config_wrong_type 1 --no-hint "'C'" "wrong_type.toml" -- train --config wrong_type.toml \
+    --output "$OUT"
+  bad config_not_found 1 "--config" -- train --config nope.toml --data "$HS" --output "$OUT"
+  bad c_zero 1 --no-hint "--C" -- train --data "$HS" --C 0 --output "$OUT"
+  bad c_negative 1 --no-hint "--C" -- train --data "$HS" --C -1 --output "$OUT"
+  bad epochs_zero 1 --no-hint "--epochs" -- train --data "$HS" --epochs 0 --output "$OUT"
+  bad conflicting_resume 1 --no-hint "--resume" -- train --data "$HS" --resume --resume-from 2 \
+    --output "$OUT"
+  bad conflicting_loss 1 --no-hint "--loss" -- train --data "$HS" --model lr --loss hinge \
+    --output "$OUT"
+  bad job_with_slash 1 "a/b" "--job" -- train --data "$HS" --job a/b --ranks 2 \
+    --zk 127.0.0.1:1 --output "$OUT"
+  bad status_job_with_slash 1 "a/b" -- status --job a/b --zk 127.0.0.1:1
+
+  # --- ZooKeeper (exit 3), each within its --timeout plus a margin ---
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  t0=$(date +%s)
+  bad zk_closed_port 3 "127.0.0.1:$port" -- train --data "$HS" --job rel-closed --ranks 2 \
+    --zk "127.0.0.1:$port" --timeout 5 --output "$OUT"
+  (($(date +%s) - t0 <= 20)) || fail "zk_closed_port took $(($(date +%s) - t0))s for --timeout 5"
+  bad status_zk_closed_port 3 "127.0.0.1:$port" -- status --job rel-closed --zk "127.0.0.1:$port"
+
+  # Blackholed: a namespace where 10.213.0.77 sits behind a veth pair whose far end does not
+  # forward (static neighbour entry, no ARP): SYNs vanish, no RST, no ICMP, so connects hang
+  # until our deadline.
+  ns=rt-bh-$$
+  ip netns add "$ns"
+  on_exit "ip netns del '$ns'"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link add bh0 type veth peer name bh1
+  ip -n "$ns" addr add 10.213.0.1/24 dev bh0
+  ip -n "$ns" link set bh0 up
+  ip -n "$ns" link set bh1 up
+  ip -n "$ns" neigh add 10.213.0.77 lladdr 02:00:00:00:00:77 dev bh0 nud permanent
+  t0=$(date +%s)
+  reset_out
+  RC=0
+  SECS=?
+  timeout -s KILL 60 ip netns exec "$ns" "$BIN" train --data "$HS" --job rel-bh --ranks 2 \
+    --zk 10.213.0.77:2181 --timeout 5 --output "$OUT" >"$WORK/zk_blackholed.out" \
+    2>"$WORK/zk_blackholed.err" || RC=$?
+  ERR=$(cat "$WORK/zk_blackholed.err")
+  SECS=$(($(date +%s) - t0))
+  check_error zk_blackholed 3 "10.213.0.77:2181"
+  check_out zk_blackholed
+  (($(date +%s) - t0 <= 20)) || fail "zk_blackholed took $(($(date +%s) - t0))s for --timeout 5"
+
+  start_zk
+  job=$(job_name auth)
+  run_cli auth_owner 120 train --data "$HS" --job "$job" --ranks 1 --zk "$ZK" \
+    --zk-auth alice:s3cret-pw --timeout 30
+  [[ $RC -eq 0 ]] || fail "the owner's run failed: $ERR"
+  bad zk_wrong_auth 3 "--zk-auth" -- train --data "$HS" --job "$job" --ranks 1 --zk "$ZK" \
+    --zk-auth alice:wrong --timeout 10 --output "$OUT"
+  bad zk_no_auth 3 "--zk-auth" -- train --data "$HS" --job "$job" --ranks 1 --zk "$ZK" \
+    --timeout 10 --output "$OUT"
+  bad status_wrong_auth 3 -- status --job "$job" --zk "$ZK" --zk-auth alice:wrong
+  bad zk_auth_file_missing 1 "nope.auth" -- train --data "$HS" --job "$job" --ranks 1 \
+    --zk "$ZK" --zk-auth-file nope.auth --timeout 10 --output "$OUT"
+else
+  # Rows failing today (see docs/reliability.md "Open findings").
+  bad config_broken_toml 1 "broken.toml" -- train --config broken.toml --output "$OUT"
+  bad config_wrong_type_hint 1 "'C'" "wrong_type.toml" -- train --config wrong_type.toml \
+    --output "$OUT"
+  bad c_zero_hint 1 "--C" -- train --data "$HS" --C 0 --output "$OUT"
+  bad epochs_zero_hint 1 "--epochs" -- train --data "$HS" --epochs 0 --output "$OUT"
+  bad output_dir_missing 1 "/nonexistent-dir" -- train --data "$HS" \
+    --output /nonexistent-dir/m.model
+fi
+echo "--- table ---"
+cat "$WORK/table"
+pass "bad input table ($set_)"
