@@ -3,7 +3,7 @@
 # shellcheck shell=bash
 
 # run_cli TAG TIMEOUT_S ARGS... -> runs $BIN ARGS under `timeout`, stdout/stderr to
-# $WORK/TAG.out/.err; sets RC (124 = the deadline passed) and ERR (stderr text).
+# $WORK/TAG.out/.err; sets RC (137 = killed at the deadline), SECS (seconds) and ERR (stderr).
 run_cli() {
   local tag=$1 t=$2
   shift 2
