@@ -54,7 +54,13 @@ TcpListener TcpListener::Bind(const std::string& address, std::uint16_t port) {
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    throw TransportError("bind() failed: " + ErrnoText(errno), where,
+    const int err = errno;
+    if (err == EADDRNOTAVAIL) {
+      throw TransportError("cannot bind: this host has no address " + address, where,
+                           "pass --advertise-address with one of this host's addresses, or "
+                           "--interface NAME");
+    }
+    throw TransportError("bind() failed: " + ErrnoText(err), where,
                          "choose another port, or 0 to let the system pick one");
   }
   if (::listen(fd.get(), 128) != 0) {

@@ -2,6 +2,7 @@
 // becomes an exit code. Subcommands are registered from their own files (cli/command.h).
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -45,8 +46,16 @@ int main(int argc, char** argv) {
   try {
     // MPI is initialised here only (STYLE.md), and only when mpirun started this process.
     std::unique_ptr<ringtrain::allreduce::MpiSession> mpi;
-    if (ringtrain::allreduce::MpiSession::LaunchedByMpirun(environ))
+    if (ringtrain::allreduce::MpiSession::LaunchedByMpirun(environ)) {
+      // MPI starts threads; they must inherit SIGINT/SIGTERM blocked so that only train's
+      // signal watcher receives them (it leaves the ring cleanly).
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGINT);
+      sigaddset(&set, SIGTERM);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
       mpi = std::make_unique<ringtrain::allreduce::MpiSession>(&argc, &argv);
+    }
     return run();
   } catch (const ringtrain::Error& e) {
     ringtrain::log::Error(e.what());

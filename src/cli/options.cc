@@ -22,7 +22,11 @@ void RegisterTrainOptions(CLI::App& app, TrainCli& cli) {
         if constexpr (std::is_same_v<std::remove_reference_t<decltype(value)>, bool>) {
           app.add_flag(flag, value, text);
         } else {
-          app.add_option(flag, value, text)->capture_default_str();
+          // Repeating an option is allowed and the last one wins, so wrapper scripts can
+          // append to a user's command line.
+          app.add_option(flag, value, text)
+              ->capture_default_str()
+              ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         }
       });
 }

@@ -6,14 +6,17 @@
 // -> Leave. The rendezvous ring-lost hook aborts the communicator, so a blocked allreduce
 // ends with TransportError (exit code 4) naming the reason instead of waiting out its
 // deadline. This file is the only place of the train path that reads the environment.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "allreduce/address.h"
 #include "allreduce/communicator.h"
 #include "allreduce/mpi_communicator.h"
 #include "allreduce/mpi_session.h"
@@ -63,11 +66,71 @@ std::string ReadAuth(const train::TrainOptions& o) {
   return text;
 }
 
-// Lets the rendezvous thread abort the communicator only while it exists.
+// Lets the rendezvous thread and the signal thread abort the communicator, and the signal
+// thread leave the rendezvous, only while they exist.
 struct AbortTarget {
   std::mutex mu;
   allreduce::Communicator* comm = nullptr;
+  rendezvous::Rendezvous* rendezvous = nullptr;
 };
+
+// SIGINT/SIGTERM during a distributed run: leave the ring cleanly so peers learn of it in
+// milliseconds (the member znode is deleted and the session closed) instead of after a
+// session timeout, and break a blocked collective. The signals are blocked in this thread
+// before ZooKeeper's and OpenMP's threads exist, so they inherit the mask and only the
+// watcher thread below ever receives them.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::shared_ptr<AbortTarget> target) : target_(std::move(target)) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+    thread_ = std::thread([this, set] {
+      const timespec tick{0, 100 * 1000 * 1000};
+      while (!stop_.load()) {
+        int sig = sigtimedwait(&set, nullptr, &tick);
+        if (sig <= 0) continue;
+        signal_.store(sig);
+        log::Warn(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                  ": leaving the ring");
+        std::lock_guard<std::mutex> lock(target_->mu);
+        if (target_->comm != nullptr) target_->comm->Abort();
+        if (target_->rendezvous != nullptr) target_->rendezvous->Leave();
+        return;
+      }
+    });
+  }
+  ~SignalWatcher() {
+    stop_.store(true);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  int signal() const { return signal_.load(); }
+
+ private:
+  std::shared_ptr<AbortTarget> target_;
+  sigset_t old_{};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> signal_{0};
+  std::thread thread_;
+};
+
+// The address this rank binds and advertises: --advertise-address, else --interface's,
+// else the local address facing the first ZooKeeper server.
+std::string ChooseAddress(const train::TrainOptions& o) {
+  if (!o.advertise_address.empty() && !o.interface.empty())
+    throw UsageError("--advertise-address and --interface exclude each other", "ringtrain train",
+                     "give one of them");
+  if (!o.advertise_address.empty()) return o.advertise_address;
+  if (!o.interface.empty()) return allreduce::InterfaceAddress(o.interface);
+  std::string host, port;
+  allreduce::FirstZkHost(o.zk, &host, &port);
+  return allreduce::LocalAddressToward(host, port);
+}
 
 int RunStandalone(const train::TrainOptions& o) {
   log::SetContext(0, 1, 0);
@@ -84,7 +147,15 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     throw UsageError("--transport mpi needs the process to be started by mpirun", "ringtrain train",
                      "run under mpirun, or use --transport tcp");
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000));
-  allreduce::TcpListener listener = allreduce::TcpListener::Bind("0.0.0.0", 0);
+  const std::string address = ChooseAddress(o);
+  allreduce::TcpListener listener = allreduce::TcpListener::Bind(address, 0);
+  auto target = std::make_shared<AbortTarget>();
+  SignalWatcher signals(target);
+  auto interrupted = [&signals](const Error& e) -> int {
+    if (signals.signal() == 0) throw;  // rethrows the Error being handled
+    log::Error(std::string("interrupted by signal; the ring was left (") + e.what() + ")");
+    return 128 + signals.signal();
+  };
 
   rendezvous::Options ro;
   ro.zk_hosts = o.zk;
@@ -95,18 +166,36 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   ro.max_ranks = o.max_ranks;
   ro.timeout = timeout;
   ro.config_text = train::CanonicalText(o);
-  ro.self.host = o.advertise_address;
+  ro.self.host = address;
   ro.self.port = listener.port();
   ro.self.mpi_rank = mpi.rank;
   ro.self.pid = static_cast<std::int64_t>(::getpid());
   auto rv = rendezvous::Rendezvous::Join(ro);
-  Ring ring = rv->WaitForRing(Deadline::After(timeout));
+  {
+    std::lock_guard<std::mutex> lock(target->mu);
+    target->rendezvous = rv.get();
+  }
+  struct Detach {  // the signal thread must not touch rv or comm once they are gone
+    std::shared_ptr<AbortTarget> t;
+    ~Detach() {
+      std::lock_guard<std::mutex> lock(t->mu);
+      t->comm = nullptr;
+      t->rendezvous = nullptr;
+    }
+  } detach{target};
+  Ring ring;
+  try {
+    ring = rv->WaitForRing(Deadline::After(timeout));
+  } catch (const Error& e) {
+    return interrupted(e);
+  }
   log::SetContext(ring.rank, ring.world_size(), ring.generation);
   if (ring.is_leader())
     log::Info("ring of " + std::to_string(ring.world_size()) + " formed, generation " +
               std::to_string(ring.generation) + ", job " + o.job);
 
   std::unique_ptr<allreduce::Communicator> comm;
+  try {
   if (o.transport == "mpi") {
     allreduce::MpiOptions mo;
     mo.timeout = timeout;
@@ -117,7 +206,9 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     to.timeout = timeout;
     comm = allreduce::ConnectTcpRing(listener, ring, to);
   }
-  auto target = std::make_shared<AbortTarget>();
+  } catch (const Error& e) {
+    return interrupted(e);
+  }
   {
     std::lock_guard<std::mutex> lock(target->mu);
     target->comm = comm.get();
@@ -136,6 +227,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   try {
     train::Train(o, *comm, info);
   } catch (const TransportError& e) {
+    if (signals.signal() != 0) return interrupted(e);
     if (rv->RingLost())
       throw TransportError("the ring was lost: " + rv->LostReason(), e.where(),
                            "rerun the job (with --resume once checkpoints are enabled)");

@@ -30,7 +30,8 @@ struct TrainOptions {
   int min_ranks = 0;  // 0 = not elastic
   int max_ranks = 0;
   std::string transport;  // "" = auto (mpi under mpirun, else tcp)
-  std::string advertise_address = "127.0.0.1";
+  std::string advertise_address;  // "" = the address facing the first ZooKeeper server
+  std::string interface;          // advertise this interface's IPv4 address
   // Data (shape scope: the data defines the objective).
   std::string data;
   std::string labels;
@@ -79,7 +80,12 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("min-ranks", o.min_ranks, "elastic: fewest ranks to train with", Scope::kRun);
   v("max-ranks", o.max_ranks, "elastic: most ranks to admit", Scope::kRun);
   v("transport", o.transport, "tcp|mpi (default: mpi under mpirun, else tcp)", Scope::kRun);
-  v("advertise-address", o.advertise_address, "address peers use to reach this rank", Scope::kRun);
+  v("advertise-address", o.advertise_address,
+    "address peers use to reach this rank; it is also the only address bound "
+    "(default: the local address facing the first ZooKeeper server)",
+    Scope::kRun);
+  v("interface", o.interface, "advertise (and bind) this network interface's IPv4 address",
+    Scope::kRun);
   v("data", o.data, "training data file (IDX: the images file)", Scope::kShape);
   v("labels", o.labels, "IDX labels file of --data", Scope::kShape);
   v("format", o.format, "libsvm|idx|csv (default: from the file name)", Scope::kShape);

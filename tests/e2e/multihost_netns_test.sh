@@ -22,8 +22,13 @@ zk=$ZK_CONNECT
 common=(train --zk "$zk" --transport tcp --data "$HEART" --bias --C 1 --tol 1e-4)
 job=$(job_name mh)
 pids=()
+# The three ways to choose the address: explicit, by interface, and the default (the
+# local address facing the first ZooKeeper server).
+choice=(--advertise-address "${addr[0]}")
 for i in 0 1 2; do
-  ip netns exec "${ns[$i]}" "$BIN" "${common[@]}" --ranks 3 --timeout 60 --job "$job" --advertise-address "${addr[$i]}" \
+  ((i == 1)) && choice=(--interface eth0)
+  ((i == 2)) && choice=()
+  ip netns exec "${ns[$i]}" "$BIN" "${common[@]}" --ranks 3 --timeout 60 --job "$job" "${choice[@]}" \
     --metrics "$WORK/mh$i.jsonl" --output "$WORK/mh$i.model" >"$WORK/mh$i.log" 2>&1 &
   pids+=($!)
 done
@@ -33,7 +38,12 @@ done
 metrics=$(ls -S "$WORK"/mh*.jsonl 2>/dev/null | head -1)
 [[ -s $metrics ]] || fail "no metrics written by the leader"
 [[ $(json_field "$metrics" world_size) == 3 ]] || fail "world_size is not 3"
-grep -h -o '10\.213\.[0-9]*\.[0-9]*:[0-9]*' "$WORK"/mh*.log | sort -u >"$WORK/peers.txt" || true
+# Every member advertised its own namespace's address (status shows the last ring).
+ip netns exec "${ns[0]}" "$BIN" status --zk "$zk" --job "$job" --json >"$WORK/status.json" ||
+  fail "status failed"
+for i in 0 1 2; do
+  grep -q "\"${addr[$i]}\"" "$WORK/status.json" || fail "address ${addr[$i]} not in the ring: $(cat "$WORK/status.json")"
+done
 
 "$BIN" train --data "$HEART" --bias --C 1 --tol 1e-4 --metrics "$WORK/one.jsonl" 2>/dev/null ||
   fail "single-host run failed"
@@ -55,12 +65,17 @@ ompi=$(json_field "$WORK/mpi.jsonl" objective)
 dm=$(rel_diff "$o1" "$ompi")
 le "$dm" 1e-6 || fail "mpirun multi-host objective $ompi vs single-host $o1 (relative $dm)"
 
-# A wrong advertised address: peers cannot reach it; the failure names the address tried.
+# A wrong advertised address. (a) one this host does not have: refused at once, named.
+ip netns exec "${ns[0]}" "$BIN" "${common[@]}" --ranks 2 --job "$(job_name mhnone)" \
+  --advertise-address 10.213.250.77 --timeout 8 >"$WORK/none.log" 2>&1 && fail "bound a foreign address"
+grep -q 'no address 10.213.250.77' "$WORK/none.log" || fail "foreign address not named: $(cat "$WORK/none.log")"
+# (b) one peers cannot reach (loopback advertised across hosts, the classic wrong interface):
+# the peer's failure names the address it tried.
 job2=$(job_name mhbad)
 pids=()
 for i in 0 1; do
   adv=${addr[$i]}
-  ((i == 1)) && adv=10.213.250.77  # nobody has this address
+  ((i == 1)) && adv=127.0.0.1  # reachable only from inside host 2 itself
   ip netns exec "${ns[$i]}" "$BIN" "${common[@]}" --ranks 2 --job "$job2" --advertise-address "$adv" \
     --timeout 8 >"$WORK/bad$i.log" 2>&1 &
   pids+=($!)
@@ -68,7 +83,7 @@ done
 rcs=()
 for i in 0 1; do rc=0; wait "${pids[$i]}" || rc=$?; rcs+=("$rc"); done
 [[ ${rcs[0]} != 0 || ${rcs[1]} != 0 ]] || fail "a rank advertising an unreachable address succeeded"
-grep -q '10.213.250.77' "$WORK/bad0.log" "$WORK/bad1.log" ||
+grep -q '127.0.0.1:[0-9]' "$WORK/bad0.log" ||
   fail "no error names the unreachable address: $(tail -2 "$WORK/bad0.log") / $(tail -2 "$WORK/bad1.log")"
 cat "$WORK/bad0.log" "$WORK/bad1.log" | grep -i error | head -3
 pass "3 hosts + 3-node ensemble: objective $om equals single host $o1 (relative $d); under mpirun $ompi; bad address named (exit codes ${rcs[*]})"
