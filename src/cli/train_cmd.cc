@@ -217,6 +217,15 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     std::lock_guard<std::mutex> lock(target->mu);
     if (target->comm != nullptr) target->comm->Abort();
   });
+  // Declared after `comm`, so it runs before `comm` is destroyed on any exit path: the
+  // rendezvous and signal threads must never Abort() a freed communicator.
+  struct ClearComm {
+    std::shared_ptr<AbortTarget> t;
+    ~ClearComm() {
+      std::lock_guard<std::mutex> lock(t->mu);
+      t->comm = nullptr;
+    }
+  } clear_comm{target};
 
   train::RunInfo info;
   info.job = o.job;
