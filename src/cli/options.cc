@@ -3,6 +3,7 @@
 #include "cli/options.h"
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -10,6 +11,45 @@
 #include "common/error.h"
 
 namespace ringtrain::cli {
+namespace {
+
+// CLI11 2.1's TOML reader accepts some broken lines (e.g. `data = [` becomes the string "[").
+// Our configs are flat: `[section]`, `key = value` with a quoted string, a number, a boolean
+// or a one-line array, and comments. Anything else is reported as file:line.
+void CheckTomlLines(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  auto trim = [](std::string t) {
+    auto b = t.find_first_not_of(" \t\r");
+    auto e = t.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  while (std::getline(in, line)) {
+    ++n;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (t.front() == '[' && t.back() == ']') continue;
+    auto eq = t.find('=');
+    std::string value = eq == std::string::npos ? std::string() : trim(t.substr(eq + 1));
+    if (!value.empty() && value[0] != '"' && value[0] != '\'') {
+      auto hash = value.find('#');  // a trailing comment after an unquoted value
+      if (hash != std::string::npos) value = trim(value.substr(0, hash));
+    }
+    bool ok = eq != std::string::npos && eq > 0 && !value.empty();
+    if (ok && (value[0] == '"' || value[0] == '\'')) {
+      ok = value.size() >= 2 && value.find(value[0], 1) != std::string::npos;
+    } else if (ok && value[0] == '[') {
+      ok = value.back() == ']';
+    }
+    if (!ok) {
+      throw UsageError("malformed TOML line '" + t + "'", path + ":" + std::to_string(n),
+                       "write key = value (strings in double quotes)");
+    }
+  }
+}
+
+}  // namespace
 
 void RegisterTrainOptions(CLI::App& app, TrainCli& cli) {
   app.add_option("--config", cli.config_path,
@@ -36,6 +76,7 @@ void FinishTrainOptions(CLI::App& app, TrainCli& cli) {
     const std::string& path = cli.config_path;
     if (!std::filesystem::is_regular_file(path))
       throw UsageError("--config file not found", path, "check the path of the TOML file");
+    CheckTomlLines(path);
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_file(path);
@@ -56,7 +97,7 @@ void FinishTrainOptions(CLI::App& app, TrainCli& cli) {
         opt->run_callback();
       } catch (const CLI::Error& e) {
         throw UsageError("bad value for key '" + item.name + "' in the --config file: " + e.what(),
-                         path);
+                         path, "give --" + item.name + " a value of its type (see --help)");
       }
     }
   }

@@ -1,7 +1,10 @@
 // train/options.cc — validation, canonical text, hash and differing keys of TrainOptions.
 #include "train/options.h"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <type_traits>
@@ -15,7 +18,23 @@ namespace {
 
 [[noreturn]] void Bad(const std::string& option, const std::string& what,
                       const std::string& hint = {}) {
-  throw UsageError("--" + option + " " + what, "ringtrain train", hint);
+  throw UsageError("--" + option + " " + what, "ringtrain train",
+                   hint.empty() ? "fix --" + option + " (`ringtrain train --help` lists the values)"
+                                : hint);
+}
+
+// An output file's directory must exist and be writable before training starts, not after.
+void CheckWritableParent(const char* option, const std::string& path) {
+  if (path.empty()) return;
+  std::filesystem::path p(path);
+  std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    Bad(option, "names a file in '" + dir.string() + "', which is not a directory",
+        "create the directory first or choose another path");
+  if (::access(dir.c_str(), W_OK) != 0)
+    Bad(option, "names a file in '" + dir.string() + "', which is not writable",
+        "choose a writable directory");
 }
 
 template <class T>
@@ -97,8 +116,9 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (!OneOf(o.transport, {"", "tcp", "mpi"}))
     Bad("transport", "must be tcp|mpi, got '" + o.transport + "'");
   if (!o.zk_auth.empty() && !o.zk_auth_file.empty())
-    Bad("zk-auth", "and --zk-auth-file exclude each other");
-  if (o.resume && o.resume_from >= 0) Bad("resume", "and --resume-from exclude each other");
+    Bad("zk-auth", "and --zk-auth-file exclude each other", "give only one of them");
+  if (o.resume && o.resume_from >= 0)
+    Bad("resume", "and --resume-from exclude each other", "give only one of them");
   if (o.checkpoint_every < 0)
     Bad("checkpoint-every", "must be >= 0, got " + ValueText(o.checkpoint_every));
   if (o.checkpoint_every > 0 && o.checkpoint_dir.empty())
@@ -109,6 +129,8 @@ void FinalizeAndValidate(TrainOptions& o) {
   bool distributed = o.ranks > 1 || o.max_ranks > 1 || o.zk_given || o.transport == "mpi";
   if (distributed && o.job.empty())
     Bad("job", "is required for a distributed run", "name the job, e.g. --job exp42");
+  CheckWritableParent("output", o.output);
+  CheckWritableParent("metrics", o.metrics);
 }
 
 std::string CanonicalText(const TrainOptions& options) {
