@@ -46,6 +46,16 @@ struct LbfgsOptions {
 // Nocedal & Wright alg. 3.5/3.6).
 std::unique_ptr<Optimizer> MakeLbfgs(Function& f, const LbfgsOptions& options);
 
+struct TronOptions {
+  double tol = 0.01;    // |g| <= tol * |g0|, g0 the gradient at the first point seen
+  double eps_cg = 0.1;  // CG stops when |r| <= eps_cg * |g| (liblinear's eps_cg)
+  int max_cg = 0;       // CG steps per outer iteration at most (0 = dim)
+};
+// Full-batch trust-region Newton (liblinear's TRON): Steihaug CG on Hessian-vector products
+// (one Function::HessianVector, so one allreduce, per CG step). Needs f.has_hessian()
+// (UsageError otherwise). State: f, |g0|, trust radius, g.
+std::unique_ptr<Optimizer> MakeTron(Function& f, const TronOptions& options);
+
 struct SgdOptions {
   std::int64_t batch_size = 256;     // local rows per step
   std::int64_t steps_per_epoch = 1;  // same on every rank: ceil(max local rows / batch)

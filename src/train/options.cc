@@ -92,11 +92,14 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (o.multiclass == "multinomial" && o.loss != "logistic")
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
   if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
-  if (!OneOf(o.optimizer, {"lbfgs", "sgd"}))
-    Bad("optimizer", "must be lbfgs|sgd, got '" + o.optimizer + "'");
-  if (o.optimizer == "lbfgs" && o.loss == "hinge")
-    Bad("optimizer", "lbfgs needs a smooth loss; hinge is not differentiable",
+  if (!OneOf(o.optimizer, {"lbfgs", "tron", "sgd"}))
+    Bad("optimizer", "must be lbfgs|tron|sgd, got '" + o.optimizer + "'");
+  if (o.optimizer != "sgd" && o.loss == "hinge")
+    Bad("optimizer", o.optimizer + " needs a smooth loss; hinge is not differentiable",
         "use --optimizer sgd or --loss squared_hinge");
+  if (o.optimizer == "tron" && o.multiclass == "multinomial")
+    Bad("optimizer", "tron has no Hessian-vector product for multinomial",
+        "use --optimizer lbfgs with --multiclass multinomial");
   if (o.batch_size < 1) Bad("batch-size", "must be >= 1, got " + ValueText(o.batch_size));
   if (!(o.lr > 0)) Bad("lr", "must be > 0, got " + ValueText(o.lr));
   if (!(o.lr_decay >= 0)) Bad("lr-decay", "must be >= 0, got " + ValueText(o.lr_decay));

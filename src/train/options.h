@@ -52,7 +52,7 @@ struct TrainOptions {
   double lr_decay = 0.0;  // sgd: lr_t = lr / (1 + lr_decay * t), t = global step
   double momentum = 0.9;
   std::uint64_t seed = 1;
-  double tol = 0.01;  // lbfgs: stop when |g| <= tol * |g0| (liblinear's -e)
+  double tol = 0.01;  // lbfgs/tron: stop when |g| <= tol * |g0| (liblinear's -e)
   int lbfgs_memory = 10;
   // Run scope.
   int epochs = 100;
@@ -98,14 +98,14 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
   v("bias", o.bias, "add a bias feature of value 1 (regularised, like liblinear -B 1)",
     Scope::kShape);
-  v("optimizer", o.optimizer, "lbfgs|sgd", Scope::kShape);
+  v("optimizer", o.optimizer, "lbfgs|tron|sgd", Scope::kShape);
   v("batch-size", o.batch_size, "sgd: rows per rank per step", Scope::kShape);
   v("lr", o.lr, "sgd: learning rate", Scope::kShape);
   v("lr-decay", o.lr_decay, "sgd: lr / (1 + lr-decay * step)", Scope::kShape);
   v("momentum", o.momentum, "sgd: heavy-ball momentum in [0,1)", Scope::kShape);
   v("seed", o.seed, "random seed (sgd shuffles by (seed, epoch, rank))", Scope::kShape);
   v("tol", o.tol,
-    "lbfgs: stop when |grad| <= tol * min(#pos,#neg)/N * |grad at 0| (like liblinear -e)",
+    "lbfgs/tron: stop when |grad| <= tol * min(#pos,#neg)/N * |grad at 0| (like liblinear -e)",
     Scope::kShape);
   v("lbfgs-memory", o.lbfgs_memory, "lbfgs: history pairs kept", Scope::kShape);
   v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kRun);

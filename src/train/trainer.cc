@@ -190,7 +190,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   DistributedObjective objective(local, comm, data.global_rows);
 
   std::unique_ptr<Optimizer> optimizer;
-  if (o.optimizer == "lbfgs") {
+  if (o.optimizer == "lbfgs" || o.optimizer == "tron") {
     LbfgsOptions lo;
     lo.memory = o.lbfgs_memory;
     // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
@@ -202,7 +202,13 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     double smallest = n;
     for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
     lo.tol = o.tol * std::max(smallest, 1.0) / n;
-    optimizer = MakeLbfgs(objective, lo);
+    if (o.optimizer == "tron") {
+      TronOptions to;
+      to.tol = lo.tol;
+      optimizer = MakeTron(objective, to);
+    } else {
+      optimizer = MakeLbfgs(objective, lo);
+    }
   } else {
     SgdOptions so;
     so.batch_size = o.batch_size;
