@@ -1,20 +1,34 @@
-// cli/train_cmd.cc — `ringtrain train`: options -> communicator -> train::Train.
+// cli/train_cmd.cc — `ringtrain train`: options -> communicator -> train::Train, with
+// checkpoints, resume and elastic recovery.
 //
-// Standalone (--ranks 1 without --zk, not under mpirun): a SelfCommunicator, no ZooKeeper.
+// Standalone (--ranks 1 without --zk, not under mpirun): a SelfCommunicator, no ZooKeeper;
+// checkpoints are files in --checkpoint-dir and --resume reads the newest valid one of the job.
 // Distributed: bind a TCP listener -> rendezvous::Join (member = advertised host, listener
-// port, MPI rank, pid) -> WaitForRing -> ConnectTcpRing -> train -> leader writes the model
-// -> Leave. The rendezvous ring-lost hook aborts the communicator, so a blocked allreduce
-// ends with TransportError (exit code 4) naming the reason instead of waiting out its
-// deadline. This file is the only place of the train path that reads the environment.
+// port, MPI rank, pid) -> WaitForRing -> ConnectTcpRing -> (resume: the leader reads the
+// recorded file, ShareNewestCheckpoint broadcasts it) -> train -> barrier -> Leave. The
+// leader writes a checkpoint every --checkpoint-every epochs and records it in the registry
+// (train/checkpoint_writer.h). The rendezvous ring-lost hook aborts the communicator, so a
+// blocked allreduce ends with TransportError. Not elastic: exit code 4 naming the reason.
+// Elastic (--max-ranks): wait for the next generation, reconnect on the same listener,
+// re-read the shard, restore the newest checkpoint any survivor holds in memory, go on.
+// This file is the only place of the train path that reads the environment
+// (RINGTRAIN_FAULT, RINGTRAIN_ZK_SESSION_TIMEOUT_MS; docs/checkpoints.md).
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 #include "allreduce/address.h"
 #include "allreduce/communicator.h"
@@ -28,6 +42,8 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "rendezvous/rendezvous.h"
+#include "train/checkpoint.h"
+#include "train/checkpoint_writer.h"
 #include "train/trainer.h"
 
 namespace ringtrain::cli {
@@ -132,20 +148,100 @@ std::string ChooseAddress(const train::TrainOptions& o) {
   return allreduce::LocalAddressToward(host, port);
 }
 
+// RINGTRAIN_FAULT=after-checkpoint-write:EPOCH: _exit(9) once the checkpoint file of EPOCH
+// is durable but before it is recorded (tests of the write/record protocol).
+std::int64_t FaultEpoch() {
+  const char* v = std::getenv("RINGTRAIN_FAULT");
+  if (v == nullptr) return -1;
+  const std::string s(v), prefix = "after-checkpoint-write:";
+  if (s.rfind(prefix, 0) != 0)
+    throw UsageError("unknown RINGTRAIN_FAULT '" + s + "'", "environment",
+                     "use after-checkpoint-write:EPOCH or unset it");
+  return std::stoll(s.substr(prefix.size()));
+}
+
+train::CheckpointSink FaultSink() {
+  train::CheckpointSink sink;
+  const std::int64_t fault = FaultEpoch();
+  if (fault >= 0) {
+    sink.after_write = [fault](const train::WrittenCheckpoint& w, const train::CheckpointFile& c) {
+      if (c.epoch() != fault) return;
+      log::Error("RINGTRAIN_FAULT: exiting after writing " + w.path + " before recording it");
+      ::_exit(9);
+    };
+  }
+  return sink;
+}
+
+std::chrono::milliseconds SessionTimeout() {
+  const char* v = std::getenv("RINGTRAIN_ZK_SESSION_TIMEOUT_MS");
+  return std::chrono::milliseconds(v != nullptr ? std::max(1000LL, std::atoll(v)) : 10000LL);
+}
+
 int RunStandalone(const train::TrainOptions& o) {
   log::SetContext(0, 1, 0);
   allreduce::SelfCommunicator comm(
       std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000)));
   train::RunInfo info;
   info.job = o.job.empty() ? "local" : o.job;
-  train::Train(o, comm, info);
+  train::Checkpointer checkpointer(o, info.job, false, FaultSink());
+  train::TrainHooks hooks;
+  hooks.after_epoch = checkpointer.Hook();
+  std::optional<train::LoadedCheckpoint> start;
+  if (o.resume || o.resume_from >= 0) {
+    // Standalone: no registry; the newest valid file of this job in --checkpoint-dir (at or
+    // below --resume-from).
+    std::vector<std::string> paths;
+    for (const auto& [epoch, path] : train::ListCheckpointFiles(o.checkpoint_dir, info.job))
+      if (o.resume_from < 0 || epoch <= o.resume_from) paths.push_back(path);
+    if (o.resume_from >= 0 &&
+        !std::filesystem::exists(train::CheckpointPath(o.checkpoint_dir, info.job, o.resume_from)))
+      log::Warn("no checkpoint file of epoch " + std::to_string(o.resume_from) + " at " +
+                train::CheckpointPath(o.checkpoint_dir, info.job, o.resume_from) +
+                "; trying older ones");
+    start = train::LoadFirstValid(paths, o);
+    log::Info("resuming job " + info.job + " from epoch " + std::to_string(start->file.epoch()) +
+              " (" + start->path + ")");
+    hooks.start = &start->file.state;
+  }
+  train::Train(o, comm, info, hooks);
   return 0;
+}
+
+// The candidate files of a distributed resume, newest first: `latest` (or --resume-from's
+// record) and every older record.
+std::vector<std::string> RecordedPaths(rendezvous::CheckpointRegistry& reg,
+                                       const train::TrainOptions& o) {
+  const std::string where = "/ringtrain/" + o.job + "/checkpoints";
+  std::int64_t newest = -1;
+  if (o.resume_from >= 0) {
+    if (!reg.Get(o.resume_from))
+      throw CheckpointError(
+          "no checkpoint of epoch " + std::to_string(o.resume_from) + " is recorded", where,
+          "see `ringtrain checkpoints --job " + o.job + " list`");
+    newest = o.resume_from;
+  } else {
+    auto latest = reg.Latest();
+    if (!latest)
+      throw CheckpointError("no checkpoint is recorded for job " + o.job, where,
+                            "run without --resume (and with --checkpoint-every K)");
+    newest = latest->epoch;
+  }
+  auto all = reg.List();
+  std::vector<std::string> paths;
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (it->epoch <= newest) paths.push_back(it->path);
+  return paths;
 }
 
 int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   if (o.transport == "mpi" && !mpi.present)
     throw UsageError("--transport mpi needs the process to be started by mpirun", "ringtrain train",
                      "run under mpirun, or use --transport tcp");
+  const bool elastic = o.max_ranks > 0;
+  if (elastic && o.transport == "mpi")
+    throw UsageError("elastic runs (--min-ranks/--max-ranks) need --transport tcp",
+                     "ringtrain train", "use --transport tcp or a fixed --ranks");
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000));
   const std::string address = ChooseAddress(o);
   allreduce::TcpListener listener = allreduce::TcpListener::Bind(address, 0);
@@ -161,10 +257,11 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   ro.zk_hosts = o.zk;
   ro.job = o.job;
   ro.auth = ReadAuth(o);
-  ro.ranks = o.max_ranks > 0 ? 0 : o.ranks;
+  ro.ranks = elastic ? 0 : o.ranks;
   ro.min_ranks = o.min_ranks;
   ro.max_ranks = o.max_ranks;
   ro.timeout = timeout;
+  ro.session_timeout = SessionTimeout();
   ro.config_text = train::CanonicalText(o);
   ro.self.host = address;
   ro.self.port = listener.port();
@@ -183,70 +280,158 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       t->rendezvous = nullptr;
     }
   } detach{target};
-  Ring ring;
-  try {
-    ring = rv->WaitForRing(Deadline::After(timeout));
-  } catch (const Error& e) {
-    return interrupted(e);
-  }
-  log::SetContext(ring.rank, ring.world_size(), ring.generation);
-  if (ring.is_leader())
-    log::Info("ring of " + std::to_string(ring.world_size()) + " formed, generation " +
-              std::to_string(ring.generation) + ", job " + o.job);
-
-  std::unique_ptr<allreduce::Communicator> comm;
-  try {
-  if (o.transport == "mpi") {
-    allreduce::MpiOptions mo;
-    mo.timeout = timeout;
-    comm = allreduce::MakeMpiRingCommunicator(ring, mo);
-    if (!comm) comm = std::make_unique<allreduce::SelfCommunicator>(timeout);
-  } else {
-    allreduce::TcpOptions to;
-    to.timeout = timeout;
-    comm = allreduce::ConnectTcpRing(listener, ring, to);
-  }
-  } catch (const Error& e) {
-    return interrupted(e);
-  }
-  {
-    std::lock_guard<std::mutex> lock(target->mu);
-    target->comm = comm.get();
-  }
   rv->SetRingLostHook([target] {
     std::lock_guard<std::mutex> lock(target->mu);
     if (target->comm != nullptr) target->comm->Abort();
   });
-  // Declared after `comm`, so it runs before `comm` is destroyed on any exit path: the
-  // rendezvous and signal threads must never Abort() a freed communicator.
-  struct ClearComm {
-    std::shared_ptr<AbortTarget> t;
-    ~ClearComm() {
-      std::lock_guard<std::mutex> lock(t->mu);
-      t->comm = nullptr;
-    }
-  } clear_comm{target};
 
-  train::RunInfo info;
-  info.job = o.job;
-  info.generation = ring.generation;
-  info.local_ranks = 0;
-  for (const auto& m : ring.members)
-    if (m.host == ring.members[static_cast<std::size_t>(ring.rank)].host) ++info.local_ranks;
-  try {
-    train::Train(o, *comm, info);
-  } catch (const TransportError& e) {
-    if (signals.signal() != 0) return interrupted(e);
-    if (rv->RingLost())
-      throw TransportError("the ring was lost: " + rv->LostReason(), e.where(),
-                           "rerun the job (with --resume once checkpoints are enabled)");
-    throw;
+  // The registry sink: record (fenced by the generation) + latest, then prune records and
+  // their files together.
+  train::CheckpointSink sink = FaultSink();
+  sink.record = [&rv](const train::WrittenCheckpoint& w, const train::CheckpointFile& c) {
+    rendezvous::CheckpointRecord r;
+    r.epoch = c.epoch();
+    r.generation = c.generation;
+    r.world_size = c.world_size;
+    r.path = w.path;
+    r.bytes = w.bytes;
+    r.checksum = w.checksum;
+    r.metrics_json = c.metrics_json;
+    r.time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    rv->checkpoints().Record(r);
+  };
+  sink.prune = [&rv](int keep) {
+    for (const auto& r : rv->checkpoints().Prune(keep)) {
+      if (r.path.empty()) continue;
+      std::error_code ec;
+      std::filesystem::remove(r.path, ec);
+      if (ec) log::Warn("cannot remove pruned checkpoint " + r.path + ": " + ec.message());
+    }
+  };
+  // Elastic without --checkpoint-every: keep every epoch's state in memory (nothing written).
+  train::Checkpointer checkpointer(o, o.job, elastic && o.checkpoint_every == 0, std::move(sink));
+
+  bool first = true;
+  std::string cause;
+  std::int64_t lost_generation = 0;
+  auto lost_clock = std::chrono::steady_clock::now();
+  for (;;) {
+    Ring ring;
+    try {
+      ring = rv->WaitForRing(Deadline::After(timeout));
+    } catch (const Error& e) {
+      if (signals.signal() != 0) return interrupted(e);
+      if (first) throw;
+      throw TransportError("no new ring within --timeout " + std::to_string(o.timeout) +
+                               " s after generation " + std::to_string(lost_generation) +
+                               " was lost (" + cause + "); " + e.what_happened(),
+                           o.zk + " /ringtrain/" + o.job,
+                           "start the missing ranks (at least --min-ranks " +
+                               std::to_string(o.min_ranks) + ") and rerun with --resume");
+    }
+    log::SetContext(ring.rank, ring.world_size(), ring.generation);
+    if (ring.is_leader() && first)
+      log::Info("ring of " + std::to_string(ring.world_size()) + " formed, generation " +
+                std::to_string(ring.generation) + ", job " + o.job);
+
+    std::unique_ptr<allreduce::Communicator> comm;
+    auto detach_comm = [&target, &comm] {
+      {
+        std::lock_guard<std::mutex> lock(target->mu);
+        target->comm = nullptr;
+      }
+      comm.reset();
+    };
+    try {
+      if (o.transport == "mpi") {
+        allreduce::MpiOptions mo;
+        mo.timeout = timeout;
+        comm = allreduce::MakeMpiRingCommunicator(ring, mo);
+        if (!comm) comm = std::make_unique<allreduce::SelfCommunicator>(timeout);
+      } else {
+        allreduce::TcpOptions to;
+        to.timeout = timeout;
+        comm = allreduce::ConnectTcpRing(listener, ring, to);
+      }
+      {
+        std::lock_guard<std::mutex> lock(target->mu);
+        target->comm = comm.get();
+      }
+      if (rv->RingLost()) comm->Abort();  // lost while connecting: the hook saw no comm
+
+      train::RunInfo info;
+      info.job = o.job;
+      info.generation = ring.generation;
+      info.local_ranks = 0;
+      for (const auto& m : ring.members)
+        if (m.host == ring.members[static_cast<std::size_t>(ring.rank)].host) ++info.local_ranks;
+      checkpointer.SetRing(ring.rank, ring.world_size(), ring.generation);
+
+      // The state to start from: on the first ring with --resume the leader reads the file
+      // (only it needs it); after a re-formation whoever holds the newest checkpoint in
+      // memory. Broadcast to every rank either way.
+      std::optional<train::CheckpointFile> mine = checkpointer.held();
+      std::string source = "memory";
+      if (first && (o.resume || o.resume_from >= 0) && ring.is_leader()) {
+        auto loaded = train::LoadFirstValid(RecordedPaths(rv->checkpoints(), o), o);
+        source = loaded.path;
+        mine = std::move(loaded.file);
+      }
+      std::optional<train::CheckpointFile> start = train::ShareNewestCheckpoint(*comm, mine);
+      const std::int64_t from = start ? start->epoch() : 0;
+      if (ring.is_leader()) {
+        if (!first) {
+          char buf[64];
+          std::snprintf(
+              buf, sizeof buf, "%.2f",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - lost_clock).count());
+          log::Info("recovery: generation " + std::to_string(lost_generation) + " lost (" + cause +
+                    "); new generation " + std::to_string(ring.generation) + " of " +
+                    std::to_string(ring.world_size()) + " ranks resumes from epoch " +
+                    std::to_string(from) + (start ? " (checkpoint in " + source + ")" : "") + ", " +
+                    buf + " s after the loss");
+        } else if (start) {
+          log::Info("resuming job " + o.job + " from epoch " + std::to_string(from) + " (" +
+                    source + ")");
+        }
+      }
+      if (start) checkpointer.Hold(*start);
+      train::TrainHooks hooks;
+      hooks.start = start ? &start->state : nullptr;
+      hooks.after_epoch = checkpointer.Hook();
+      train::Train(o, *comm, info, hooks);
+      // Everyone has the final model; a barrier so no rank tears its sockets down while a
+      // neighbour is still finishing the last collective. A failure here (a peer already
+      // gone, or the ring superseded by its leaving) cannot change the result.
+      try {
+        comm->Barrier();
+      } catch (const Error& e) {
+        log::Debug(std::string("final barrier: ") + e.what());
+      }
+      detach_comm();
+      break;
+    } catch (const Error& e) {
+      detach_comm();
+      if (signals.signal() != 0) return interrupted(e);
+      const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
+      const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
+      if (!elastic || !(transport || (rendezvous && rv->RingLost()))) {
+        if (transport && rv->RingLost())
+          throw TransportError("the ring was lost: " + rv->LostReason(), e.where(),
+                               "rerun the same command with --resume (checkpoints are taken "
+                               "with --checkpoint-every K)");
+        throw;
+      }
+      cause = rv->RingLost() ? rv->LostReason() : e.what_happened();
+      lost_generation = ring.generation;
+      lost_clock = std::chrono::steady_clock::now();
+      log::Warn("generation " + std::to_string(ring.generation) + " lost (" + cause +
+                "); waiting for the next ring (elastic)");
+      first = false;
+    }
   }
-  {
-    std::lock_guard<std::mutex> lock(target->mu);
-    target->comm = nullptr;
-  }
-  comm.reset();
   rv->Leave();
   return 0;
 }
@@ -256,9 +441,10 @@ int RunTrain(train::TrainOptions o, bool ranks_given) {
   if (o.transport.empty()) o.transport = mpi.present ? "mpi" : "tcp";
   if (mpi.present && !ranks_given && o.max_ranks == 0) o.ranks = mpi.size;
   train::FinalizeAndValidate(o);
-  if (o.resume || o.resume_from >= 0 || o.checkpoint_every > 0)
-    throw UsageError("checkpoints and --resume are not implemented yet", "ringtrain train",
-                     "drop --resume/--resume-from/--checkpoint-every");
+  if ((o.resume || o.resume_from >= 0) && o.checkpoint_dir.empty() && o.ranks == 1 &&
+      o.max_ranks <= 1 && !o.zk_given && !mpi.present)
+    throw UsageError("--resume without ZooKeeper reads --checkpoint-dir", "ringtrain train",
+                     "give --checkpoint-dir DIR (where the checkpoints were written)");
   bool standalone = o.ranks == 1 && o.max_ranks <= 1 && !o.zk_given && !mpi.present;
   return standalone ? RunStandalone(o) : RunDistributed(o, mpi);
 }

@@ -1,0 +1,89 @@
+// train/checkpoint.h — the checkpoint file: encode/decode, atomic write, directory listing,
+// choosing the checkpoint to resume from, and handing a state to every rank of a ring.
+//
+// One binary format (docs/checkpoints.md has it byte by byte): magic "RTCKPT\r\n", version,
+// job, options hash + canonical options text, epoch, generation, world size, the model
+// (models::SerializeModel bytes), the optimizer state (Optimizer::SaveState doubles: L-BFGS
+// history / SGD step + momentum; the sgd shuffle is a pure function of (seed, epoch, rank),
+// so there is no other RNG state), metrics JSON, and a CRC-32 of everything before it. All
+// integers little-endian, doubles as their IEEE-754 bits, so a round trip is bit-exact.
+//
+// What this box must not know: ZooKeeper. The registry (record/latest) is the caller's (cli/);
+// the caller passes the candidate paths, newest first, to LoadFirstValid.
+// Errors: CheckpointError (exit code 5) naming the path and what is wrong; a shape mismatch on
+// resume is a UsageError (exit code 1) naming the differing keys.
+// Thread-safety: plain functions over values; BroadcastCheckpoint is a collective.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "allreduce/communicator.h"
+#include "models/linear_model.h"
+#include "train/options.h"
+#include "train/trainer.h"
+
+namespace ringtrain::train {
+
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+
+struct CheckpointFile {
+  std::string job;
+  std::string options_hash;  // OptionsHash of the run that wrote it
+  std::string options_text;  // CanonicalText of that run (to name differing keys)
+  std::int64_t generation = 0;
+  int world_size = 1;
+  TrainState state;          // model (model.epoch = epochs completed) + optimizer state
+  std::string metrics_json;  // EpochMetrics::ToJson() of the epoch, "{}" if none
+  std::int64_t epoch() const { return state.model.epoch; }
+};
+
+std::vector<std::byte> EncodeCheckpoint(const CheckpointFile& c);
+// Verifies magic, version, lengths and CRC; throws CheckpointError naming `where`.
+CheckpointFile DecodeCheckpoint(std::span<const std::byte> bytes, const std::string& where);
+
+struct WrittenCheckpoint {
+  std::string path;
+  std::int64_t bytes = 0;
+  std::string checksum;  // "crc32:xxxxxxxx", the CRC in the file's trailer
+};
+// WriteFileAtomically (temp, fsync, rename, fsync dir) of EncodeCheckpoint(c); creates `dir`
+// if missing. Throws CheckpointError.
+WrittenCheckpoint WriteCheckpoint(const std::string& dir, const CheckpointFile& c);
+// Reads and decodes; a missing/unreadable/corrupt file is a CheckpointError naming the path.
+CheckpointFile ReadCheckpoint(const std::string& path);
+
+// <dir>/<job>-epoch-NNNNNNNNNN.ckpt
+std::string CheckpointPath(const std::string& dir, const std::string& job, std::int64_t epoch);
+// Checkpoint files of `job` in `dir` as (epoch, path), newest epoch first; [] if no dir.
+std::vector<std::pair<std::int64_t, std::string>> ListCheckpointFiles(const std::string& dir,
+                                                                      const std::string& job);
+// Deletes all but the newest `keep` files of `job` in `dir` (standalone pruning).
+void PruneCheckpointFiles(const std::string& dir, const std::string& job, int keep);
+
+// Refuses a checkpoint written with different shape options: UsageError naming every
+// differing key ("C (2 here, 1 in the checkpoint <path>)").
+void CheckResumable(const CheckpointFile& c, const TrainOptions& options, const std::string& path);
+
+// Tries `paths` in order (newest first): the first one that reads, decodes and passes its
+// CRC wins; each failure is logged as a WARN naming the path and the reason. None valid ->
+// CheckpointError (exit 5) listing every path tried. A shape mismatch is not skipped: it is
+// a UsageError at once.
+struct LoadedCheckpoint {
+  CheckpointFile file;
+  std::string path;
+};
+LoadedCheckpoint LoadFirstValid(const std::vector<std::string>& paths, const TrainOptions& options);
+
+// Collective: every rank passes the state it holds (or nothing); the rank holding the newest
+// epoch (lowest rank on ties) broadcasts it, so every rank returns the same bytes. Returns
+// nothing if no rank holds a state. Used on resume (only the leader read the file) and after
+// an elastic re-formation (survivors hold the last checkpoint in memory, newcomers nothing).
+std::optional<CheckpointFile> ShareNewestCheckpoint(allreduce::Communicator& comm,
+                                                    const std::optional<CheckpointFile>& mine);
+
+}  // namespace ringtrain::train

@@ -1,0 +1,226 @@
+// tests/checkpoint/checkpoint_file_test.cc — the checkpoint file format (round trip bit-exact,
+// every corruption detected), directory listing/pruning, choosing the file to resume from,
+// the shape check, and sharing the newest in-memory checkpoint over a real TCP ring.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "common/error.h"
+#include "common/file_util.h"
+#include "support/subprocess.h"
+#include "train/checkpoint.h"
+#include "train/checkpoint_writer.h"
+#include "train/ring_threads.h"
+
+namespace ringtrain::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+CheckpointFile Sample(std::int64_t epoch, const TrainOptions& o = {}) {
+  CheckpointFile c;
+  c.job = "job-a";
+  c.options_hash = OptionsHash(o);
+  c.options_text = CanonicalText(o);
+  c.generation = 7;
+  c.world_size = 3;
+  c.state.model.spec.classes = {-1.0, 1.0};
+  c.state.model.spec.num_features = 4;
+  c.state.model.spec.bias = true;
+  c.state.model.weights = {0.1, -2.5e-300, std::numeric_limits<double>::denorm_min(), 3.0, -0.0};
+  c.state.model.epoch = epoch;
+  c.state.optimizer_state = {1.0 / 3.0, std::nan(""), -1e308, 42};
+  c.metrics_json = R"({"epoch":)" + std::to_string(epoch) + "}";
+  return c;
+}
+
+std::vector<std::uint64_t> Bits(const std::vector<double>& v) {
+  std::vector<std::uint64_t> out(v.size());
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(double));
+  return out;
+}
+
+TEST(CheckpointFile, RoundTripIsBitExact) {
+  auto c = Sample(12);
+  auto bytes = EncodeCheckpoint(c);
+  auto d = DecodeCheckpoint(bytes, "mem");
+  EXPECT_EQ(d.job, c.job);
+  EXPECT_EQ(d.options_hash, c.options_hash);
+  EXPECT_EQ(d.options_text, c.options_text);
+  EXPECT_EQ(d.generation, 7);
+  EXPECT_EQ(d.world_size, 3);
+  EXPECT_EQ(d.epoch(), 12);
+  EXPECT_EQ(Bits(d.state.model.weights), Bits(c.state.model.weights));
+  EXPECT_EQ(Bits(d.state.optimizer_state), Bits(c.state.optimizer_state));
+  EXPECT_EQ(d.state.model.spec.classes, c.state.model.spec.classes);
+  EXPECT_TRUE(d.state.model.spec.bias);
+  EXPECT_EQ(d.metrics_json, c.metrics_json);
+  EXPECT_EQ(EncodeCheckpoint(d), bytes);
+}
+
+TEST(CheckpointFile, EveryFlippedByteIsDetected) {
+  auto bytes = EncodeCheckpoint(Sample(3));
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto bad = bytes;
+    bad[i] ^= std::byte{0x40};
+    EXPECT_THROW(DecodeCheckpoint(bad, "mem"), CheckpointError) << "byte " << i;
+  }
+}
+
+TEST(CheckpointFile, TruncationAndGarbageAreCheckpointErrors) {
+  auto bytes = EncodeCheckpoint(Sample(3));
+  for (std::size_t n : {std::size_t{0}, std::size_t{5}, std::size_t{16}, bytes.size() - 1}) {
+    std::vector<std::byte> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    try {
+      DecodeCheckpoint(cut, "/x/f.ckpt");
+      FAIL() << "accepted " << n << " bytes";
+    } catch (const CheckpointError& e) {
+      EXPECT_EQ(e.where(), "/x/f.ckpt");
+      EXPECT_EQ(e.code(), ExitCode::kCheckpoint);
+    }
+  }
+}
+
+TEST(CheckpointFile, WriteListPruneAndChecksum) {
+  ringtrain::testing::TempDir dir;
+  const std::string d = dir.path() + "/sub/dir";  // created on demand
+  for (std::int64_t e : {2, 4, 6, 8}) {
+    auto w = WriteCheckpoint(d, Sample(e));
+    EXPECT_EQ(w.path, CheckpointPath(d, "job-a", e));
+    EXPECT_EQ(w.bytes, static_cast<std::int64_t>(fs::file_size(w.path)));
+    EXPECT_EQ(w.checksum.rfind("crc32:", 0), 0u);
+  }
+  // Different epochs have different recorded checksums (not the CRC residue).
+  EXPECT_NE(WriteCheckpoint(d, Sample(8)).checksum, WriteCheckpoint(d, Sample(6)).checksum);
+  WriteCheckpoint(d, [] {
+    auto c = Sample(9);
+    c.job = "job-b";
+    return c;
+  }());
+  std::ofstream(d + "/job-a-epoch-12.ckpt") << "not ours";
+  auto files = ListCheckpointFiles(d, "job-a");
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files[0].first, 8);
+  EXPECT_EQ(files[3].first, 2);
+  PruneCheckpointFiles(d, "job-a", 2);
+  files = ListCheckpointFiles(d, "job-a");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[1].first, 6);
+  EXPECT_EQ(ListCheckpointFiles(d, "job-b").size(), 1u);
+  EXPECT_EQ(ReadCheckpoint(files[0].second).epoch(), 8);
+  EXPECT_TRUE(ListCheckpointFiles(dir.path() + "/none", "job-a").empty());
+}
+
+TEST(CheckpointFile, LoadFirstValidFallsBackAndNamesEveryPathTried) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  auto p4 = WriteCheckpoint(dir.path(), Sample(4, o)).path;
+  auto p6 = WriteCheckpoint(dir.path(), Sample(6, o)).path;
+  // Corrupt the newest: one byte in the middle.
+  auto bytes = ReadWholeFile(p6, ExitCode::kCheckpoint);
+  bytes[bytes.size() / 2] ^= std::byte{1};
+  WriteFileAtomically(p6, bytes, ExitCode::kCheckpoint);
+  const std::string missing = dir.path() + "/missing.ckpt";
+  auto got = LoadFirstValid({missing, p6, p4}, o);
+  EXPECT_EQ(got.path, p4);
+  EXPECT_EQ(got.file.epoch(), 4);
+  try {
+    LoadFirstValid({missing, p6}, o);
+    FAIL() << "accepted no valid checkpoint";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(e.what_happened().find(missing), std::string::npos) << e.what_happened();
+    EXPECT_NE(e.what_happened().find(p6), std::string::npos) << e.what_happened();
+  }
+}
+
+TEST(CheckpointFile, ShapeKeysMustMatchRunKeysMayChange) {
+  TrainOptions o;
+  auto c = Sample(5, o);
+  TrainOptions run = o;
+  run.epochs = 999;
+  run.checkpoint_every = 3;
+  run.ranks = 7;
+  EXPECT_NO_THROW(CheckResumable(c, run, "f"));
+  TrainOptions shape = o;
+  shape.c = 2.0;
+  shape.optimizer = "sgd";
+  try {
+    CheckResumable(c, shape, "/d/f.ckpt");
+    FAIL() << "accepted a different C";
+  } catch (const UsageError& e) {
+    EXPECT_NE(e.what_happened().find("C ("), std::string::npos) << e.what_happened();
+    EXPECT_NE(e.what_happened().find("optimizer"), std::string::npos) << e.what_happened();
+    EXPECT_EQ(e.where(), "/d/f.ckpt");
+  }
+}
+
+TEST(CheckpointWriter, WritesEveryKEpochsPrunesAndHoldsTheLast) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.checkpoint_dir = dir.path();
+  o.checkpoint_every = 2;
+  o.keep = 2;
+  std::vector<std::int64_t> recorded, written_before_record;
+  CheckpointSink sink;
+  sink.after_write = [&](const WrittenCheckpoint& w, const CheckpointFile& c) {
+    EXPECT_TRUE(fs::exists(w.path));  // durable before the record
+    written_before_record.push_back(c.epoch());
+  };
+  sink.record = [&](const WrittenCheckpoint& w, const CheckpointFile& c) {
+    EXPECT_EQ(ReadCheckpoint(w.path).epoch(), c.epoch());
+    recorded.push_back(c.epoch());
+  };
+  Checkpointer ck(o, "job-w", false, sink);
+  ck.SetRing(0, 2, 5);
+  for (std::int64_t e = 1; e <= 7; ++e) {
+    auto c = Sample(e, o);
+    EpochMetrics m;
+    m.epoch = e;
+    ck.AfterEpoch(c.state, m);
+  }
+  EXPECT_EQ(recorded, (std::vector<std::int64_t>{2, 4, 6}));
+  EXPECT_EQ(written_before_record, recorded);
+  auto files = ListCheckpointFiles(dir.path(), "job-w");
+  ASSERT_EQ(files.size(), 2u);  // no prune sink: the directory is pruned to --keep
+  EXPECT_EQ(files[0].first, 6);
+  ASSERT_TRUE(ck.held().has_value());
+  EXPECT_EQ(ck.held()->epoch(), 6);
+  EXPECT_EQ(ck.held()->generation, 5);
+  EXPECT_EQ(ck.stats().written, 3);
+  // A non-leader holds the same state but writes nothing.
+  ringtrain::testing::TempDir other;
+  o.checkpoint_dir = other.path();
+  Checkpointer follower(o, "job-w", false, {});
+  follower.SetRing(1, 2, 5);
+  follower.AfterEpoch(Sample(2, o).state, EpochMetrics{});
+  EXPECT_EQ(follower.held()->epoch(), 2);
+  EXPECT_TRUE(ListCheckpointFiles(other.path(), "job-w").empty());
+}
+
+// 3 ranks over real loopback TCP: rank 1 holds epoch 6, rank 2 epoch 4, rank 0 nothing ->
+// every rank ends with rank 1's bytes. Nobody holding anything -> nothing.
+TEST(ShareNewestCheckpoint, TheNewestHolderBroadcastsToEveryRank) {
+  std::vector<std::vector<std::byte>> got(3);
+  std::atomic<int> empty{0};
+  testing::RunRanks(3, [&](allreduce::Communicator& comm) {
+    std::optional<CheckpointFile> mine;
+    if (comm.rank() == 1) mine = Sample(6);
+    if (comm.rank() == 2) mine = Sample(4);
+    auto shared = ShareNewestCheckpoint(comm, mine);
+    ASSERT_TRUE(shared.has_value());
+    got[static_cast<std::size_t>(comm.rank())] = EncodeCheckpoint(*shared);
+    if (!ShareNewestCheckpoint(comm, std::nullopt)) empty.fetch_add(1);
+  });
+  EXPECT_EQ(got[0], EncodeCheckpoint(Sample(6)));
+  EXPECT_EQ(got[1], got[0]);
+  EXPECT_EQ(got[2], got[0]);
+  EXPECT_EQ(empty.load(), 3);
+}
+
+}  // namespace
+}  // namespace ringtrain::train
