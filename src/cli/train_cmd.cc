@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -148,29 +149,64 @@ std::string ChooseAddress(const train::TrainOptions& o) {
   return allreduce::LocalAddressToward(host, port);
 }
 
-// RINGTRAIN_FAULT=after-checkpoint-write:EPOCH: _exit(9) once the checkpoint file of EPOCH
-// is durable but before it is recorded (tests of the write/record protocol).
-std::int64_t FaultEpoch() {
+// RINGTRAIN_FAULT (test hooks, comma-separated; docs/checkpoints.md):
+//   after-checkpoint-write:EPOCH  _exit(9) once the checkpoint file of EPOCH is durable but
+//                                 before it is recorded;
+//   epoch-delay:MS                sleep MS ms after every epoch (makes short runs long enough
+//                                 to kill or stop a rank mid-run).
+struct Faults {
+  std::int64_t after_write = -1;
+  int epoch_delay_ms = 0;
+};
+
+Faults ReadFaults() {
+  Faults f;
   const char* v = std::getenv("RINGTRAIN_FAULT");
-  if (v == nullptr) return -1;
-  const std::string s(v), prefix = "after-checkpoint-write:";
-  if (s.rfind(prefix, 0) != 0)
-    throw UsageError("unknown RINGTRAIN_FAULT '" + s + "'", "environment",
-                     "use after-checkpoint-write:EPOCH or unset it");
-  return std::stoll(s.substr(prefix.size()));
+  if (v == nullptr) return f;
+  std::string s(v);
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    const std::string item = s.substr(pos, end - pos);
+    const auto colon = item.find(':');
+    const std::string key = item.substr(0, colon);
+    long long value = -1;
+    if (colon != std::string::npos) value = std::atoll(item.c_str() + colon + 1);
+    if (key == "after-checkpoint-write" && value >= 0) {
+      f.after_write = value;
+    } else if (key == "epoch-delay" && value >= 0) {
+      f.epoch_delay_ms = static_cast<int>(value);
+    } else if (!item.empty()) {
+      throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
+                       "use after-checkpoint-write:EPOCH and/or epoch-delay:MS, or unset it");
+    }
+    pos = end + 1;
+  }
+  return f;
 }
 
-train::CheckpointSink FaultSink() {
+train::CheckpointSink FaultSink(const Faults& faults) {
   train::CheckpointSink sink;
-  const std::int64_t fault = FaultEpoch();
-  if (fault >= 0) {
-    sink.after_write = [fault](const train::WrittenCheckpoint& w, const train::CheckpointFile& c) {
+  if (faults.after_write >= 0) {
+    sink.after_write = [fault = faults.after_write](const train::WrittenCheckpoint& w,
+                                                    const train::CheckpointFile& c) {
       if (c.epoch() != fault) return;
       log::Error("RINGTRAIN_FAULT: exiting after writing " + w.path + " before recording it");
       ::_exit(9);
     };
   }
   return sink;
+}
+
+// The after_epoch hook: checkpoints, then the epoch-delay fault if any.
+std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
+    train::Checkpointer& checkpointer, const Faults& faults) {
+  return [&checkpointer, delay = faults.epoch_delay_ms](const train::TrainState& s,
+                                                        const train::EpochMetrics& m) {
+    checkpointer.AfterEpoch(s, m);
+    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+  };
 }
 
 std::chrono::milliseconds SessionTimeout() {
@@ -184,9 +220,10 @@ int RunStandalone(const train::TrainOptions& o) {
       std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000)));
   train::RunInfo info;
   info.job = o.job.empty() ? "local" : o.job;
-  train::Checkpointer checkpointer(o, info.job, false, FaultSink());
+  const Faults faults = ReadFaults();
+  train::Checkpointer checkpointer(o, info.job, false, FaultSink(faults));
   train::TrainHooks hooks;
-  hooks.after_epoch = checkpointer.Hook();
+  hooks.after_epoch = AfterEpoch(checkpointer, faults);
   std::optional<train::LoadedCheckpoint> start;
   if (o.resume || o.resume_from >= 0) {
     // Standalone: no registry; the newest valid file of this job in --checkpoint-dir (at or
@@ -287,7 +324,8 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
 
   // The registry sink: record (fenced by the generation) + latest, then prune records and
   // their files together.
-  train::CheckpointSink sink = FaultSink();
+  const Faults faults = ReadFaults();
+  train::CheckpointSink sink = FaultSink(faults);
   sink.record = [&rv](const train::WrittenCheckpoint& w, const train::CheckpointFile& c) {
     rendezvous::CheckpointRecord r;
     r.epoch = c.epoch();
@@ -400,7 +438,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       if (start) checkpointer.Hold(*start);
       train::TrainHooks hooks;
       hooks.start = start ? &start->state : nullptr;
-      hooks.after_epoch = checkpointer.Hook();
+      hooks.after_epoch = AfterEpoch(checkpointer, faults);
       train::Train(o, *comm, info, hooks);
       // Everyone has the final model; a barrier so no rank tears its sockets down while a
       // neighbour is still finishing the last collective. A failure here (a peer already
