@@ -271,6 +271,27 @@ std::vector<std::string> RecordedPaths(rendezvous::CheckpointRegistry& reg,
   return paths;
 }
 
+// "; missing: rank 1 (host:port, pid P), ..." — members of the lost ring whose member node is
+// gone (read with a short-lived session; "" if that fails).
+std::string MissingMembers(const train::TrainOptions& o, const std::vector<Member>& ring) {
+  try {
+    auto st = rendezvous::ReadJobStatus(o.zk, "/ringtrain", o.job, ReadAuth(o),
+                                        Deadline::AfterSeconds(5));
+    std::string out;
+    for (std::size_t i = 0; i < ring.size(); ++i) {
+      bool live = false;
+      for (const auto& m : st.live_members) live = live || m.member.uuid == ring[i].uuid;
+      if (live) continue;
+      out += (out.empty() ? "; missing: " : ", ") + std::string("rank ") + std::to_string(i) +
+             " (" + ring[i].host + ":" + std::to_string(ring[i].port) + ", pid " +
+             std::to_string(ring[i].pid) + ")";
+    }
+    return out;
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   if (o.transport == "mpi" && !mpi.present)
     throw UsageError("--transport mpi needs the process to be started by mpirun", "ringtrain train",
@@ -353,6 +374,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
 
   bool first = true;
   std::string cause;
+  std::vector<Member> last_members;
   std::int64_t lost_generation = 0;
   auto lost_clock = std::chrono::steady_clock::now();
   for (;;) {
@@ -362,17 +384,21 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     } catch (const Error& e) {
       if (signals.signal() != 0) return interrupted(e);
       if (first) throw;
-      throw TransportError("no new ring within --timeout " + std::to_string(o.timeout) +
-                               " s after generation " + std::to_string(lost_generation) +
-                               " was lost (" + cause + "); " + e.what_happened(),
+      throw TransportError("generation " + std::to_string(lost_generation) + " was lost (" +
+                               cause + ") and no new ring took this member: " +
+                               e.what_happened() + MissingMembers(o, last_members),
                            o.zk + " /ringtrain/" + o.job,
                            "start the missing ranks (at least --min-ranks " +
                                std::to_string(o.min_ranks) + ") and rerun with --resume");
     }
+    last_members = ring.members;
     log::SetContext(ring.rank, ring.world_size(), ring.generation);
-    if (ring.is_leader() && first)
+    if (ring.is_leader() && first) {
+      std::string hosts;
+      for (int r = 0; r < ring.world_size(); ++r) hosts += (r ? ", " : "") + ring.Describe(r);
       log::Info("ring of " + std::to_string(ring.world_size()) + " formed, generation " +
-                std::to_string(ring.generation) + ", job " + o.job);
+                std::to_string(ring.generation) + ", job " + o.job + ": " + hosts);
+    }
 
     std::unique_ptr<allreduce::Communicator> comm;
     auto detach_comm = [&target, &comm] {

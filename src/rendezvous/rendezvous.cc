@@ -148,7 +148,7 @@ struct Rendezvous::Impl {
       int rc = session.Multi(ops, nullptr);
       if (rc == kZOk) {
         job = mine;
-        log::Info("rendezvous: created job record " + paths.job);
+        log::Debug("rendezvous: created job record " + paths.job);
         return;
       }
       if (rc == kZConnectionLoss || rc == kZOperationTimeout) {
@@ -245,7 +245,7 @@ struct Rendezvous::Impl {
     Member me = opts.self;
     me.name = my_name;
     member_cache[my_name] = me;
-    log::Info("rendezvous: joined " + paths.members + "/" + my_name);
+    log::Debug("rendezvous: joined " + paths.members + "/" + my_name);
   }
 
   // ---- Coordinator ----
