@@ -384,9 +384,9 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     } catch (const Error& e) {
       if (signals.signal() != 0) return interrupted(e);
       if (first) throw;
-      throw TransportError("generation " + std::to_string(lost_generation) + " was lost (" +
-                               cause + ") and no new ring took this member: " +
-                               e.what_happened() + MissingMembers(o, last_members),
+      throw TransportError("generation " + std::to_string(lost_generation) + " was lost (" + cause +
+                               ") and no new ring took this member: " + e.what_happened() +
+                               MissingMembers(o, last_members),
                            o.zk + " /ringtrain/" + o.job,
                            "start the missing ranks (at least --min-ranks " +
                                std::to_string(o.min_ranks) + ") and rerun with --resume");
