@@ -127,4 +127,94 @@ inline void Scatter(const Shape& sh, const Row& row, const double* d, double* g)
   }
 }
 
+// ---- Class-blocked kernels (K outputs in one pass over the row) ----
+//
+// The weights are transposed to feature-major wt[j * Kp + o] (Kp = K rounded up to a multiple
+// of 4, padding zero), so one nonzero x_j updates Kp contiguous accumulators: one pass over
+// the row gives all K dot products (and one pass scatters all K gradient updates), instead
+// of K passes. Kp is a compile-time constant, so the inner loops are fixed-width vector ops.
+// kFma: use fused multiply-add (only inside the AVX2+FMA code path, see gradient.cc). The
+// summation order is fixed by the code (two interleaved accumulator sets, even and odd
+// nonzeros, added at the end), so results are deterministic for a given code path.
+#if defined(__GNUC__)
+#define RINGTRAIN_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define RINGTRAIN_ALWAYS_INLINE inline
+#endif
+
+template <bool kFma>
+RINGTRAIN_ALWAYS_INLINE double MulAdd(double a, double b, double c) {
+  if constexpr (kFma) {
+    return __builtin_fma(a, b, c);
+  } else {
+    return a * b + c;
+  }
+}
+
+// s[q] = sum_j wt[j*Kp + q] x_j, q < Kp.
+template <int Kp, bool kDense, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, double* s) {
+  double a0[Kp] = {}, a1[Kp] = {};
+  const std::int64_t nnz = row.nnz;
+  std::int64_t k = 0;
+  for (; k + 1 < nnz; k += 2) {
+    const std::int64_t j0 = kDense ? k : row.idx[k];
+    const std::int64_t j1 = kDense ? k + 1 : row.idx[k + 1];
+    const double x0 = static_cast<double>(row.x[k]);
+    const double x1 = static_cast<double>(row.x[k + 1]);
+    const double* w0 = wt + j0 * Kp;
+    const double* w1 = wt + j1 * Kp;
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) a0[q] = MulAdd<kFma>(w0[q], x0, a0[q]);
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) a1[q] = MulAdd<kFma>(w1[q], x1, a1[q]);
+  }
+  if (k < nnz) {
+    const std::int64_t j0 = kDense ? k : row.idx[k];
+    const double x0 = static_cast<double>(row.x[k]);
+    const double* w0 = wt + j0 * Kp;
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) a0[q] = MulAdd<kFma>(w0[q], x0, a0[q]);
+  }
+#pragma omp simd
+  for (int q = 0; q < Kp; ++q) s[q] = a0[q] + a1[q];
+}
+
+// Two dot products in one pass: s = W x, u = V x (both feature-major).
+template <int Kp, bool kDense, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedDots2(const Row& row, const double* wt, const double* vt,
+                                          double* s, double* u) {
+  double a[Kp] = {}, b[Kp] = {};
+  for (std::int64_t k = 0; k < row.nnz; ++k) {
+    const std::int64_t j = kDense ? k : row.idx[k];
+    const double x = static_cast<double>(row.x[k]);
+    const double* wj = wt + j * Kp;
+    const double* vj = vt + j * Kp;
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) a[q] = MulAdd<kFma>(wj[q], x, a[q]);
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) b[q] = MulAdd<kFma>(vj[q], x, b[q]);
+  }
+#pragma omp simd
+  for (int q = 0; q < Kp; ++q) {
+    s[q] = a[q];
+    u[q] = b[q];
+  }
+}
+
+// gt[j*Kp + q] += d[q] x_j.
+template <int Kp, bool kDense, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedScatter(const Row& row, const double* d, double* gt) {
+  double dd[Kp];
+#pragma omp simd
+  for (int q = 0; q < Kp; ++q) dd[q] = d[q];
+  for (std::int64_t k = 0; k < row.nnz; ++k) {
+    const std::int64_t j = kDense ? k : row.idx[k];
+    const double x = static_cast<double>(row.x[k]);
+    double* gj = gt + j * Kp;
+#pragma omp simd
+    for (int q = 0; q < Kp; ++q) gj[q] = MulAdd<kFma>(dd[q], x, gj[q]);
+  }
+}
+
 }  // namespace ringtrain::models::internal
