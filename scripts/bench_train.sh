@@ -7,6 +7,7 @@
 #
 #   scripts/bench_train.sh [BUILD_DIR]        (default build/main; builds ringtrain, train_bench)
 #   CASES="binary multiclass" LOSSES="logistic squared_hinge" RANKS="1 2" C=1 TOL=0.01 RT_TOL=
+#   OPTIMIZERS="tron lbfgs" (each at every rank count; liblinear runs once per case and loss)
 #   BENCH_DIR=/tmp/ringtrain-bench (converted data is cached there)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,7 @@ work=${BENCH_DIR:-/tmp/ringtrain-bench}
 cases=${CASES:-binary multiclass}
 losses=${LOSSES:-logistic}
 ranks_list=${RANKS:-1 2}
+optimizers=${OPTIMIZERS:-tron lbfgs}
 C=${C:-1}
 TOL=${TOL:-0.01}        # liblinear's -e
 RT_TOL=${RT_TOL:-$TOL}  # our --tol (same rule; L-BFGS needs a tighter one to match TRON's objective)
@@ -31,6 +33,10 @@ cleanup() { [[ -n $zk_dir ]] && "$root/scripts/zk.sh" stop "$zk_dir" >/dev/null 
 trap cleanup EXIT INT TERM
 eval "$("$root/scripts/zk.sh" start)"
 zk_dir=$ZK_DIR
+
+# The machine is shared: record the load at the start so side-by-side ratios can be judged.
+read -r load1 load5 load15 _ < /proc/loadavg
+printf '{"tool":"machine","cores":%s,"load1":%s,"load5":%s,"load15":%s}\n' "$(nproc)" "$load1" "$load5" "$load15"
 
 # "wall_s peak_kb" of a /usr/bin/time -f '%e %M' output file
 read_time() { tail -1 "$1"; }
@@ -55,16 +61,17 @@ for case in $cases; do
     printf '{"tool":"liblinear-train","case":"%s","loss":"%s","ranks":1,"wall_s":%s,"objective":%s,"test_accuracy":%s,"peak_rss_mb":[%.1f]}\n' \
       "$case" "$loss" "$ll_wall" "$ll_obj" "$ll_acc" "$(echo "$ll_kb/1024" | bc -l)"
 
+    for opt in $optimizers; do
     for ranks in $ranks_list; do
       rm -f "$work/m.jsonl" "$work"/time.rt.*
       common=(--log-level warn train --data "$train" --format libsvm --test-data "$test" --model $model
-              --loss "$loss" --C "$C" --bias --tol "$RT_TOL" --epochs 2000 --eval-every 100000
+              --loss "$loss" --C "$C" --bias --optimizer "$opt" --tol "$RT_TOL" --epochs 2000 --eval-every 100000
               --metrics "$work/m.jsonl" --output "$work/rt.model")
       start=$(date +%s.%N)
       if [[ $ranks == 1 ]]; then
         /usr/bin/time -f '%e %M' -o "$work/time.rt.0" "$rt" "${common[@]}"
       else
-        job=bench-$$-$case-$loss-$ranks
+        job=bench-$$-$case-$loss-$opt-$ranks
         pids=()
         for ((r = 0; r < ranks; r++)); do
           /usr/bin/time -f '%e %M' -o "$work/time.rt.$r" "$rt" "${common[@]}" --zk "$ZK_CONNECT" \
@@ -79,12 +86,12 @@ for case in $cases; do
         read -r _ kb < <(read_time "$work/time.rt.$r")
         rss+="${rss:+,}$(printf '%.1f' "$(echo "$kb/1024" | bc -l)")"
       done
-      python3 - "$work/m.jsonl" "$case" "$loss" "$ranks" "$wall" "$rss" "$ll_obj" "$ll_wall" "$ll_acc" <<'PY'
+      python3 - "$work/m.jsonl" "$case" "$loss" "$ranks" "$wall" "$rss" "$ll_obj" "$ll_wall" "$ll_acc" "$opt" <<'PY'
 import json, sys
-path, case, loss, ranks, wall, rss, ll_obj, ll_wall, ll_acc = sys.argv[1:]
+path, case, loss, ranks, wall, rss, ll_obj, ll_wall, ll_acc, opt = sys.argv[1:]
 last = [l for l in open(path) if l.strip()][-1]
 m = json.loads(last)
-out = {"tool": "ringtrain", "case": case, "loss": loss, "ranks": int(ranks),
+out = {"tool": "ringtrain", "optimizer": opt, "case": case, "loss": loss, "ranks": int(ranks),
        "wall_s": round(float(wall), 3), "epochs": m["epoch"], "objective": m["objective"],
        "test_accuracy": m["test_accuracy"], "peak_rss_mb": [float(x) for x in rss.split(",")],
        "objective_rel_to_liblinear": (m["objective"] - float(ll_obj)) / float(ll_obj),
@@ -92,6 +99,7 @@ out = {"tool": "ringtrain", "case": case, "loss": loss, "ranks": int(ranks),
        "test_accuracy_minus_liblinear": m["test_accuracy"] - float(ll_acc)}
 print(json.dumps(out))
 PY
+    done
     done
   done
 done

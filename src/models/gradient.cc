@@ -5,6 +5,7 @@
 // blocks (kernels.h); per-thread partial sums are added in thread order, so a fixed thread
 // count gives bit-identical results.
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -204,24 +205,41 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
   return loss;
 }
 
+// Per-row Hessian coefficients at w (Policy::HessCoef), rows [b, e), Kp per row.
+template <class Policy, bool kDense, int Kp, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& data,
+                                              const double* wt, double* coef, std::int64_t b,
+                                              std::int64_t e) {
+  alignas(64) double s[Kp];
+  const std::int64_t bias_at = sh.nf * Kp;
+  for (std::int64_t r = b; r < e; ++r) {
+    const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+    internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
+    if (sh.bias)
+      for (int o = 0; o < sh.k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
+    double* cr = coef + r * Kp;
+    for (int o = 0; o < Kp; ++o) cr[o] = 0.0;
+    Policy::HessCoef(s, sh.k, data.class_index[static_cast<std::size_t>(r)], cr);
+  }
+}
+
+// gt += sum_r x_r (H_r (V x_r)) over rows [b, e), H_r from the cached coefficients; rows
+// with zero curvature (squared hinge outside the margin) cost nothing.
 template <class Policy, bool kDense, int Kp, bool kFma>
 RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& data,
-                                              const double* wt, const double* vt, double* gt,
+                                              const double* coef, const double* vt, double* gt,
                                               std::int64_t b, std::int64_t e) {
-  alignas(64) double s[Kp];
   alignas(64) double u[Kp];
   alignas(64) double hu[Kp];
   const std::int64_t bias_at = sh.nf * Kp;
   for (std::int64_t r = b; r < e; ++r) {
+    const double* cr = coef + r * Kp;
+    if (AllZero<Kp>(cr)) continue;
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
-    internal::BlockedDots2<Kp, kDense, kFma>(row, wt, vt, s, u);
-    if (sh.bias) {
-      for (int o = 0; o < sh.k; ++o) {
-        s[o] += wt[bias_at + o] * sh.bias_value;
-        u[o] += vt[bias_at + o] * sh.bias_value;
-      }
-    }
-    Policy::HessVec(s, u, sh.k, data.class_index[static_cast<std::size_t>(r)], hu);
+    internal::BlockedDots<Kp, kDense, kFma>(row, vt, u);
+    if (sh.bias)
+      for (int o = 0; o < sh.k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
+    Policy::HessApply(cr, u, sh.k, hu);
     for (int o = sh.k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);
@@ -239,9 +257,15 @@ __attribute__((flatten)) double BlockedGradBase(const Shape& sh, const Dataset& 
 }
 template <class Policy, bool kDense, int Kp>
 __attribute__((flatten)) void BlockedHessBase(const Shape& sh, const Dataset& data,
-                                              const double* wt, const double* vt, double* gt,
+                                              const double* coef, const double* vt, double* gt,
                                               std::int64_t b, std::int64_t e) {
-  BlockedHessRange<Policy, kDense, Kp, false>(sh, data, wt, vt, gt, b, e);
+  BlockedHessRange<Policy, kDense, Kp, false>(sh, data, coef, vt, gt, b, e);
+}
+template <class Policy, bool kDense, int Kp>
+__attribute__((flatten)) void BlockedCoefBase(const Shape& sh, const Dataset& data,
+                                              const double* wt, double* coef, std::int64_t b,
+                                              std::int64_t e) {
+  BlockedCoefRange<Policy, kDense, Kp, false>(sh, data, wt, coef, b, e);
 }
 #ifdef RINGTRAIN_AVX2_PATH
 template <class Policy, bool kDense, int Kp>
@@ -251,10 +275,15 @@ RINGTRAIN_TARGET_AVX2 double BlockedGradAvx2(const Shape& sh, const Dataset& dat
   return BlockedGradRange<Policy, kDense, Kp, true>(sh, data, wt, gt, rows, b, e);
 }
 template <class Policy, bool kDense, int Kp>
-RINGTRAIN_TARGET_AVX2 void BlockedHessAvx2(const Shape& sh, const Dataset& data, const double* wt,
+RINGTRAIN_TARGET_AVX2 void BlockedHessAvx2(const Shape& sh, const Dataset& data, const double* coef,
                                            const double* vt, double* gt, std::int64_t b,
                                            std::int64_t e) {
-  BlockedHessRange<Policy, kDense, Kp, true>(sh, data, wt, vt, gt, b, e);
+  BlockedHessRange<Policy, kDense, Kp, true>(sh, data, coef, vt, gt, b, e);
+}
+template <class Policy, bool kDense, int Kp>
+RINGTRAIN_TARGET_AVX2 void BlockedCoefAvx2(const Shape& sh, const Dataset& data, const double* wt,
+                                           double* coef, std::int64_t b, std::int64_t e) {
+  BlockedCoefRange<Policy, kDense, Kp, true>(sh, data, wt, coef, b, e);
 }
 #endif
 
@@ -295,15 +324,104 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
   return loss;
 }
 
+// The per-row Hessian coefficients at one w, kept per calling thread: trust-region Newton
+// calls HessianVectorSum many times at the same w (one per CG step), so the K dot products
+// with w and the curvatures are computed once per w, not once per product. The key is
+// everything the coefficients depend on: the dataset's identity and storage, the labels
+// (hashed), the model shape and the exact bits of w. (A dataset mutated in place without
+// moving its storage, at bit-identical w, would be missed; nothing does that.)
+struct HessianCache {
+  const Dataset* data = nullptr;
+  const void* storage = nullptr;
+  std::int64_t rows = -1;
+  std::uint64_t labels_hash = 0;
+  int k = 0;
+  int kp = 0;
+  int policy = -1;
+  std::int64_t dim = 0;
+  bool bias = false;
+  double bias_value = 0;
+  std::vector<double> w;
+  std::vector<double> coef;
+};
+
+std::uint64_t LabelsHash(const Dataset& data) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the class indices
+  for (std::int32_t c : data.class_index) {
+    h ^= static_cast<std::uint32_t>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+template <class Policy>
+constexpr int PolicyId() {
+  if constexpr (std::is_same_v<Policy, internal::SoftmaxPolicy>) return 0;
+  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::LogisticLoss>>) return 1;
+  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::SquaredHingeLoss>>) return 2;
+  return 3;
+}
+
+template <class Policy, bool kDense, int Kp>
+const double* HessianCoefficients(const Shape& sh, const Dataset& data, const double* w,
+                                  std::size_t nw, bool avx2) {
+  thread_local HessianCache cache;
+  const void* storage = kDense ? static_cast<const void*>(data.dense.data())
+                               : static_cast<const void*>(data.val.data());
+  const std::uint64_t labels = LabelsHash(data);
+  const bool hit = cache.data == &data && cache.storage == storage && cache.rows == data.rows() &&
+                   cache.labels_hash == labels && cache.k == sh.k && cache.kp == Kp &&
+                   cache.policy == PolicyId<Policy>() && cache.dim == sh.dim &&
+                   cache.bias == sh.bias && cache.bias_value == sh.bias_value &&
+                   cache.w.size() == nw && std::memcmp(cache.w.data(), w, nw * sizeof(double)) == 0;
+  if (hit) return cache.coef.data();
+  const std::int64_t n = data.rows();
+  cache.data = nullptr;  // invalid while refilling (an exception leaves it invalid)
+  cache.coef.assign(static_cast<std::size_t>(n) * Kp, 0.0);
+  const std::vector<double> wt = Transpose(sh, Kp, w);
+  double* coef = cache.coef.data();
+  const int threads = internal::ThreadsFor(n);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = internal::ThreadNum();
+    const int nt = internal::NumThreads();
+    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
+#ifdef RINGTRAIN_AVX2_PATH
+    if (avx2) {
+      BlockedCoefAvx2<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+    } else {
+      BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+    }
+#else
+    (void)avx2;
+    BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+#endif
+  }
+  cache.w.assign(w, w + nw);
+  cache.storage = storage;
+  cache.rows = n;
+  cache.labels_hash = labels;
+  cache.k = sh.k;
+  cache.kp = Kp;
+  cache.policy = PolicyId<Policy>();
+  cache.dim = sh.dim;
+  cache.bias = sh.bias;
+  cache.bias_value = sh.bias_value;
+  cache.data = &data;
+  return cache.coef.data();
+}
+
 template <class Policy, bool kDense, int Kp>
 void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w, const double* v,
                           double* out) {
   const std::int64_t n = data.rows();
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
-  const int threads = internal::ThreadsFor(n);
-  const std::vector<double> wt = Transpose(sh, Kp, w), vt = Transpose(sh, Kp, v);
-  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
   const bool avx2 = UseAvx2();
+  const double* coef = HessianCoefficients<Policy, kDense, Kp>(
+      sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
+  const int threads = internal::ThreadsFor(n);
+  const std::vector<double> vt = Transpose(sh, Kp, v);
+  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
   int used = 1;
 #pragma omp parallel num_threads(threads)
   {
@@ -314,13 +432,12 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
     double* gt = parts.data() + stride * static_cast<std::size_t>(t);
 #ifdef RINGTRAIN_AVX2_PATH
     if (avx2) {
-      BlockedHessAvx2<Policy, kDense, Kp>(sh, data, wt.data(), vt.data(), gt, b, e);
+      BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
     } else {
-      BlockedHessBase<Policy, kDense, Kp>(sh, data, wt.data(), vt.data(), gt, b, e);
+      BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
     }
 #else
-    (void)avx2;
-    BlockedHessBase<Policy, kDense, Kp>(sh, data, wt.data(), vt.data(), gt, b, e);
+    BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
 #endif
   }
   AddTransposedParts(sh, Kp, parts, used, out);

@@ -180,28 +180,6 @@ RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, doubl
   for (int q = 0; q < Kp; ++q) s[q] = a0[q] + a1[q];
 }
 
-// Two dot products in one pass: s = W x, u = V x (both feature-major).
-template <int Kp, bool kDense, bool kFma>
-RINGTRAIN_ALWAYS_INLINE void BlockedDots2(const Row& row, const double* wt, const double* vt,
-                                          double* s, double* u) {
-  double a[Kp] = {}, b[Kp] = {};
-  for (std::int64_t k = 0; k < row.nnz; ++k) {
-    const std::int64_t j = kDense ? k : row.idx[k];
-    const double x = static_cast<double>(row.x[k]);
-    const double* wj = wt + j * Kp;
-    const double* vj = vt + j * Kp;
-#pragma omp simd
-    for (int q = 0; q < Kp; ++q) a[q] = MulAdd<kFma>(wj[q], x, a[q]);
-#pragma omp simd
-    for (int q = 0; q < Kp; ++q) b[q] = MulAdd<kFma>(vj[q], x, b[q]);
-  }
-#pragma omp simd
-  for (int q = 0; q < Kp; ++q) {
-    s[q] = a[q];
-    u[q] = b[q];
-  }
-}
-
 // gt[j*Kp + q] += d[q] x_j.
 template <int Kp, bool kDense, bool kFma>
 RINGTRAIN_ALWAYS_INLINE void BlockedScatter(const Row& row, const double* d, double* gt) {

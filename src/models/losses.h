@@ -73,6 +73,14 @@ struct OvrPolicy {
   static void HessVec(const double* s, const double* u, int k, std::int32_t c, double* out) {
     for (int o = 0; o < k; ++o) out[o] = L::Curvature(Sign(k, o, c) * s[o]) * u[o];
   }
+  // The same split in two: coef depends only on s (cached across Hessian-vector products at
+  // one w), HessApply gives H u from coef. HessApply(HessCoef(s), u) == HessVec(s, u) bitwise.
+  static void HessCoef(const double* s, int k, std::int32_t c, double* coef) {
+    for (int o = 0; o < k; ++o) coef[o] = L::Curvature(Sign(k, o, c) * s[o]);
+  }
+  static void HessApply(const double* coef, const double* u, int k, double* out) {
+    for (int o = 0; o < k; ++o) out[o] = coef[o] * u[o];
+  }
 };
 
 struct SoftmaxPolicy {
@@ -106,6 +114,14 @@ struct SoftmaxPolicy {
     double pu = 0;
     for (int o = 0; o < k; ++o) pu += out[o] * u[o];
     for (int o = 0; o < k; ++o) out[o] *= u[o] - pu;
+  }
+  static void HessCoef(const double* s, int k, std::int32_t, double* coef) {
+    Probabilities(s, k, coef);  // coef = p
+  }
+  static void HessApply(const double* p, const double* u, int k, double* out) {
+    double pu = 0;
+    for (int o = 0; o < k; ++o) pu += p[o] * u[o];
+    for (int o = 0; o < k; ++o) out[o] = p[o] * (u[o] - pu);
   }
 };
 
