@@ -178,6 +178,116 @@ TEST(TronState, DescendsMonotonically) {
   EXPECT_LT(prev, ObjectiveAt(o, std::vector<double>(w.size(), 0.0)));
 }
 
+// A 4-class LIBSVM file of `rows` random sparse rows whose label depends on the features
+// (so the classes are learnable and the optimum is not at w = 0). Deterministic.
+std::string WriteMulticlass(const ringtrain::testing::TempDir& dir, int rows) {
+  std::string path = dir.File("multi.libsvm");
+  std::ofstream f(path);
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (int r = 0; r < rows; ++r) {
+    std::vector<double> x(20, 0.0);
+    for (double& v : x)
+      if (next() < 0.4) v = next() * 2 - 1;
+    const double a = x[0] + x[1] - x[2] + 0.3 * (next() - 0.5), b = x[3] - x[4] + x[5];
+    const int label = (a > 0 ? 1 : 0) + (b > 0 ? 2 : 0);
+    f << label;
+    for (int j = 0; j < 20; ++j)
+      if (x[static_cast<std::size_t>(j)] != 0)
+        f << ' ' << j + 1 << ':' << x[static_cast<std::size_t>(j)];
+    f << '\n';
+  }
+  return path;
+}
+
+class TronMulticlass : public ::testing::TestWithParam<const char*> {};
+
+// 4 one-vs-rest outputs take the class-blocked kernels and the cached Hessian coefficients.
+TEST_P(TronMulticlass, MatchesLbfgsAndRanksAgreeInBits) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.data = WriteMulticlass(dir, 800);
+  o.loss = GetParam();
+  o.model = o.loss == "logistic" ? "lr" : "svm";
+  o.bias = true;
+  o.tol = 1e-9;
+  o.epochs = 3000;
+  o.threads = 2;
+  o.optimizer = "lbfgs";
+  FinalizeAndValidate(o);
+  double lbfgs = 0;
+  testing::RunRanks(1, [&](allreduce::Communicator& comm) {
+    lbfgs = Train(o, comm, RunInfo{}).history.back().objective;
+  });
+  o.optimizer = "tron";
+  o.epochs = 200;
+  FinalizeAndValidate(o);
+  for (int world : {1, 2}) {
+    SCOPED_TRACE("world " + std::to_string(world));
+    std::vector<std::vector<double>> weights(static_cast<std::size_t>(world));
+    double objective = 0;
+    bool converged = false;
+    std::mutex mu;
+    testing::RunRanks(world, [&](allreduce::Communicator& comm) {
+      TrainResult r = Train(o, comm, RunInfo{});
+      std::lock_guard<std::mutex> lock(mu);
+      weights[static_cast<std::size_t>(comm.rank())] = r.state.model.weights;
+      if (comm.rank() == 0) {
+        objective = r.history.back().objective;
+        converged = r.converged;
+      }
+    });
+    EXPECT_TRUE(converged);
+    EXPECT_LE(std::fabs(objective - lbfgs), 1e-7 * lbfgs)
+        << "tron " << objective << " lbfgs " << lbfgs;
+    for (const auto& w : weights) EXPECT_EQ(w, weights[0]) << "ranks disagree in bits";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, TronMulticlass, ::testing::Values("logistic", "squared_hinge"));
+
+// The Hessian coefficients cached at w are reused only at the same w: products at w, at
+// another point, and at w again agree bit for bit with the first ones.
+TEST(TronHessianCache, ProductsAtTheSamePointAreReproducible) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.data = WriteMulticlass(dir, 300);
+  o.bias = true;
+  FinalizeAndValidate(o);
+  allreduce::SelfCommunicator self;
+  ShardedData data = LoadShardedData(o, self);
+  ASSERT_EQ(data.spec.num_outputs(), 4);
+  const auto n = static_cast<std::size_t>(data.spec.num_weights());
+  std::vector<double> w(n), w2(n), v1(n), v2(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    w[j] = 0.01 * static_cast<double>(j % 7) - 0.03;
+    w2[j] = 3 * w[j] + 0.01;
+    v1[j] = std::sin(static_cast<double>(j));
+    v2[j] = std::cos(static_cast<double>(j));
+  }
+  auto hv = [&](const std::vector<double>& at, const std::vector<double>& v) {
+    std::vector<double> out(n, 0.0);
+    models::HessianVectorSum(data.spec, data.train, at, v, out);
+    return out;
+  };
+  const auto a1 = hv(w, v1);
+  const auto a2 = hv(w, v2);
+  const auto b1 = hv(w2, v1);
+  EXPECT_NE(a1, a2);
+  EXPECT_NE(a1, b1) << "a different point must give a different Hessian";
+  EXPECT_EQ(hv(w, v1), a1);
+  EXPECT_EQ(hv(w, v2), a2);
+  // Linearity in v (up to rounding): H (v1 + v2) = H v1 + H v2.
+  std::vector<double> v12(n);
+  for (std::size_t j = 0; j < n; ++j) v12[j] = v1[j] + v2[j];
+  const auto a12 = hv(w, v12);
+  for (std::size_t j = 0; j < n; ++j)
+    EXPECT_NEAR(a12[j], a1[j] + a2[j], 1e-9 * (1 + std::fabs(a12[j])));
+}
+
 TEST(TronOptionsTest, RefusesLossesWithoutAHessian) {
   TrainOptions o;
   o.data = kHeart;
