@@ -359,7 +359,19 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
     r.time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    rv->checkpoints().Record(r);
+    try {
+      rv->checkpoints().Record(r);
+    } catch (const RendezvousError& e) {
+      // The epoch is already recorded with other contents: an earlier run of this job (not
+      // resumed), or epochs redone after an elastic re-formation. The new file replaces the
+      // old one at the same path, so the record is replaced too — unless this ring is gone.
+      auto old = rv->RingLost() ? std::nullopt : rv->checkpoints().Get(r.epoch);
+      if (!old) throw;
+      log::Warn("replacing the record of epoch " + std::to_string(r.epoch) + " (generation " +
+                std::to_string(old->generation) + ") by this run's (" + e.what_happened() + ")");
+      rv->checkpoints().Delete(r.epoch);
+      rv->checkpoints().Record(r);
+    }
   };
   sink.prune = [&rv](int keep) {
     for (const auto& r : rv->checkpoints().Prune(keep)) {
