@@ -5,12 +5,14 @@
 #   scripts/test.sh                      everything
 #   RINGTRAIN_SANITIZERS=0 scripts/test.sh   skip the sanitizer builds (local iteration)
 #   RINGTRAIN_TEST_LABELS='unit|threads' scripts/test.sh   only some labels
+#   RINGTRAIN_FUZZ_SECONDS=0 scripts/test.sh     skip the short fuzz run (default 10 s/target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc)}
 LABELS=${RINGTRAIN_TEST_LABELS:-}
 SANITIZERS=${RINGTRAIN_SANITIZERS:-1}
+FUZZ_SECONDS=${RINGTRAIN_FUZZ_SECONDS:-10}
 
 scripts/setup.sh
 
@@ -52,6 +54,11 @@ if [[ $SANITIZERS == 1 ]]; then
   cmake --build build/tsan -j "$JOBS"
   (cd build/tsan && TSAN_OPTIONS=halt_on_error=1 \
     ctest --output-on-failure --no-tests=error -j "$JOBS" -L 'unit|threads' -LE long) || failed=1
+fi
+
+if ((FUZZ_SECONDS > 0)); then
+  echo "== short fuzz run (clang, libFuzzer): ${FUZZ_SECONDS} s per target"
+  FUZZ_BUILD=$ROOT/build/fuzz fuzz/run.sh "$FUZZ_SECONDS" || failed=1
 fi
 
 if ((failed)); then
