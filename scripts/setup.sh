@@ -17,6 +17,7 @@ PACKAGES=(
   gnuplot-nox                         # scripts/plot_metrics.sh
   iproute2 netcat-openbsd procps      # network namespaces (multi-host tests), ruok probes
   clang libclang-rt-14-dev            # libFuzzer targets
+  python3                             # scripts/fashion_to_libsvm.sh (benchmarks)
 )
 
 missing=()
