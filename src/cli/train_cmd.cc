@@ -153,10 +153,15 @@ std::string ChooseAddress(const train::TrainOptions& o) {
 //   after-checkpoint-write:EPOCH  _exit(9) once the checkpoint file of EPOCH is durable but
 //                                 before it is recorded;
 //   epoch-delay:MS                sleep MS ms after every epoch (makes short runs long enough
-//                                 to kill or stop a rank mid-run).
+//                                 to kill or stop a rank mid-run);
+//   kill-at-epoch:EPOCH           this process SIGKILLs itself once EPOCH is done (set the
+//                                 variable on the one process to fail: "fail rank R at step S");
+//   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout).
 struct Faults {
   std::int64_t after_write = -1;
   int epoch_delay_ms = 0;
+  std::int64_t kill_at = -1;
+  std::int64_t stop_at = -1;
 };
 
 Faults ReadFaults() {
@@ -177,9 +182,14 @@ Faults ReadFaults() {
       f.after_write = value;
     } else if (key == "epoch-delay" && value >= 0) {
       f.epoch_delay_ms = static_cast<int>(value);
+    } else if (key == "kill-at-epoch" && value >= 0) {
+      f.kill_at = value;
+    } else if (key == "stop-at-epoch" && value >= 0) {
+      f.stop_at = value;
     } else if (!item.empty()) {
       throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
-                       "use after-checkpoint-write:EPOCH and/or epoch-delay:MS, or unset it");
+                       "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH "
+                       "or stop-at-epoch:EPOCH, or unset it");
     }
     pos = end + 1;
   }
@@ -202,10 +212,20 @@ train::CheckpointSink FaultSink(const Faults& faults) {
 // The after_epoch hook: checkpoints, then the epoch-delay fault if any.
 std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
     train::Checkpointer& checkpointer, const Faults& faults) {
-  return [&checkpointer, delay = faults.epoch_delay_ms](const train::TrainState& s,
-                                                        const train::EpochMetrics& m) {
+  return [&checkpointer, faults](const train::TrainState& s, const train::EpochMetrics& m) {
     checkpointer.AfterEpoch(s, m);
-    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (faults.epoch_delay_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(faults.epoch_delay_ms));
+    if (faults.kill_at >= 0 && s.model.epoch == faults.kill_at) {
+      log::Warn("RINGTRAIN_FAULT: killing this process after epoch " +
+                 std::to_string(s.model.epoch));
+      ::raise(SIGKILL);
+    }
+    if (faults.stop_at >= 0 && s.model.epoch == faults.stop_at) {
+      log::Warn("RINGTRAIN_FAULT: stopping this process after epoch " +
+                 std::to_string(s.model.epoch));
+      ::raise(SIGSTOP);
+    }
   };
 }
 

@@ -27,7 +27,11 @@ on_exit 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done'
 start_ranks() {
   local job=$1 n=$2 t=$3 world=${4:-$2} i
   for ((i = 0; i < n; i++)); do
-    "$BIN" train --zk "$ZK" --job "$job" --ranks "$world" --data "$HEART" --optimizer sgd \
+    # FAULT_LAST (e.g. kill-at-epoch:30) goes to the last process only: the deterministic
+    # fault hook, "fail this rank at that step" (RINGTRAIN_FAULT, docs/checkpoints.md).
+    local fault=""
+    ((i == n - 1)) && fault=${FAULT_LAST:-}
+    RINGTRAIN_FAULT=$fault "$BIN" train --zk "$ZK" --job "$job" --ranks "$world" --data "$HEART" --optimizer sgd \
       --batch-size 8 --epochs 100000000 --threads 1 --timeout "$t" \
       >"$WORK/r$i.out" 2>"$WORK/r$i.err" &
     PIDS+=($!)
@@ -95,12 +99,13 @@ job=$(job_name "$scenario")
 case $scenario in
   kill_allreduce)
     start_zk
-    start_ranks "$job" 3 60
-    wait_training
+    FAULT_LAST=kill-at-epoch:30 start_ranks "$job" 3 60
     victim=${PIDS[2]}
-    vrank=$(rank_of_pid "$job" "$victim")
-    kill -KILL "$victim"
+    # The hook SIGKILLs process 2 right after its epoch 30, in the middle of training.
+    wait_pid "$victim" 60 || fail "the fault hook did not kill process 2 within 60 s"
     t0=$(date +%s.%N)
+    vrank=$(grep -o 'r[0-9]*/3 g[0-9]* RINGTRAIN_FAULT: killing' "$WORK/r2.err" | head -1 | cut -c2)
+    [[ -n $vrank ]] || fail "process 2 did not log the injected fault: $(tail -n 2 "$WORK/r2.err")"
     for i in 0 1; do
       expect_exit "${PIDS[$i]}" 4 30 "$WORK/r$i.err" "rank $vrank"
       echo "measure: $scenario detection_s r$i $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.3f", a-b}') (<= wait)"
@@ -125,11 +130,15 @@ case $scenario in
     ;;
   sigstop)
     start_zk
-    start_ranks "$job" 3 120  # transport deadline far above the session timeout
-    wait_training
+    # transport deadline far above the session timeout; the hook stops process 2 at epoch 30
+    FAULT_LAST=stop-at-epoch:30 start_ranks "$job" 3 120
     victim=${PIDS[2]}
-    vrank=$(rank_of_pid "$job" "$victim")
-    kill -STOP "$victim"
+    for ((i = 0; i < 1200; i++)); do
+      grep -q 'RINGTRAIN_FAULT: stopping' "$WORK/r2.err" && break
+      sleep 0.05
+    done
+    grep -q 'RINGTRAIN_FAULT: stopping' "$WORK/r2.err" || fail "the fault hook did not stop process 2"
+    vrank=$(grep -o 'r[0-9]*/3 g[0-9]* RINGTRAIN_FAULT: stopping' "$WORK/r2.err" | head -1 | cut -c2)
     t0=$(date +%s.%N)
     for i in 0 1; do
       expect_exit "${PIDS[$i]}" 4 $((SESSION_S * 4)) "$WORK/r$i.err"
