@@ -234,6 +234,12 @@ std::chrono::milliseconds SessionTimeout() {
   return std::chrono::milliseconds(v != nullptr ? std::max(1000LL, std::atoll(v)) : 10000LL);
 }
 
+// How long the end of training (or a re-formation) waits for the checkpoint writer: its
+// registry calls are each bounded by --timeout, a record and a prune may both take that long.
+Deadline DrainDeadline(const train::TrainOptions& o) {
+  return Deadline::AfterSeconds(2 * o.timeout + 5);
+}
+
 int RunStandalone(const train::TrainOptions& o) {
   log::SetContext(0, 1, 0);
   allreduce::SelfCommunicator comm(
@@ -262,6 +268,7 @@ int RunStandalone(const train::TrainOptions& o) {
     hooks.start = &start->file.state;
   }
   train::Train(o, comm, info, hooks);
+  checkpointer.Drain(DrainDeadline(o));  // the last checkpoints are written before exit 0
   return 0;
 }
 
@@ -498,6 +505,9 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       hooks.start = start ? &start->state : nullptr;
       hooks.after_epoch = AfterEpoch(checkpointer, faults);
       train::Train(o, *comm, info, hooks);
+      // The leader's last checkpoints are written and recorded before the ring is left (a
+      // member leaving could publish a new generation and fence the record out).
+      checkpointer.Drain(DrainDeadline(o));
       // Everyone has the final model; a barrier so no rank tears its sockets down while a
       // neighbour is still finishing the last collective. A failure here (a peer already
       // gone, or the ring superseded by its leaving) cannot change the result.
@@ -521,6 +531,14 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
         throw;
       }
       cause = rv->RingLost() ? rv->LostReason() : e.what_happened();
+      // Finish (or fail) the lost generation's queued checkpoint before the next ring is taken,
+      // so its record is fenced by the generation that wrote it.
+      try {
+        checkpointer.Drain(DrainDeadline(o));
+      } catch (const Error& d) {
+        log::Warn(std::string("a checkpoint of generation ") + std::to_string(ring.generation) +
+                  " was not recorded: " + d.what());
+      }
       lost_generation = ring.generation;
       lost_clock = std::chrono::steady_clock::now();
       log::Warn("generation " + std::to_string(ring.generation) + " lost (" + cause +

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "common/error.h"
 #include "common/file_util.h"
@@ -183,6 +187,7 @@ TEST(CheckpointWriter, WritesEveryKEpochsPrunesAndHoldsTheLast) {
     m.epoch = e;
     ck.AfterEpoch(c.state, m);
   }
+  ck.Drain(Deadline::AfterSeconds(30));
   EXPECT_EQ(recorded, (std::vector<std::int64_t>{2, 4, 6}));
   EXPECT_EQ(written_before_record, recorded);
   auto files = ListCheckpointFiles(dir.path(), "job-w");
@@ -200,6 +205,131 @@ TEST(CheckpointWriter, WritesEveryKEpochsPrunesAndHoldsTheLast) {
   follower.AfterEpoch(Sample(2, o).state, EpochMetrics{});
   EXPECT_EQ(follower.held()->epoch(), 2);
   EXPECT_TRUE(ListCheckpointFiles(other.path(), "job-w").empty());
+}
+
+// A sink whose record blocks on epoch `block` until Release() (deadline 30 s), and tells
+// when that record has started.
+struct BlockingSink {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, released = false;
+  std::vector<std::int64_t> recorded;
+  CheckpointSink Make(std::int64_t block) {
+    CheckpointSink sink;
+    sink.record = [this, block](const WrittenCheckpoint& w, const CheckpointFile& c) {
+      EXPECT_TRUE(fs::exists(w.path));
+      std::unique_lock<std::mutex> lock(mu);
+      recorded.push_back(c.epoch());
+      if (c.epoch() != block) return;
+      started = true;
+      cv.notify_all();
+      cv.wait_for(lock, std::chrono::seconds(30), [this] { return released; });
+    };
+    return sink;
+  }
+  void WaitStarted() {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [this] { return started; }));
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  std::vector<std::int64_t> Recorded() {
+    std::lock_guard<std::mutex> lock(mu);
+    return recorded;
+  }
+};
+
+// The writer is stuck recording epoch 1: epoch 2 is queued, epoch 3 waits up to
+// supersede_after and then supersedes it, 4 and 5 supersede at once. Only 1 and 5 are
+// written and recorded, in order; the training thread was never blocked for good.
+TEST(CheckpointWriter, AStuckWriterGetsItsQueuedCheckpointSuperseded) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.checkpoint_dir = dir.path();
+  o.checkpoint_every = 1;
+  o.keep = 100;
+  BlockingSink blocking;
+  Checkpointer ck(o, "job-s", false, blocking.Make(1), std::chrono::milliseconds(200));
+  ck.SetRing(0, 1, 1);
+  ck.AfterEpoch(Sample(1, o).state, EpochMetrics{});
+  blocking.WaitStarted();
+  for (std::int64_t e = 2; e <= 5; ++e) ck.AfterEpoch(Sample(e, o).state, EpochMetrics{});
+  EXPECT_EQ(ck.stats().superseded, 3);
+  EXPECT_EQ(ck.held()->epoch(), 5);
+  blocking.Release();
+  ck.Drain(Deadline::AfterSeconds(30));
+  EXPECT_EQ(blocking.Recorded(), (std::vector<std::int64_t>{1, 5}));
+  auto files = ListCheckpointFiles(dir.path(), "job-s");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].first, 5);
+  EXPECT_EQ(files[1].first, 1);
+  EXPECT_EQ(ck.stats().written, 2);
+}
+
+// Drain gives up at its deadline with a CheckpointError naming the epoch in flight, and
+// succeeds once the writer is done.
+TEST(CheckpointWriter, DrainHasADeadline) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.checkpoint_dir = dir.path();
+  o.checkpoint_every = 1;
+  BlockingSink blocking;
+  Checkpointer ck(o, "job-d", false, blocking.Make(3));
+  ck.SetRing(0, 1, 1);
+  ck.AfterEpoch(Sample(3, o).state, EpochMetrics{});
+  blocking.WaitStarted();
+  try {
+    ck.Drain(Deadline::After(std::chrono::milliseconds(100)));
+    FAIL() << "Drain returned while the writer was blocked";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(e.what_happened().find("epoch 3"), std::string::npos) << e.what();
+  }
+  blocking.Release();
+  ck.Drain(Deadline::AfterSeconds(30));
+  EXPECT_EQ(blocking.Recorded(), (std::vector<std::int64_t>{3}));
+}
+
+// A record failing on the writer thread (a fenced-out leader) comes back with its own type at
+// a later epoch boundary; nothing after it is recorded. Drain reports it too.
+TEST(CheckpointWriter, AWriterFailureIsRethrownWithItsTypeOnTheTrainingThread) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  o.checkpoint_dir = dir.path();
+  o.checkpoint_every = 1;
+  std::mutex mu;
+  std::vector<std::int64_t> recorded;
+  CheckpointSink sink;
+  sink.record = [&](const WrittenCheckpoint&, const CheckpointFile& c) {
+    std::lock_guard<std::mutex> lock(mu);
+    recorded.push_back(c.epoch());
+    if (c.epoch() == 1) throw RendezvousError("fenced out", "/ringtrain/j/ring", "wait");
+  };
+  Checkpointer ck(o, "job-f", false, sink);
+  ck.SetRing(0, 1, 1);
+  bool thrown = false;
+  const auto deadline = Deadline::AfterSeconds(30);
+  for (std::int64_t e = 1; !thrown && !deadline.Expired(); ++e) {
+    try {
+      ck.AfterEpoch(Sample(e, o).state, EpochMetrics{});
+    } catch (const RendezvousError& err) {
+      thrown = true;
+      EXPECT_EQ(err.what_happened(), "fenced out");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(thrown);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(recorded, (std::vector<std::int64_t>{1}));
+  }
+  ck.Drain(Deadline::AfterSeconds(30));  // reported once: nothing left to rethrow
+  Checkpointer again(o, "job-f", false, sink);
+  again.SetRing(0, 1, 1);
+  again.AfterEpoch(Sample(1, o).state, EpochMetrics{});
+  EXPECT_THROW(again.Drain(Deadline::AfterSeconds(30)), RendezvousError);
 }
 
 // 3 ranks over real loopback TCP: rank 1 holds epoch 6, rank 2 epoch 4, rank 0 nothing ->
