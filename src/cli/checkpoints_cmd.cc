@@ -2,17 +2,25 @@
 // EPOCH`.
 //
 // Reads and edits the checkpoint registry (/<root>/<job>/checkpoints + latest) without
-// joining the job. `delete` removes the record only (and fixes `latest`); the file stays, its
-// path is printed so the user can remove it. Errors exit 3 naming the connect string and path.
+// joining the job. `delete` removes the record (and fixes `latest`), then the checkpoint file
+// at the record's path when it exists on this host and is the recorded one (its trailer
+// checksum equals the record's); it says which: removed, not found on this host (remove it on
+// the host that wrote it), or left in place because it is not the recorded file. Errors exit
+// 3 naming the connect string and path; a file that cannot be removed exits 5 naming it.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
 
 #include "cli/command.h"
 #include "common/deadline.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "rendezvous/rendezvous.h"
+#include "train/checkpoint.h"
 
 namespace ringtrain::cli {
 namespace {
@@ -28,6 +36,12 @@ struct CheckpointsOptions {
   std::string action;  // list | show | delete
   std::int64_t epoch = -1;
 };
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "this host";
+  return buf;
+}
 
 std::string Line(const rendezvous::CheckpointRecord& c, bool latest) {
   char buf[512];
@@ -53,6 +67,29 @@ nlohmann::json ToJson(const rendezvous::CheckpointRecord& c) {
           {"checksum", c.checksum},
           {"metrics", m},
           {"time_unix_ms", c.time_unix_ms}};
+}
+
+// Removes the file of a deleted record if it is on this host and is the recorded file; says
+// what was done.
+std::string RemoveRecordedFile(const rendezvous::CheckpointRecord& c) {
+  std::error_code ec;
+  if (!std::filesystem::exists(c.path, ec))
+    return "its file " + c.path + " was not found on this host (" + HostName() +
+           "); remove it on the host that wrote it";
+  std::string sum;
+  try {
+    sum = train::CheckpointFileChecksum(c.path);
+  } catch (const Error& e) {
+    sum = std::string("unreadable: ") + e.what();
+  }
+  if (sum != c.checksum)
+    return "its file " + c.path + " was left in place: it is not the recorded file (" + sum +
+           ", the record says " + c.checksum + ")";
+  if (!std::filesystem::remove(c.path, ec) || ec)
+    throw CheckpointError("the record of epoch " + std::to_string(c.epoch) +
+                              " was deleted but its file could not be removed: " + ec.message(),
+                          c.path, "remove the file by hand");
+  return "removed its file " + c.path;
 }
 
 int RunCheckpoints(const CheckpointsOptions& o) {
@@ -93,9 +130,8 @@ int RunCheckpoints(const CheckpointsOptions& o) {
   }
   auto c = reg->Get(o.epoch);
   reg->Delete(o.epoch);
-  std::printf("deleted the record of epoch %lld%s%s\n", static_cast<long long>(o.epoch),
-              c && !c->path.empty() ? "; its file is still at " : "",
-              c && !c->path.empty() ? c->path.c_str() : "");
+  std::printf("deleted the record of epoch %lld\n", static_cast<long long>(o.epoch));
+  if (c && !c->path.empty()) std::printf("%s\n", RemoveRecordedFile(*c).c_str());
   return 0;
 }
 

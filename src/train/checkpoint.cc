@@ -179,6 +179,12 @@ CheckpointFile ReadCheckpoint(const std::string& path) {
   return DecodeCheckpoint(bytes, path);
 }
 
+std::string CheckpointFileChecksum(const std::string& path) {
+  auto bytes = ReadWholeFile(path, ExitCode::kCheckpoint);
+  Reader tail(std::span<const std::byte>(bytes).last(std::min<std::size_t>(bytes.size(), 4)), path);
+  return "crc32:" + Hex32(tail.Get<std::uint32_t>("crc32"));
+}
+
 std::vector<std::pair<std::int64_t, std::string>> ListCheckpointFiles(const std::string& dir,
                                                                       const std::string& job) {
   namespace fs = std::filesystem;

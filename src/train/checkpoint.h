@@ -56,6 +56,9 @@ struct WrittenCheckpoint {
 WrittenCheckpoint WriteCheckpoint(const std::string& dir, const CheckpointFile& c);
 // Reads and decodes; a missing/unreadable/corrupt file is a CheckpointError naming the path.
 CheckpointFile ReadCheckpoint(const std::string& path);
+// The checksum a record holds for the file at `path` ("crc32:xxxxxxxx", the CRC stored in its
+// trailer; the file is not otherwise verified). Unreadable/too short -> CheckpointError.
+std::string CheckpointFileChecksum(const std::string& path);
 
 // <dir>/<job>-epoch-NNNNNNNNNN.ckpt
 std::string CheckpointPath(const std::string& dir, const std::string& job, std::int64_t epoch);
