@@ -180,8 +180,9 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
                                                 const double* wt, double* gt,
                                                 std::span<const std::int64_t> rows, std::int64_t b,
                                                 std::int64_t e) {
-  alignas(64) double s[Kp];
-  alignas(64) double d[Kp];
+  const int k = Kp == 1 ? 1 : sh.k;  // (tells the compiler k <= Kp when Kp == 1)
+  alignas(64) double s[Kp] = {};
+  alignas(64) double d[Kp] = {};
   const double* wb = wt + sh.nf * Kp;  // bias weights (if sh.bias)
   double loss = 0;
   for (std::int64_t i = b; i < e; ++i) {
@@ -189,18 +190,18 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
     internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
     if (sh.bias)
-      for (int o = 0; o < sh.k; ++o) s[o] += wb[o] * sh.bias_value;
+      for (int o = 0; o < k; ++o) s[o] += wb[o] * sh.bias_value;
     const std::int32_t c = data.class_index[static_cast<std::size_t>(r)];
     if (gt == nullptr) {
-      loss += Policy::Loss(s, sh.k, c);
+      loss += Policy::Loss(s, k, c);
       continue;
     }
-    loss += Policy::Row(s, sh.k, c, d);
-    for (int o = sh.k; o < Kp; ++o) d[o] = 0.0;
+    loss += Policy::Row(s, k, c, d);
+    for (int o = k; o < Kp; ++o) d[o] = 0.0;
     if (AllZero<Kp>(d)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, d, gt);
     if (sh.bias)
-      for (int o = 0; o < sh.k; ++o) gt[sh.nf * Kp + o] += d[o] * sh.bias_value;
+      for (int o = 0; o < k; ++o) gt[sh.nf * Kp + o] += d[o] * sh.bias_value;
   }
   return loss;
 }
@@ -210,16 +211,17 @@ template <class Policy, bool kDense, int Kp, bool kFma>
 RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& data,
                                               const double* wt, double* coef, std::int64_t b,
                                               std::int64_t e) {
-  alignas(64) double s[Kp];
+  const int k = Kp == 1 ? 1 : sh.k;
+  alignas(64) double s[Kp] = {};
   const std::int64_t bias_at = sh.nf * Kp;
   for (std::int64_t r = b; r < e; ++r) {
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
     internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
     if (sh.bias)
-      for (int o = 0; o < sh.k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
+      for (int o = 0; o < k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
     double* cr = coef + r * Kp;
     for (int o = 0; o < Kp; ++o) cr[o] = 0.0;
-    Policy::HessCoef(s, sh.k, data.class_index[static_cast<std::size_t>(r)], cr);
+    Policy::HessCoef(s, k, data.class_index[static_cast<std::size_t>(r)], cr);
   }
 }
 
@@ -229,8 +231,9 @@ template <class Policy, bool kDense, int Kp, bool kFma>
 RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& data,
                                               const double* coef, const double* vt, double* gt,
                                               std::int64_t b, std::int64_t e) {
-  alignas(64) double u[Kp];
-  alignas(64) double hu[Kp];
+  const int k = Kp == 1 ? 1 : sh.k;
+  alignas(64) double u[Kp] = {};
+  alignas(64) double hu[Kp] = {};
   const std::int64_t bias_at = sh.nf * Kp;
   for (std::int64_t r = b; r < e; ++r) {
     const double* cr = coef + r * Kp;
@@ -238,13 +241,13 @@ RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& da
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
     internal::BlockedDots<Kp, kDense, kFma>(row, vt, u);
     if (sh.bias)
-      for (int o = 0; o < sh.k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
-    Policy::HessApply(cr, u, sh.k, hu);
-    for (int o = sh.k; o < Kp; ++o) hu[o] = 0.0;
+      for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
+    Policy::HessApply(cr, u, k, hu);
+    for (int o = k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);
     if (sh.bias)
-      for (int o = 0; o < sh.k; ++o) gt[bias_at + o] += hu[o] * sh.bias_value;
+      for (int o = 0; o < k; ++o) gt[bias_at + o] += hu[o] * sh.bias_value;
   }
 }
 
@@ -443,10 +446,22 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   AddTransposedParts(sh, Kp, parts, used, out);
 }
 
-// Calls fn(std::integral_constant<int, Kp>) for K outputs rounded up to 4, 8, 12 or 16;
-// returns false (and does not call) for K == 1 or K > 16.
-template <class Fn>
-bool ByBlockWidth(int k, Fn&& fn) {
+// Softmax always has K >= 2 outputs (two classes are binary logistic).
+template <class P>
+constexpr bool kSoftmax = std::is_same_v<P, internal::SoftmaxPolicy>;
+
+// Calls fn(std::integral_constant<int, Kp>) for K outputs rounded up to 4, 8, 12 or 16, and
+// Kp = 1 for one output on CSR storage (a gather per nonzero either way; the blocked form
+// adds the cached Hessian coefficients). Returns false (and does not call) for one dense
+// output (the plain kernel vectorises along the row) and for K > 16.
+template <bool kAllowOne, class Fn>
+bool ByBlockWidth(int k, bool dense, Fn&& fn) {
+  if constexpr (kAllowOne) {
+    if (k == 1 && !dense) {
+      fn(std::integral_constant<int, 1>{});
+      return true;
+    }
+  }
   if (k < 2 || k > 16) return false;
   switch ((k + 3) / 4) {
     case 1:
@@ -500,7 +515,7 @@ double LossGradientSum(const ModelSpec& spec, const Dataset& data, std::span<con
   double* g = grad.empty() ? nullptr : grad.data();
   return Dispatch(spec, data, [&]<class P, bool kDense>() {
     double loss = 0;
-    const bool blocked = ByBlockWidth(sh.k, [&](auto kp) {
+    const bool blocked = ByBlockWidth<!kSoftmax<P>>(sh.k, kDense, [&](auto kp) {
       loss = BlockedGradientKernel<P, kDense, decltype(kp)::value>(sh, data, w.data(), g, rows);
     });
     return blocked ? loss : GradientKernel<P, kDense>(sh, data, w.data(), g, rows);
@@ -521,7 +536,7 @@ void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<cons
   const Shape sh = internal::ShapeOf(spec);
   Dispatch(spec, data, [&]<class P, bool kDense>() {
     if constexpr (P::kHasCurvature) {
-      const bool blocked = ByBlockWidth(sh.k, [&](auto kp) {
+      const bool blocked = ByBlockWidth<!kSoftmax<P>>(sh.k, kDense, [&](auto kp) {
         BlockedHessianKernel<P, kDense, decltype(kp)::value>(sh, data, w.data(), v.data(),
                                                              out.data());
       });
