@@ -383,7 +383,7 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   cache.coef.assign(static_cast<std::size_t>(n) * Kp, 0.0);
   const std::vector<double> wt = Transpose(sh, Kp, w);
   double* coef = cache.coef.data();
-  const int threads = internal::ThreadsFor(n);
+  [[maybe_unused]] const int threads = internal::ThreadsFor(n);  // (no OpenMP: unused)
 #pragma omp parallel num_threads(threads)
   {
     const int t = internal::ThreadNum();
