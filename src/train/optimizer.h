@@ -3,7 +3,7 @@
 // An optimizer knows a function and nothing else: no rank, no communicator, no data. Every
 // rank runs the same optimizer on the same (allreduced) values, so every rank takes
 // bit-identical steps. One RunEpoch is one outer iteration (lbfgs: one direction + line
-// search) or one pass over the shard (sgd).
+// search; tron: one trust-region Newton step) or one pass over the shard (sgd).
 //
 // Checkpoint hook (issue 5): SaveState() returns the whole optimizer state as doubles
 // (bit-exact round trip); RestoreState() on a fresh optimizer built with the same options
