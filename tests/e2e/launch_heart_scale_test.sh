@@ -13,8 +13,11 @@ job=$(job_name hs3)
   >"$WORK/three.log" 2>&1 || fail "launch.sh -n 3 failed: $(tail -5 "$WORK/three.log")"
 
 [[ $(json_field "$WORK/three.jsonl" world_size) == 3 ]] || fail "world_size is not 3 in the metrics"
-grep -q '^\[p0\] ' "$WORK/three.log" && grep -q '^\[p2\] ' "$WORK/three.log" ||
-  fail "launch.sh did not prefix the processes' output"
+# Every line a rank printed carries its process prefix (non-leaders are quiet, so only the
+# leader's lines are certain to exist).
+grep -q '^\[p[0-2]\] .* r0/3 ' "$WORK/three.log" || fail "the leader's lines are not prefixed"
+if grep -E '^(INFO|WARN|ERROR) ' "$WORK/three.log"; then fail "unprefixed rank output"; fi
+if grep '^\[p[0-2]\] .* r[12]/3 .*epoch' "$WORK/three.log"; then fail "a non-leader printed progress"; fi
 o1=$(json_field "$WORK/one.jsonl" objective)
 o3=$(json_field "$WORK/three.jsonl" objective)
 d=$(rel_diff "$o1" "$o3")
