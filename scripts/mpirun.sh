@@ -53,6 +53,9 @@ has_opt() { local o; for o in "${train_args[@]}"; do [[ $o == "$1" || $o == "$1=
 has_opt --output || train_args+=(--output "$run_dir/model.bin")
 has_opt --metrics || train_args+=(--metrics "$run_dir/metrics.jsonl")
 has_opt --checkpoint-dir || train_args+=(--checkpoint-dir "$run_dir/checkpoints")
+# Checkpoints every 10 epochs, so `scripts/mpirun.sh --job NAME --resume` can continue a run.
+has_opt --checkpoint-every || train_args+=(--checkpoint-every 10)
+mkdir -p "$run_dir/checkpoints"
 has_opt --threads || train_args+=(--threads "$(rt_threads_per_rank "$np")")
 
 root_args=()
