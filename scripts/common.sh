@@ -19,19 +19,28 @@ rt_build() {
   cmake --build "$RT_BUILD" --target ringtrain -j "$(nproc)" >&2
 }
 
-# Starts a throwaway ZooKeeper; sets RT_ZK (connect string). Stopped by rt_cleanup_zk.
+# Starts a local ZooKeeper; sets RT_ZK (connect string). Stopped by rt_cleanup_zk.
+# rt_start_zk            throwaway: state in a temp dir, removed on stop
+# rt_start_zk DIR        state kept in DIR across runs (so a job can be resumed later)
+RT_ZK_KEEP=""
 rt_start_zk() {
-  local out
-  out=$("$RT_ROOT/scripts/zk.sh" start --tick 500) || rt_die "could not start a local ZooKeeper"
+  local out dir_args=()
+  if [[ -n ${1:-} ]]; then
+    mkdir -p "$1"
+    dir_args=(--dir "$1")
+    RT_ZK_KEEP=--keep-data
+  fi
+  out=$("$RT_ROOT/scripts/zk.sh" start --tick 500 "${dir_args[@]}") ||
+    rt_die "could not start a local ZooKeeper"
   eval "$out"
   RT_ZK_DIR=$ZK_DIR
   RT_ZK=$ZK_CONNECT
-  rt_log "started a throwaway ZooKeeper at $RT_ZK"
+  rt_log "started a local ZooKeeper at $RT_ZK${1:+ (state in $1)}"
 }
 
 rt_cleanup_zk() {
   if [[ -n $RT_ZK_DIR ]]; then
-    "$RT_ROOT/scripts/zk.sh" stop "$RT_ZK_DIR" || true
+    "$RT_ROOT/scripts/zk.sh" stop "$RT_ZK_DIR" $RT_ZK_KEEP || true
     RT_ZK_DIR=""
   fi
 }

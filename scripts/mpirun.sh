@@ -9,6 +9,8 @@
 #       started (also on Ctrl-C).
 #   scripts/mpirun.sh [-np N] [-H h1,h2 | --hostfile F] [--zk HOSTS] [--job NAME]
 #                     [--config FILE] [--resume] [any `ringtrain train` option ...]
+#   Without --zk the script runs its own ZooKeeper with its state in runs/<job>/zk, so
+#   `scripts/mpirun.sh --job NAME --resume` continues a run that was stopped.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -45,7 +47,9 @@ trap cleanup EXIT
 trap 'rt_log "interrupted"; exit 130' INT TERM
 
 if [[ -z $zk ]]; then
-  rt_start_zk
+  # The job's znodes (checkpoint records) live in the run folder, so rerunning this script
+  # with --job NAME --resume finds them.
+  rt_start_zk "$run_dir/zk"
   zk=$RT_ZK
 fi
 

@@ -4,7 +4,10 @@
 #
 #   eval "$(scripts/zk.sh start [--ensemble] [--tick MS] [--dir DIR])"
 #       -> sets ZK_CONNECT=127.0.0.1:p1[,...] and ZK_DIR=<state dir>; waits until serving.
-#   scripts/zk.sh stop DIR        stops exactly the servers started in DIR and removes DIR.
+#   scripts/zk.sh stop DIR [--keep-data]
+#                                 stops exactly the servers started in DIR and removes DIR
+#                                 (with --keep-data the znodes stay in DIR for a later start
+#                                 --dir DIR, e.g. to --resume a job after the script ended).
 #   scripts/zk.sh kill DIR N      SIGKILLs server N (1..3) of DIR (fault tests).
 #   scripts/zk.sh restart DIR N   starts server N of DIR again.
 #   ... start --ensemble --netns ns1,ns2,ns3 --addresses a1,a2,a3
@@ -135,7 +138,7 @@ CFG
 }
 
 cmd_stop() {
-  local dir=${1:-}
+  local dir=${1:-} keep=${2:-}
   [[ -n $dir && -d $dir ]] || die "stop: no such state dir '$dir'"
   for pidf in "$dir"/pid*; do
     [[ -e $pidf ]] || continue
@@ -152,7 +155,11 @@ cmd_stop() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  rm -rf "$dir"
+  if [[ $keep == --keep-data ]]; then
+    rm -f "$dir"/pid* "$dir/ports" "$dir/connect"
+  else
+    rm -rf "$dir"
+  fi
 }
 
 cmd_kill() {
