@@ -46,16 +46,21 @@ function(ringtrain_add_library box)
     PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# ringtrain_add_test(<name> SOURCES ... LIBS ... LABELS ... TIMEOUT <s>)
+# ringtrain_add_test(<name> SOURCES ... LIBS ... LABELS ... TIMEOUT <s> [RESOURCE_LOCK <r>])
 # One executable per test file; every discovered test gets the labels and the timeout.
+# RESOURCE_LOCK e2e_cpu keeps a CPU-heavy test from running beside the end-to-end tests.
 function(ringtrain_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 60)
+  endif()
+  set(extra)
+  if(ARG_RESOURCE_LOCK)
+    set(extra RESOURCE_LOCK ${ARG_RESOURCE_LOCK})
   endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ringtrain::options ${ARG_LIBS} GTest::gtest_main)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ${extra})
 endfunction()
