@@ -246,6 +246,13 @@ LoadedCheckpoint LoadFirstValid(const std::vector<std::string>& paths,
       tried += (tried.empty() ? "" : ", ") + path;
       continue;
     }
+    if (!options.job.empty() && c.job != options.job) {
+      // A record or file pointing at another job's checkpoint is never resumed from.
+      log::Warn("skipping checkpoint " + path + ": it belongs to job '" + c.job + "', not '" +
+                options.job + "'; trying the next older one");
+      tried += (tried.empty() ? "" : ", ") + path + " (job " + c.job + ")";
+      continue;
+    }
     CheckResumable(c, options, path);
     return {std::move(c), path};
   }

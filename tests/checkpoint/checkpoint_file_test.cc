@@ -142,6 +142,22 @@ TEST(CheckpointFile, LoadFirstValidFallsBackAndNamesEveryPathTried) {
   }
 }
 
+TEST(CheckpointFile, AnotherJobsCheckpointIsNeverResumedFrom) {
+  ringtrain::testing::TempDir dir;
+  TrainOptions o;
+  auto c = Sample(4, o);
+  auto p = WriteCheckpoint(dir.path(), c).path;
+  o.job = c.job;
+  EXPECT_EQ(LoadFirstValid({p}, o).file.epoch(), 4);
+  o.job = c.job + "-other";
+  try {
+    LoadFirstValid({p}, o);
+    FAIL() << "resumed from another job's checkpoint";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(e.what_happened().find("job " + c.job), std::string::npos) << e.what_happened();
+  }
+}
+
 TEST(CheckpointFile, ShapeKeysMustMatchRunKeysMayChange) {
   TrainOptions o;
   auto c = Sample(5, o);
