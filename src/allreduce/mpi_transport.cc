@@ -149,7 +149,12 @@ class MpiTransport final : public Transport {
       }
     }
     broken_ = PeerError(ring_, peer, what);
-    log::Warn(FormatError(*broken_));
+    // An abort this process asked for (ring superseded, signal, end of run) is no news to it.
+    if (peer == ring_.rank) {
+      log::Debug(FormatError(*broken_));
+    } else {
+      log::Warn(FormatError(*broken_));
+    }
     throw *broken_;
   }
 

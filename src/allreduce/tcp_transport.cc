@@ -228,7 +228,12 @@ void TcpTransport::Fail(int blamed, int peer, const std::string& what) {
   // SHUT_WR only: a FIN, not a reset, so a neighbour still reads our notice first.
   ::shutdown(next_fd_.get(), SHUT_WR);
   ::shutdown(prev_fd_.get(), SHUT_WR);
-  log::Warn(FormatError(*broken_));
+  // An abort this process asked for (ring superseded, signal, end of run) is no news to it.
+  if (peer == ring_.rank) {
+    log::Debug(FormatError(*broken_));
+  } else {
+    log::Warn(FormatError(*broken_));
+  }
   throw *broken_;
 }
 
