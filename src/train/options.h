@@ -29,7 +29,7 @@ struct TrainOptions {
   int ranks = 1;
   int min_ranks = 0;  // 0 = not elastic
   int max_ranks = 0;
-  std::string transport;  // "" = auto (mpi under mpirun, else tcp)
+  std::string transport;          // "" = auto (mpi under mpirun, else tcp)
   std::string advertise_address;  // "" = the address facing the first ZooKeeper server
   std::string interface;          // advertise this interface's IPv4 address
   // Data (shape scope: the data defines the objective).
