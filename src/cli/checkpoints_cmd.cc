@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "cli/command.h"
+#include "cli/zk_cli.h"
 #include "common/deadline.h"
 #include "common/error.h"
 #include "common/file_util.h"
@@ -25,14 +26,7 @@
 namespace ringtrain::cli {
 namespace {
 
-struct CheckpointsOptions {
-  std::string job;
-  std::string zk = "127.0.0.1:2181";
-  std::string zk_auth;
-  std::string zk_auth_file;
-  std::string zk_root = "/ringtrain";
-  double timeout_s = 15;
-  bool json = false;
+struct CheckpointsOptions : ZkCli {
   std::string action;  // list | show | delete
   std::int64_t epoch = -1;
 };
@@ -93,12 +87,7 @@ std::string RemoveRecordedFile(const rendezvous::CheckpointRecord& c) {
 }
 
 int RunCheckpoints(const CheckpointsOptions& o) {
-  std::string auth = o.zk_auth;
-  if (!o.zk_auth_file.empty()) {
-    auto bytes = ReadWholeFile(o.zk_auth_file, ExitCode::kUsage);
-    auth.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    while (!auth.empty() && (auth.back() == '\n' || auth.back() == '\r')) auth.pop_back();
-  }
+  const std::string auth = ReadZkAuth(o.zk_auth, o.zk_auth_file);
   auto reg = rendezvous::CheckpointRegistry::Open(o.zk, o.zk_root, o.job, auth,
                                                   Deadline::AfterSeconds(o.timeout_s));
   const std::string where = o.zk + " " + o.zk_root + "/" + o.job + "/checkpoints";
@@ -140,16 +129,7 @@ int RunCheckpoints(const CheckpointsOptions& o) {
 void AddCheckpointsCommand(CLI::App& app, RunFn* run) {
   auto opts = std::make_shared<CheckpointsOptions>();
   CLI::App* cmd = app.add_subcommand("checkpoints", "list, show or delete recorded checkpoints");
-  cmd->add_option("--job", opts->job, "job name")->required();
-  cmd->add_option("--zk", opts->zk, "ZooKeeper connect string HOSTS[/chroot]")
-      ->capture_default_str();
-  cmd->add_option("--zk-auth", opts->zk_auth, "digest auth USER:PASS");
-  cmd->add_option("--zk-auth-file", opts->zk_auth_file, "file holding USER:PASS");
-  cmd->add_option("--zk-root", opts->zk_root, "root znode of ringtrain jobs")
-      ->capture_default_str();
-  cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for ZooKeeper")
-      ->capture_default_str();
-  cmd->add_flag("--json", opts->json, "JSON output");
+  AddZkCliOptions(cmd, *opts, "JSON output");
   cmd->add_option("action", opts->action, "list | show | delete")
       ->check(CLI::IsMember({"list", "show", "delete"}))
       ->default_val("list");

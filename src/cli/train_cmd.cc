@@ -38,6 +38,7 @@
 #include "allreduce/tcp.h"
 #include "cli/command.h"
 #include "cli/options.h"
+#include "cli/zk_cli.h"
 #include "common/deadline.h"
 #include "common/error.h"
 #include "common/file_util.h"
@@ -72,15 +73,6 @@ MpiEnv DetectMpi() {
   env.size = size != nullptr ? std::atoi(size) : 0;
   env.rank = rank != nullptr ? std::atoi(rank) : -1;
   return env;
-}
-
-std::string ReadAuth(const train::TrainOptions& o) {
-  if (o.zk_auth_file.empty()) return o.zk_auth;
-  auto bytes = ReadWholeFile(o.zk_auth_file, ExitCode::kUsage);
-  std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.pop_back();
-  return text;
 }
 
 // Lets the rendezvous thread and the signal thread abort the communicator, and the signal
@@ -218,12 +210,12 @@ std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterE
       std::this_thread::sleep_for(std::chrono::milliseconds(faults.epoch_delay_ms));
     if (faults.kill_at >= 0 && s.model.epoch == faults.kill_at) {
       log::Warn("RINGTRAIN_FAULT: killing this process after epoch " +
-                 std::to_string(s.model.epoch));
+                std::to_string(s.model.epoch));
       ::raise(SIGKILL);
     }
     if (faults.stop_at >= 0 && s.model.epoch == faults.stop_at) {
       log::Warn("RINGTRAIN_FAULT: stopping this process after epoch " +
-                 std::to_string(s.model.epoch));
+                std::to_string(s.model.epoch));
       ::raise(SIGSTOP);
     }
   };
@@ -302,8 +294,9 @@ std::vector<std::string> RecordedPaths(rendezvous::CheckpointRegistry& reg,
 // gone (read with a short-lived session; "" if that fails).
 std::string MissingMembers(const train::TrainOptions& o, const std::vector<Member>& ring) {
   try {
-    auto st = rendezvous::ReadJobStatus(o.zk, "/ringtrain", o.job, ReadAuth(o),
-                                        Deadline::AfterSeconds(5));
+    auto st =
+        rendezvous::ReadJobStatus(o.zk, "/ringtrain", o.job, ReadZkAuth(o.zk_auth, o.zk_auth_file),
+                                  Deadline::AfterSeconds(5));
     std::string out;
     for (std::size_t i = 0; i < ring.size(); ++i) {
       bool live = false;
@@ -341,7 +334,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   rendezvous::Options ro;
   ro.zk_hosts = o.zk;
   ro.job = o.job;
-  ro.auth = ReadAuth(o);
+  ro.auth = ReadZkAuth(o.zk_auth, o.zk_auth_file);
   ro.ranks = elastic ? 0 : o.ranks;
   ro.min_ranks = o.min_ranks;
   ro.max_ranks = o.max_ranks;
