@@ -130,7 +130,7 @@ run_ranks 2 "$job" "$WORK/c-res" --epochs 10 --checkpoint-dir "$WORK/f" --resume
   --output "$WORK/c-res.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "resume with a corrupted latest: exit codes ${RCS[*]}"
 cat "$WORK"/c-res.* | grep -q "WARN.*$latest" || fail "no WARN naming $latest"
-cat "$WORK"/c-res.* | grep -q "resuming job $job from epoch $prev" || fail "did not fall back to $prev"
+cat "$WORK"/c-res.* | grep -Eq "(resuming job $job from epoch|resumes from epoch) $prev" || fail "did not fall back to $prev: $(grep -h -E "resum|WARN|ERROR" "$WORK"/c-res.* | head -5)"
 same "$WORK/z-full-lbfgs.model" "$WORK/c-res.model" "fallback from a corrupted record"
 run_ranks 2 "$job" "$WORK/rf" --epochs 10 --resume-from "$oldest" --output "$WORK/rf.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "--resume-from $oldest: exit codes ${RCS[*]}"
