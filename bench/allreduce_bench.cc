@@ -1,7 +1,8 @@
 // allreduce_bench — ring allreduce (over TCP and over MPI point-to-point) beside
 // MPI_Allreduce, plus a plain TCP stream for the loopback ceiling. Run under mpirun:
 //
-//   mpirun -np N allreduce_bench [--segment-bytes B] [--max-bytes B] [--min-bytes B]
+//   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
+//                                [--min-bytes B] [--methods mpi,ring_mpi,ring_tcp,tcp_stream]
 //
 // Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
 // timed repetitions, each started after a barrier and measured as the slowest rank),
@@ -138,13 +139,15 @@ void TcpStream(Communicator& reference, int np) {
 int main(int argc, char** argv) {
   using namespace ringtrain::allreduce;
   MpiSession session(&argc, &argv);
-  std::size_t segment_bytes = kDefaultSegmentBytes;
+  std::size_t segment_bytes = 0;  // 0: each transport's default
+  std::size_t gather_bytes = kDefaultGatherBytes;
   std::size_t min_bytes = 4096;
   std::size_t max_bytes = std::size_t{256} << 20;
   std::string methods = "mpi,ring_mpi,ring_tcp,tcp_stream";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--segment-bytes") segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--gather-bytes") gather_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--min-bytes") min_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--max-bytes") max_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--methods") methods = argv[i + 1];
@@ -170,10 +173,12 @@ int main(int argc, char** argv) {
     ring.members.push_back(m);
   }
   TcpOptions tcp_options;
-  tcp_options.segment_bytes = segment_bytes;
+  if (segment_bytes != 0) tcp_options.segment_bytes = segment_bytes;
+  tcp_options.gather_bytes = gather_bytes;
   std::unique_ptr<Communicator> ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
-  std::unique_ptr<Communicator> ring_mpi =
-      MakeMpiRingCommunicator(ring, MpiOptions{std::chrono::seconds(60), segment_bytes});
+  std::unique_ptr<Communicator> ring_mpi = MakeMpiRingCommunicator(
+      ring, MpiOptions{std::chrono::seconds(60),
+                       segment_bytes != 0 ? segment_bytes : kDefaultMpiSegmentBytes, gather_bytes});
 
   // One buffer, touched once, reused by every method and size.
   std::vector<float> data(max_bytes / sizeof(float), 0.0f);

@@ -23,9 +23,14 @@
 
 namespace ringtrain::allreduce {
 
+// Larger than TCP's: every MPI message above the eager limit pays a rendezvous handshake,
+// and 1 MiB measured best for the ring over MPI (docs/allreduce.md).
+inline constexpr std::size_t kDefaultMpiSegmentBytes = 1024 * 1024;
+
 struct MpiOptions {
   std::chrono::milliseconds timeout{60000};
-  std::size_t segment_bytes = kDefaultSegmentBytes;
+  std::size_t segment_bytes = kDefaultMpiSegmentBytes;
+  std::size_t gather_bytes = kDefaultGatherBytes;  // RingOptions::gather_bytes
 };
 
 // Every member of `ring` needs mpi_rank >= 0. A world of one returns nullptr.

@@ -1,7 +1,9 @@
 #include "allreduce/mpi_session.h"
 
 #include <mpi.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,13 @@ MpiSession::~MpiSession() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
+}
+
+void MpiSession::ExitWithoutFinalize(int code, bool abort_job) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (abort_job) MPI_Abort(MPI_COMM_WORLD, code);
+  ::_exit(code);
 }
 
 bool MpiSession::LaunchedByMpirun(char** envp) {

@@ -5,6 +5,10 @@
 // session calls MPI) and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD so MPI failures become
 // TransportErrors instead of killing the job; its destructor calls MPI_Finalize. At most one
 // session per process, ever (MPI cannot be re-initialised).
+//
+// MPI_Finalize synchronises with every rank of the job, so a process that failed because a
+// peer died or hangs must not call it: ExitWithoutFinalize ends the process instead (main()
+// uses it for every non-zero exit under mpirun; docs/reliability.md).
 #pragma once
 
 namespace ringtrain::allreduce {
@@ -16,6 +20,13 @@ class MpiSession {
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
+
+  // Flushes stdout/stderr and ends the process with `code` without MPI_Finalize (which can
+  // block forever on a dead or stopped peer). mpirun then sees a rank that exited without
+  // finalizing: plain mpirun aborts the job (kills the other ranks), mpirun
+  // --enable-recovery lets them finish reporting on their own. With `abort_job`,
+  // MPI_Abort(MPI_COMM_WORLD, code) instead: mpirun kills every rank at once.
+  [[noreturn]] void ExitWithoutFinalize(int code, bool abort_job = false);
 
   int rank() const { return rank_; }  // in MPI_COMM_WORLD
   int size() const { return size_; }

@@ -60,20 +60,34 @@ class MpiTransport final : public Transport {
 
   const Ring& ring() const override { return ring_; }
 
-  void Exchange(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
-                Deadline deadline) override {
-    Run(tag, &send, &recv, deadline);
+  void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
+                     std::span<std::byte> recv, Deadline /*deadline*/) override {
+    Post(tag, &send, &recv);
   }
+  void FinishExchange(Deadline deadline) override { Wait(deadline); }
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                   Deadline deadline) override {
-    Run(tag, &data, nullptr, deadline);
+    Post(tag, &data, nullptr);
+    Wait(deadline);
   }
   void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override {
-    Run(tag, nullptr, &data, deadline);
+    Post(tag, nullptr, &data);
+    Wait(deadline);
   }
   void Abort() override { aborted_.store(true, std::memory_order_release); }
 
  private:
+  // The exchange in flight; requests: 0 header in, 1 data in, 2 header out, 3 data out.
+  struct Pending {
+    bool active = false;
+    MessageTag tag;
+    std::size_t recv_bytes = 0;
+    bool header_checked = true;
+    MPI_Request reqs[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    Header out{};
+    Header in{};
+  };
+
   static int Count(std::size_t bytes, const Ring& ring, int peer) {
     if (bytes > static_cast<std::size_t>(INT_MAX)) {
       throw PeerError(ring, peer,
@@ -83,71 +97,76 @@ class MpiTransport final : public Transport {
     return static_cast<int>(bytes);
   }
 
-  void Run(const MessageTag& tag, const std::span<const std::byte>* send,
-           const std::span<std::byte>* recv, Deadline deadline) {
+  void Post(const MessageTag& tag, const std::span<const std::byte>* send,
+            const std::span<std::byte>* recv) {
     if (broken_) throw *broken_;
-    const int next = ring_.next();
-    const int prev = ring_.prev();
-    MPI_Request reqs[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-    Header out{};
-    Header in{};
+    if (p_.active) throw UsageError("an MPI exchange is already in flight", "mpi transport");
+    const int recv_count = recv != nullptr ? Count(recv->size(), ring_, ring_.prev()) : 0;
+    const int send_count = send != nullptr ? Count(send->size(), ring_, ring_.next()) : 0;
     const bool recv_header = recv != nullptr && !(last_recv_ && *last_recv_ == tag);
     const bool send_header = send != nullptr && !(last_sent_ && *last_sent_ == tag);
     if (recv != nullptr) last_recv_ = tag;
     if (send != nullptr) last_sent_ = tag;
+    p_.active = true;
+    p_.tag = tag;
+    p_.recv_bytes = recv != nullptr ? recv->size() : 0;
+    p_.header_checked = !recv_header;
     if (recv != nullptr) {
       if (recv_header) {
-        MPI_Irecv(&in, 3, MPI_UINT64_T, prev_mpi_, kHeaderTag, MPI_COMM_WORLD, &reqs[0]);
+        MPI_Irecv(&p_.in, 3, MPI_UINT64_T, prev_mpi_, kHeaderTag, MPI_COMM_WORLD, &p_.reqs[0]);
       }
-      MPI_Irecv(recv->data(), Count(recv->size(), ring_, prev), MPI_BYTE, prev_mpi_, kDataTag,
-                MPI_COMM_WORLD, &reqs[1]);
+      MPI_Irecv(recv->data(), recv_count, MPI_BYTE, prev_mpi_, kDataTag, MPI_COMM_WORLD,
+                &p_.reqs[1]);
     }
     if (send != nullptr) {
-      out = MakeHeader(tag, send->size());
+      p_.out = MakeHeader(tag, send->size());
       if (send_header) {
-        MPI_Isend(&out, 3, MPI_UINT64_T, next_mpi_, kHeaderTag, MPI_COMM_WORLD, &reqs[2]);
+        MPI_Isend(&p_.out, 3, MPI_UINT64_T, next_mpi_, kHeaderTag, MPI_COMM_WORLD, &p_.reqs[2]);
       }
-      MPI_Isend(const_cast<std::byte*>(send->data()), Count(send->size(), ring_, next), MPI_BYTE,
-                next_mpi_, kDataTag, MPI_COMM_WORLD, &reqs[3]);
-    }
-    bool header_checked = !recv_header;
-    while (true) {
-      int done = 0;
-      MPI_Status statuses[4];
-      const int rc = MPI_Testall(4, reqs, &done, statuses);
-      if (!header_checked && reqs[0] == MPI_REQUEST_NULL) {
-        header_checked = true;
-        if (!(TagOf(in) == tag) || in.payload != recv->size()) {
-          Fail(reqs, prev,
-               "collective mismatch: predecessor sent " + DescribeTag(TagOf(in), in.payload) +
-                   ", this rank expected " + DescribeTag(tag, recv->size()));
-        }
-      }
-      if (rc != MPI_SUCCESS) Fail(reqs, prev, "MPI point-to-point failed: " + MpiErrorText(rc));
-      if (done) break;
-      if (aborted_.load(std::memory_order_acquire)) {
-        Fail(reqs, ring_.rank, "collective aborted by this rank");
-      }
-      if (deadline.Expired()) {
-        Fail(reqs, header_checked ? next : prev, "deadline passed during a collective");
-      }
-    }
-    if (!header_checked) {
-      if (!(TagOf(in) == tag) || in.payload != recv->size()) {
-        Fail(reqs, prev,
-             "collective mismatch: predecessor sent " + DescribeTag(TagOf(in), in.payload) +
-                 ", this rank expected " + DescribeTag(tag, recv->size()));
-      }
+      MPI_Isend(const_cast<std::byte*>(send->data()), send_count, MPI_BYTE, next_mpi_, kDataTag,
+                MPI_COMM_WORLD, &p_.reqs[3]);
     }
   }
 
-  [[noreturn]] void Fail(MPI_Request* reqs, int peer, const std::string& what) {
-    for (int i = 0; i < 4; ++i) {
-      if (reqs[i] != MPI_REQUEST_NULL) {
-        MPI_Cancel(&reqs[i]);
-        MPI_Request_free(&reqs[i]);
+  void CheckHeader() {
+    p_.header_checked = true;
+    if (!(TagOf(p_.in) == p_.tag) || p_.in.payload != p_.recv_bytes) {
+      Fail(ring_.prev(), "collective mismatch: predecessor sent " +
+                             DescribeTag(TagOf(p_.in), p_.in.payload) + ", this rank expected " +
+                             DescribeTag(p_.tag, p_.recv_bytes));
+    }
+  }
+
+  void Wait(Deadline deadline) {
+    if (broken_) throw *broken_;
+    if (!p_.active) throw UsageError("FinishExchange without StartExchange", "mpi transport");
+    while (true) {
+      int done = 0;
+      MPI_Status statuses[4];
+      const int rc = MPI_Testall(4, p_.reqs, &done, statuses);
+      if (!p_.header_checked && p_.reqs[0] == MPI_REQUEST_NULL) CheckHeader();
+      if (rc != MPI_SUCCESS) Fail(ring_.prev(), "MPI point-to-point failed: " + MpiErrorText(rc));
+      if (done) break;
+      if (aborted_.load(std::memory_order_acquire)) {
+        Fail(ring_.rank, "collective aborted by this rank");
+      }
+      if (deadline.Expired()) {
+        Fail(p_.header_checked ? ring_.next() : ring_.prev(),
+             "deadline passed during a collective");
       }
     }
+    if (!p_.header_checked) CheckHeader();
+    p_.active = false;
+  }
+
+  [[noreturn]] void Fail(int peer, const std::string& what) {
+    for (MPI_Request& req : p_.reqs) {
+      if (req != MPI_REQUEST_NULL) {
+        MPI_Cancel(&req);
+        MPI_Request_free(&req);
+      }
+    }
+    p_.active = false;
     broken_ = PeerError(ring_, peer, what);
     // An abort this process asked for (ring superseded, signal, end of run) is no news to it.
     if (peer == ring_.rank) {
@@ -165,6 +184,7 @@ class MpiTransport final : public Transport {
   std::optional<TransportError> broken_;
   std::optional<MessageTag> last_sent_;  // tag of the last header sent / received
   std::optional<MessageTag> last_recv_;
+  Pending p_;
 };
 
 }  // namespace
@@ -175,8 +195,9 @@ std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring) {
 }
 
 std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const MpiOptions& options) {
-  return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
-                                            RingOptions{options.timeout, options.segment_bytes});
+  return std::make_unique<RingCommunicator>(
+      MakeMpiTransport(ring), ring.rank, ring.world_size(),
+      RingOptions{options.timeout, options.segment_bytes, options.gather_bytes});
 }
 
 }  // namespace ringtrain::allreduce

@@ -44,25 +44,50 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
   if (world_ == 1) return;
   const Deadline deadline = Deadline::After(options_.timeout);
   const MessageTag tag{op, seq_++, data.size()};
+  const std::size_t copies_bytes = data.size_bytes() * static_cast<std::size_t>(world_ - 1);
+  if (data.size_bytes() <= options_.gather_bytes &&
+      (copies_bytes <= kMaxGatherScratchBytes || options_.gather_bytes > kMaxGatherScratchBytes)) {
+    AllreduceByGather(data, tag, deadline);
+    return;
+  }
   const std::size_t seg_elems = std::max<std::size_t>(1, options_.segment_bytes / sizeof(T));
   const std::size_t segments = SegmentsPerChunk(data.size(), world_, seg_elems);
-  T* scratch = reinterpret_cast<T*>(Scratch(seg_elems * sizeof(T)));
+  // Two scratch segments: segment k is received into one while segment k-1, received into
+  // the other, is added into `data` — the reduction overlaps the next transfer.
+  T* scratch = reinterpret_cast<T*>(Scratch(2 * seg_elems * sizeof(T)));
   auto bytes_of = [&](Range r) { return std::as_bytes(data.subspan(r.begin, r.size())); };
-
+  struct PendingAdd {
+    Range dst;
+    const T* src = nullptr;
+  } pending;
+  auto add_pending = [&] {
+    if (pending.src != nullptr)
+      AddInto(data.data() + pending.dst.begin, pending.src, pending.dst.size());
+    pending.src = nullptr;
+  };
+  std::size_t k = 0;
   for (int s = 0; s + 1 < world_; ++s) {
     const StepChunks step = ReduceScatterStep(rank_, world_, s);
     const Range send_chunk = ChunkRange(data.size(), world_, step.send_chunk);
     const Range recv_chunk = ChunkRange(data.size(), world_, step.recv_chunk);
-    for (std::size_t j = 0; j < segments; ++j) {
+    for (std::size_t j = 0; j < segments; ++j, ++k) {
       const Range out = SegmentRange(send_chunk, segments, j);
       const Range in = SegmentRange(recv_chunk, segments, j);
-      transport_->Exchange(
+      // What we send must hold its sum so far: the pending add may be into it (one segment
+      // per chunk: this step sends what the previous step received).
+      if (pending.src != nullptr && pending.dst.begin < out.end && out.begin < pending.dst.end) {
+        add_pending();
+      }
+      T* buf = scratch + (k % 2) * seg_elems;
+      transport_->StartExchange(
           tag, bytes_of(out),
-          std::span<std::byte>(reinterpret_cast<std::byte*>(scratch), in.size() * sizeof(T)),
-          deadline);
-      AddInto(data.data() + in.begin, scratch, in.size());
+          std::span<std::byte>(reinterpret_cast<std::byte*>(buf), in.size() * sizeof(T)), deadline);
+      add_pending();
+      transport_->FinishExchange(deadline);
+      pending = {in, buf};
     }
   }
+  add_pending();
   for (int s = 0; s + 1 < world_; ++s) {
     const StepChunks step = AllGatherStep(rank_, world_, s);
     const Range send_chunk = ChunkRange(data.size(), world_, step.send_chunk);
@@ -73,6 +98,43 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
       transport_->Exchange(tag, bytes_of(out),
                            std::as_writable_bytes(data.subspan(in.begin, in.size())), deadline);
     }
+  }
+}
+
+// Step s: send the buffer of rank (r - s) (our own at s = 0, then the one received last) and
+// receive rank (r - s - 1)'s into slot s. Then every rank adds the buffers in rank order
+// 0, 1, ..., N-1 (each element's sum is ((x0 + x1) + x2) + ...), so the bits agree everywhere.
+// Every rank sees the same data.size(), so all take this path or none (a mismatch fails the
+// first header check either way).
+template <typename T>
+void RingCommunicator::AllreduceByGather(std::span<T> data, const MessageTag& tag,
+                                         Deadline deadline) {
+  const std::size_t n = data.size();
+  const std::size_t others = static_cast<std::size_t>(world_ - 1);
+  T* slots = reinterpret_cast<T*>(Scratch(std::max<std::size_t>(1, n * others) * sizeof(T)));
+  for (std::size_t s = 0; s < others; ++s) {
+    const T* out = s == 0 ? data.data() : slots + (s - 1) * n;
+    transport_->Exchange(tag, std::as_bytes(std::span<const T>(out, n)),
+                         std::as_writable_bytes(std::span<T>(slots + s * n, n)), deadline);
+  }
+  // Rank k's buffer: ours, or slot (r - 1 - k) mod N.
+  std::vector<const void*>& from = gather_sources_;  // reused: no allocation per call
+  from.resize(static_cast<std::size_t>(world_));
+  for (int k = 0; k < world_; ++k) {
+    const int slot = ((rank_ - 1 - k) % world_ + world_) % world_;
+    from[static_cast<std::size_t>(k)] =
+        k == rank_ ? data.data() : slots + static_cast<std::size_t>(slot) * n;
+  }
+  // In blocks that stay in L1: sum = x0; sum += x1; ...; data = sum.
+  constexpr std::size_t kBlock = 2048;
+  T sum[kBlock];
+  for (std::size_t begin = 0; begin < n; begin += kBlock) {
+    const std::size_t len = std::min(kBlock, n - begin);
+    std::copy_n(static_cast<const T*>(from[0]) + begin, len, sum);
+    for (std::size_t k = 1; k < from.size(); ++k) {
+      AddInto(sum, static_cast<const T*>(from[k]) + begin, len);
+    }
+    std::copy_n(sum, len, data.data() + begin);
   }
 }
 

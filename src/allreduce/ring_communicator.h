@@ -2,15 +2,18 @@
 //
 // Allreduce = reduce-scatter then all-gather (ring_schedule.h), each chunk cut into segments
 // of at most `segment_bytes`, so the buffer moved per rank is 2(N-1)/N of the data, the
-// bandwidth-optimal amount, and the scratch space is one segment. Broadcast is pipelined
-// segment by segment along the ring from the root. Barrier passes a header N-1 times round
-// the ring, so every rank has heard (transitively) from every other before it returns.
+// bandwidth-optimal amount, and the scratch space is two segments: the reduction of one
+// segment runs while the next one is in flight (Transport::StartExchange/FinishExchange).
+// Buffers of at most `gather_bytes` instead go round whole (N-1 steps, not 2(N-1)) and each
+// rank adds the N copies in rank order 0..N-1. Broadcast is pipelined segment by segment
+// along the ring from the root. Barrier passes a header N-1 times round the ring, so every
+// rank has heard (transitively) from every other before it returns.
 //
 // Guarantees (communicator.h): identical bits everywhere (the all-gather copies each chunk's
-// one sum), fixed summation order, and no allocation per call: the scratch segment is
-// allocated on the first call and reused. Each collective runs under one deadline of
-// `timeout` from its start. Thread-safety: one thread calls the collectives; Abort() from
-// any thread.
+// one sum; the gather path adds in one order everywhere), fixed summation order, and no
+// allocation per call: the scratch space is allocated on the first call of a size and
+// reused. Each collective runs under one deadline of `timeout` from its start.
+// Thread-safety: one thread calls the collectives; Abort() from any thread.
 #pragma once
 
 #include <atomic>
@@ -27,10 +30,19 @@ namespace ringtrain::allreduce {
 // Chosen by measurement (docs/allreduce.md): large enough that per-message overhead is
 // negligible, small enough that the scratch segment stays in L2 for the reduction.
 inline constexpr std::size_t kDefaultSegmentBytes = 256 * 1024;
+// Small collectives are latency-bound: a buffer of at most this many bytes is passed round
+// whole (world - 1 steps instead of 2(world - 1)) and every rank sums the copies in rank
+// order, as long as the (world - 1) copies fit in kMaxGatherScratchBytes. Chosen by
+// measurement (docs/allreduce.md): it wins from 8 to 32 KiB, loses at 64 KiB.
+inline constexpr std::size_t kDefaultGatherBytes = 32 * 1024;
+inline constexpr std::size_t kMaxGatherScratchBytes = 1024 * 1024;
 
 struct RingOptions {
   std::chrono::milliseconds timeout{60000};
   std::size_t segment_bytes = kDefaultSegmentBytes;
+  // Largest buffer passed round whole; 0: always reduce-scatter + all-gather. A value above
+  // kMaxGatherScratchBytes also lifts the scratch cap (tests force the path that way).
+  std::size_t gather_bytes = kDefaultGatherBytes;
 };
 
 class RingCommunicator final : public Communicator {
@@ -53,6 +65,8 @@ class RingCommunicator final : public Communicator {
  private:
   template <typename T>
   void Allreduce(std::span<T> data, Op op);
+  template <typename T>
+  void AllreduceByGather(std::span<T> data, const MessageTag& tag, Deadline deadline);
   void CheckUsable() const;
   std::byte* Scratch(std::size_t bytes);
 
@@ -62,6 +76,7 @@ class RingCommunicator final : public Communicator {
   RingOptions options_;
   std::uint32_t seq_ = 0;
   std::vector<double> scratch_;  // double for alignment of either element type
+  std::vector<const void*> gather_sources_;
   std::atomic<bool> aborted_{false};
 };
 

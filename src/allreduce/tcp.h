@@ -27,6 +27,7 @@ struct TcpOptions {
   std::string bind_address = "0.0.0.0";      // for callers that Bind from options
   std::chrono::milliseconds timeout{60000};  // connection set-up and each collective
   std::size_t segment_bytes = kDefaultSegmentBytes;
+  std::size_t gather_bytes = kDefaultGatherBytes;  // RingOptions::gather_bytes
   int socket_buffer_bytes = 0;  // 0 = kernel autotuning; e.g. 4096 in tests (partial I/O)
 };
 
@@ -45,15 +46,29 @@ class TcpListener {
   const std::string& address() const { return address_; }
   int fd() const { return fd_; }  // for the transport's accept loop
 
+  // Any thread: a ConnectTcpTransport on this listener for a ring of generation <=
+  // `generation`, running now or started later, throws a TransportError at once instead of
+  // waiting out its deadline (that ring is known to be gone). Later generations connect as
+  // usual, so one listener serves every generation of a run.
+  void AbortConnect(std::int64_t generation);
+  // For ConnectTcpTransport: whether a connect of `generation` is aborted; an eventfd that
+  // turns readable on every AbortConnect, and how to clear it.
+  bool ConnectAborted(std::int64_t generation) const;
+  int abort_fd() const;
+  void ClearAbortFd() const;
+
  private:
+  struct AbortState;
   TcpListener(int fd, std::string address, std::uint16_t port);
   int fd_ = -1;
   std::string address_;
   std::uint16_t port_ = 0;
+  std::unique_ptr<AbortState> abort_;
 };
 
 // Connects the ring's TCP transport: successor and predecessor handshaken. Throws a
-// TransportError naming the neighbour at fault within options.timeout. A world of one needs
+// TransportError naming the neighbour at fault within options.timeout, or at once after
+// listener.AbortConnect(g) with g >= ring.generation. A world of one needs
 // no sockets (returns nullptr).
 std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring& ring,
                                                const TcpOptions& options);

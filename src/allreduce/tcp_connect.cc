@@ -6,9 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <deque>
-#include <thread>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -23,21 +24,47 @@ namespace ringtrain::allreduce {
 using internal::ErrnoText;
 using internal::UniqueFd;
 
+struct TcpListener::AbortState {
+  internal::AbortSignal event;  // only its eventfd is used: readable after AbortConnect
+  std::atomic<std::int64_t> upto{std::numeric_limits<std::int64_t>::min()};
+};
+
 TcpListener::TcpListener(int fd, std::string address, std::uint16_t port)
-    : fd_(fd), address_(std::move(address)), port_(port) {}
+    : fd_(fd), address_(std::move(address)), port_(port), abort_(std::make_unique<AbortState>()) {}
 TcpListener::TcpListener(TcpListener&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), address_(std::move(o.address_)), port_(o.port_) {}
+    : fd_(std::exchange(o.fd_, -1)),
+      address_(std::move(o.address_)),
+      port_(o.port_),
+      abort_(std::move(o.abort_)) {}
 TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(o.fd_, -1);
     address_ = std::move(o.address_);
     port_ = o.port_;
+    abort_ = std::move(o.abort_);
   }
   return *this;
 }
 TcpListener::~TcpListener() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+void TcpListener::AbortConnect(std::int64_t generation) {
+  if (!abort_) return;
+  std::int64_t cur = abort_->upto.load();
+  while (cur < generation && !abort_->upto.compare_exchange_weak(cur, generation)) {
+  }
+  abort_->event.Trigger();
+}
+bool TcpListener::ConnectAborted(std::int64_t generation) const {
+  return abort_ && generation <= abort_->upto.load();
+}
+int TcpListener::abort_fd() const { return abort_ ? abort_->event.fd() : -1; }
+void TcpListener::ClearAbortFd() const {
+  std::uint64_t count = 0;
+  if (abort_) [[maybe_unused]]
+    ssize_t n = ::read(abort_->event.fd(), &count, sizeof(count));
 }
 
 TcpListener TcpListener::Bind(const std::string& address, std::uint16_t port) {
@@ -73,8 +100,45 @@ TcpListener TcpListener::Bind(const std::string& address, std::uint16_t port) {
 
 namespace {
 
+// What ends a connect early besides its deadline: the listener's AbortConnect for this ring.
+struct Stop {
+  const TcpListener& listener;
+  const Ring& ring;
+
+  void Check() const {
+    if (listener.ConnectAborted(ring.generation)) {
+      throw PeerError(ring, ring.rank,
+                      "connecting the ring of generation " + std::to_string(ring.generation) +
+                          " was aborted: that ring is gone",
+                      "a newer generation is forming; rejoin through rendezvous");
+    }
+  }
+  // poll() on `fds` and the abort eventfd until an event on `fds` or the deadline; throws
+  // once the connect is aborted. Returns poll's count of ready entries of `fds` (0: deadline).
+  int Poll(pollfd* fds, std::size_t n, Deadline deadline) const {
+    std::vector<pollfd> all(fds, fds + n);
+    all.push_back({listener.abort_fd(), POLLIN, 0});
+    while (true) {
+      Check();
+      const int rc = ::poll(all.data(), all.size(), deadline.RemainingMs());
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc < 0) return rc;
+      const bool woken = all.back().revents != 0;
+      if (woken) listener.ClearAbortFd();  // an abort of an older generation, or ours: Check
+      for (std::size_t i = 0; i < n; ++i) fds[i].revents = all[i].revents;
+      const int ready = rc - (woken ? 1 : 0);
+      if (ready > 0 || rc == 0) return ready;
+    }
+  }
+  // Sleeps for `pause` unless aborted first.
+  void Sleep(Deadline::Clock::duration pause) const {
+    Poll(nullptr, 0, Deadline::After(pause));
+    Check();
+  }
+};
+
 // Writes all of `data` to a non-blocking socket before the deadline; false on failure.
-bool WriteAll(int fd, const std::byte* data, std::size_t size, Deadline deadline,
+bool WriteAll(int fd, const std::byte* data, std::size_t size, Deadline deadline, const Stop& stop,
               std::string* error) {
   std::size_t done = 0;
   while (done < size) {
@@ -89,7 +153,7 @@ bool WriteAll(int fd, const std::byte* data, std::size_t size, Deadline deadline
       return false;
     }
     pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, deadline.RemainingMs()) == 0) {
+    if (stop.Poll(&p, 1, deadline) == 0) {
       *error = "timed out writing";
       return false;
     }
@@ -98,7 +162,8 @@ bool WriteAll(int fd, const std::byte* data, std::size_t size, Deadline deadline
 }
 
 // Reads exactly `size` bytes before the deadline; false on EOF, error or timeout.
-bool ReadAll(int fd, std::byte* data, std::size_t size, Deadline deadline, std::string* error) {
+bool ReadAll(int fd, std::byte* data, std::size_t size, Deadline deadline, const Stop& stop,
+             std::string* error) {
   std::size_t done = 0;
   while (done < size) {
     const ssize_t n = ::recv(fd, data + done, size - done, MSG_DONTWAIT);
@@ -116,7 +181,7 @@ bool ReadAll(int fd, std::byte* data, std::size_t size, Deadline deadline, std::
       return false;
     }
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, deadline.RemainingMs()) == 0) {
+    if (stop.Poll(&p, 1, deadline) == 0) {
       *error = "timed out waiting for the reply";
       return false;
     }
@@ -125,7 +190,8 @@ bool ReadAll(int fd, std::byte* data, std::size_t size, Deadline deadline, std::
 }
 
 // One non-blocking connect attempt, bounded by `deadline`; a connected fd or invalid.
-UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, std::string* error) {
+UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, const Stop& stop,
+                    std::string* error) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -151,7 +217,7 @@ UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, std
   }
   if (rc != 0) {
     pollfd p{fd.get(), POLLOUT, 0};
-    if (::poll(&p, 1, deadline.RemainingMs()) <= 0) {
+    if (stop.Poll(&p, 1, deadline) <= 0) {
       *error = "connect() timed out";
       return UniqueFd();
     }
@@ -166,7 +232,8 @@ UniqueFd TryConnect(const Member& peer, int buffer_bytes, Deadline deadline, std
   return fd;
 }
 
-UniqueFd ConnectSuccessor(const Ring& ring, const TcpOptions& options, Deadline deadline) {
+UniqueFd ConnectSuccessor(const Ring& ring, const TcpOptions& options, Deadline deadline,
+                          const Stop& stop) {
   const int next = ring.next();
   const Member& peer = ring.members[static_cast<std::size_t>(next)];
   const std::vector<std::byte> hello =
@@ -174,10 +241,11 @@ UniqueFd ConnectSuccessor(const Ring& ring, const TcpOptions& options, Deadline 
   std::string error = "no attempt made";
   auto backoff = std::chrono::milliseconds(10);
   while (!deadline.Expired()) {
-    UniqueFd fd = TryConnect(peer, options.socket_buffer_bytes, deadline, &error);
-    if (fd.valid() && WriteAll(fd.get(), hello.data(), hello.size(), deadline, &error)) return fd;
-    const auto pause = std::min<Deadline::Clock::duration>(backoff, deadline.Remaining());
-    std::this_thread::sleep_for(pause);
+    UniqueFd fd = TryConnect(peer, options.socket_buffer_bytes, deadline, stop, &error);
+    if (fd.valid() && WriteAll(fd.get(), hello.data(), hello.size(), deadline, stop, &error)) {
+      return fd;
+    }
+    stop.Sleep(std::min<Deadline::Clock::duration>(backoff, deadline.Remaining()));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
   }
   throw PeerError(ring, next, "could not connect to the successor before the deadline: " + error,
@@ -193,7 +261,7 @@ struct Pending {
 
 // Accepts connections until one carries a valid hello from the predecessor; refuses others.
 UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOptions& options,
-                           Deadline deadline) {
+                           Deadline deadline, const Stop& stop) {
   const int prev = ring.prev();
   constexpr std::size_t kMaxPending = 64;
   std::deque<Pending> pending;
@@ -203,8 +271,7 @@ UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOpt
     std::vector<pollfd> fds;
     fds.push_back({listener.fd(), POLLIN, 0});
     for (const Pending& p : pending) fds.push_back({p.fd.get(), POLLIN, 0});
-    const int rc = ::poll(fds.data(), fds.size(), deadline.RemainingMs());
-    if (rc < 0 && errno == EINTR) continue;
+    const int rc = stop.Poll(fds.data(), fds.size(), deadline);
     if (rc <= 0) break;  // deadline (or a poll failure, reported the same way)
     // Existing connections first (their indices shift once new ones are added).
     for (std::size_t i = pending.size(); i-- > 0;) {
@@ -240,7 +307,7 @@ UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOpt
       std::string error;
       const bool sent =
           WriteAll(p.fd.get(), reply.data(), reply.size(),
-                   Deadline::Min(deadline, Deadline::After(std::chrono::seconds(1))), &error);
+                   Deadline::Min(deadline, Deadline::After(std::chrono::seconds(1))), stop, &error);
       if (status == HelloStatus::kOk && sent) {
         UniqueFd fd = std::move(p.fd);
         internal::TuneSocket(fd.get(), options.socket_buffer_bytes);
@@ -272,11 +339,11 @@ UniqueFd AcceptPredecessor(TcpListener& listener, const Ring& ring, const TcpOpt
                       " is running the same job and generation with the same token");
 }
 
-void ReadReply(int fd, const Ring& ring, Deadline deadline) {
+void ReadReply(int fd, const Ring& ring, Deadline deadline, const Stop& stop) {
   const int next = ring.next();
   std::byte buf[kReplyBytes];
   std::string error;
-  if (!ReadAll(fd, buf, sizeof(buf), deadline, &error)) {
+  if (!ReadAll(fd, buf, sizeof(buf), deadline, stop, &error)) {
     throw PeerError(ring, next, "no handshake reply from the successor: " + error);
   }
   const auto reply = DecodeReply(buf);
@@ -303,17 +370,20 @@ std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring
   const Deadline deadline = Deadline::After(options.timeout);
   // Connect and send our hello first (kernel-buffered), then accept, then read the reply:
   // no rank waits on another's accept, so the ring cannot deadlock.
-  UniqueFd next_fd = ConnectSuccessor(ring, options, deadline);
-  UniqueFd prev_fd = AcceptPredecessor(listener, ring, options, deadline);
-  ReadReply(next_fd.get(), ring, deadline);
+  const Stop stop{listener, ring};
+  stop.Check();
+  UniqueFd next_fd = ConnectSuccessor(ring, options, deadline, stop);
+  UniqueFd prev_fd = AcceptPredecessor(listener, ring, options, deadline, stop);
+  ReadReply(next_fd.get(), ring, deadline, stop);
   return std::make_unique<internal::TcpTransport>(ring, std::move(next_fd), std::move(prev_fd));
 }
 
 std::unique_ptr<Communicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
                                              const TcpOptions& options) {
   auto transport = ConnectTcpTransport(listener, ring, options);
-  return std::make_unique<RingCommunicator>(std::move(transport), ring.rank, ring.world_size(),
-                                            RingOptions{options.timeout, options.segment_bytes});
+  return std::make_unique<RingCommunicator>(
+      std::move(transport), ring.rank, ring.world_size(),
+      RingOptions{options.timeout, options.segment_bytes, options.gather_bytes});
 }
 
 }  // namespace ringtrain::allreduce

@@ -52,16 +52,27 @@ TcpTransport::TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd)
 
 TcpTransport::~TcpTransport() = default;
 
-void TcpTransport::Exchange(const MessageTag& tag, std::span<const std::byte> send,
-                            std::span<std::byte> recv, Deadline deadline) {
-  Job job;
+void TcpTransport::StartExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                 std::span<std::byte> recv, Deadline /*deadline*/) {
+  if (broken_) throw *broken_;
+  if (!started_) started_ = std::make_unique<Job>();
+  Job& job = *started_;
+  job = Job{};
   job.sending = true;
   job.out_header = MakeHeader(tag, send.size());
   job.out = send;
   job.receiving = true;
   job.expect_tag = tag;
   job.in = recv;
-  Run(&job, deadline);
+  Pump(&job);  // hand the kernel what fits now; the rest moves in FinishExchange
+}
+
+void TcpTransport::FinishExchange(Deadline deadline) {
+  if (!started_ || (!started_->sending && !started_->receiving)) {
+    throw UsageError("FinishExchange without StartExchange", "tcp transport");
+  }
+  Run(started_.get(), deadline);
+  started_->sending = started_->receiving = false;
 }
 
 void TcpTransport::SendToNext(const MessageTag& tag, std::span<const std::byte> data,
@@ -88,71 +99,7 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
   const int prev = ring_.prev();
   while (!job->send_done() || !job->recv_done()) {
     if (abort_.triggered()) Fail(ring_.rank, ring_.rank, "collective aborted by this rank");
-    bool progress = false;
-    if (!job->send_done()) {
-      iovec iov[2];
-      int n_iov = 0;
-      const std::size_t hdr = sizeof(WireHeader);
-      if (job->sent < hdr) {
-        iov[n_iov++] = {reinterpret_cast<char*>(&job->out_header) + job->sent, hdr - job->sent};
-        if (!job->out.empty()) {
-          iov[n_iov++] = {const_cast<std::byte*>(job->out.data()), job->out.size()};
-        }
-      } else {
-        const std::size_t off = job->sent - hdr;
-        iov[n_iov++] = {const_cast<std::byte*>(job->out.data()) + off, job->out.size() - off};
-      }
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = static_cast<std::size_t>(n_iov);
-      const ssize_t n = ::sendmsg(next_fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        job->sent += static_cast<std::size_t>(n);
-        next_mid_message_ = !job->send_done();
-        progress = true;
-      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        Fail(next, next, "sending to the successor failed: " + ErrnoText(errno));
-      }
-    }
-    if (!job->recv_done()) {
-      const std::size_t hdr = sizeof(WireHeader);
-      std::byte* dst;
-      std::size_t want;
-      if (job->received < hdr) {
-        dst = reinterpret_cast<std::byte*>(&job->in_header) + job->received;
-        want = hdr - job->received;
-      } else {
-        dst = job->in.data() + (job->received - hdr);
-        want = job->in.size() - (job->received - hdr);
-      }
-      const ssize_t n = ::recv(prev_fd_.get(), dst, want, MSG_DONTWAIT);
-      if (n > 0) {
-        const bool had_header = job->received >= hdr;
-        job->received += static_cast<std::size_t>(n);
-        progress = true;
-        if (!had_header && job->received >= hdr) {
-          const WireHeader& h = job->in_header;
-          if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-            const int lost = static_cast<int>(h.count);
-            Fail(lost, lost,
-                 "the ring is broken: " + ring_.Describe(lost) +
-                     " failed or was lost (reported by "
-                     "predecessor " +
-                     ring_.Describe(prev) + ")");
-          }
-          const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
-          if (!(got == job->expect_tag) || h.payload != job->in.size()) {
-            Fail(prev, prev,
-                 "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
-                     ", this rank expected " + DescribeTag(job->expect_tag, job->in.size()));
-          }
-        }
-      } else if (n == 0) {
-        Fail(prev, prev, "the predecessor closed the connection mid-collective");
-      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        Fail(prev, prev, "receiving from the predecessor failed: " + ErrnoText(errno));
-      }
-    }
+    const bool progress = Pump(job);
     if (progress) {
       if (deadline.Expired()) {
         Fail(job->recv_done() ? next : prev, job->recv_done() ? next : prev,
@@ -184,6 +131,77 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
     if (fds[2].revents != 0) continue;  // the loop head sees the flag
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) CheckReverse(job->send_done());
   }
+}
+
+bool TcpTransport::Pump(Job* job) {
+  const int next = ring_.next();
+  const int prev = ring_.prev();
+  bool progress = false;
+  if (!job->send_done()) {
+    iovec iov[2];
+    int n_iov = 0;
+    const std::size_t hdr = sizeof(WireHeader);
+    if (job->sent < hdr) {
+      iov[n_iov++] = {reinterpret_cast<char*>(&job->out_header) + job->sent, hdr - job->sent};
+      if (!job->out.empty()) {
+        iov[n_iov++] = {const_cast<std::byte*>(job->out.data()), job->out.size()};
+      }
+    } else {
+      const std::size_t off = job->sent - hdr;
+      iov[n_iov++] = {const_cast<std::byte*>(job->out.data()) + off, job->out.size() - off};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(n_iov);
+    const ssize_t n = ::sendmsg(next_fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      job->sent += static_cast<std::size_t>(n);
+      next_mid_message_ = !job->send_done();
+      progress = true;
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      Fail(next, next, "sending to the successor failed: " + ErrnoText(errno));
+    }
+  }
+  if (!job->recv_done()) {
+    const std::size_t hdr = sizeof(WireHeader);
+    std::byte* dst;
+    std::size_t want;
+    if (job->received < hdr) {
+      dst = reinterpret_cast<std::byte*>(&job->in_header) + job->received;
+      want = hdr - job->received;
+    } else {
+      dst = job->in.data() + (job->received - hdr);
+      want = job->in.size() - (job->received - hdr);
+    }
+    const ssize_t n = ::recv(prev_fd_.get(), dst, want, MSG_DONTWAIT);
+    if (n > 0) {
+      const bool had_header = job->received >= hdr;
+      job->received += static_cast<std::size_t>(n);
+      progress = true;
+      if (!had_header && job->received >= hdr) {
+        const WireHeader& h = job->in_header;
+        if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+          const int lost = static_cast<int>(h.count);
+          Fail(lost, lost,
+               "the ring is broken: " + ring_.Describe(lost) +
+                   " failed or was lost (reported by "
+                   "predecessor " +
+                   ring_.Describe(prev) + ")");
+        }
+        const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
+        if (!(got == job->expect_tag) || h.payload != job->in.size()) {
+          Fail(prev, prev,
+               "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
+                   ", this rank expected " + DescribeTag(job->expect_tag, job->in.size()));
+        }
+      }
+    } else if (n == 0) {
+      Fail(prev, prev, "the predecessor closed the connection mid-collective");
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      Fail(prev, prev, "receiving from the predecessor failed: " + ErrnoText(errno));
+    }
+  }
+  return progress;
 }
 
 // Data on the successor socket's reverse direction: an abort notice, EOF or an error.

@@ -8,6 +8,7 @@
 // instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
 #pragma once
 
+#include <memory>
 #include <optional>
 
 #include "allreduce/socket_io.h"
@@ -21,8 +22,9 @@ class TcpTransport final : public Transport {
   ~TcpTransport() override;
 
   const Ring& ring() const override { return ring_; }
-  void Exchange(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
-                Deadline deadline) override;
+  void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
+                     std::span<std::byte> recv, Deadline deadline) override;
+  void FinishExchange(Deadline deadline) override;
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                   Deadline deadline) override;
   void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override;
@@ -31,6 +33,7 @@ class TcpTransport final : public Transport {
  private:
   struct Job;
   void Run(Job* job, Deadline deadline);
+  bool Pump(Job* job);  // one non-blocking attempt each way; true if bytes moved
   [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
   void CheckReverse(bool send_done);
 
@@ -41,6 +44,7 @@ class TcpTransport final : public Transport {
   bool next_mid_message_ = false;
   bool reverse_eof_ = false;
   std::optional<TransportError> broken_;
+  std::unique_ptr<Job> started_;  // the exchange between StartExchange and FinishExchange
 };
 
 }  // namespace ringtrain::allreduce::internal

@@ -58,8 +58,18 @@ class Transport {
 
   // Sends `send` to the successor while receiving exactly recv.size() bytes from the
   // predecessor. The predecessor's message must carry `tag` and recv.size() bytes.
-  virtual void Exchange(const MessageTag& tag, std::span<const std::byte> send,
-                        std::span<std::byte> recv, Deadline deadline) = 0;
+  void Exchange(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
+                Deadline deadline) {
+    StartExchange(tag, send, recv, deadline);
+    FinishExchange(deadline);
+  }
+  // Exchange in two halves, so the caller can compute (reduce the previous segment) while
+  // the bytes move: StartExchange posts the transfer and moves what it can without waiting;
+  // FinishExchange completes it. At most one exchange is started and not finished; both
+  // spans must stay untouched until FinishExchange returns.
+  virtual void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
+                             std::span<std::byte> recv, Deadline deadline) = 0;
+  virtual void FinishExchange(Deadline deadline) = 0;
   virtual void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                           Deadline deadline) = 0;
   virtual void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,

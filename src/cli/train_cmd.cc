@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,6 +82,8 @@ struct AbortTarget {
   std::mutex mu;
   allreduce::Communicator* comm = nullptr;
   rendezvous::Rendezvous* rendezvous = nullptr;
+  allreduce::TcpListener* listener = nullptr;  // its connect of `generation` can be aborted
+  std::int64_t generation = 0;                 // of the ring being connected or run
 };
 
 // SIGINT/SIGTERM during a distributed run: leave the ring cleanly so peers learn of it in
@@ -106,6 +109,9 @@ class SignalWatcher {
                   ": leaving the ring");
         std::lock_guard<std::mutex> lock(target_->mu);
         if (target_->comm != nullptr) target_->comm->Abort();
+        if (target_->listener != nullptr) {
+          target_->listener->AbortConnect(std::numeric_limits<std::int64_t>::max());
+        }
         if (target_->rendezvous != nullptr) target_->rendezvous->Leave();
         return;
       }
@@ -349,6 +355,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   {
     std::lock_guard<std::mutex> lock(target->mu);
     target->rendezvous = rv.get();
+    target->listener = &listener;
   }
   struct Detach {  // the signal thread must not touch rv or comm once they are gone
     std::shared_ptr<AbortTarget> t;
@@ -356,11 +363,13 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       std::lock_guard<std::mutex> lock(t->mu);
       t->comm = nullptr;
       t->rendezvous = nullptr;
+      t->listener = nullptr;
     }
   } detach{target};
   rv->SetRingLostHook([target] {
     std::lock_guard<std::mutex> lock(target->mu);
     if (target->comm != nullptr) target->comm->Abort();
+    if (target->listener != nullptr) target->listener->AbortConnect(target->generation);
   });
 
   // The registry sink: record (fenced by the generation) + latest, then prune records and
@@ -424,6 +433,11 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
                                std::to_string(o.min_ranks) + ") and rerun with --resume");
     }
     last_members = ring.members;
+    {
+      std::lock_guard<std::mutex> lock(target->mu);
+      target->generation = ring.generation;
+    }
+    if (rv->RingLost()) listener.AbortConnect(ring.generation);  // lost before the hook knew it
     log::SetContext(ring.rank, ring.world_size(), ring.generation);
     if (ring.is_leader() && first) {
       std::string hosts;

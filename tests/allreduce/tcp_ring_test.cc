@@ -85,6 +85,16 @@ TEST_P(WorldTest, TinySegmentsAllLengthsFloatAndDouble) {
   TcpOptions options;
   options.timeout = std::chrono::seconds(60);
   options.segment_bytes = 16;  // tiny: many segments, empty segments, short chunks
+  options.gather_bytes = 0;    // always reduce-scatter + all-gather
+  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
+  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+}
+
+// The small-collective path: whole buffers passed round, summed in rank order.
+TEST_P(WorldTest, GatherPathAllLengthsFloatAndDouble) {
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(60);
+  options.gather_bytes = std::size_t{1} << 30;
   CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
   CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
 }
@@ -92,6 +102,7 @@ TEST_P(WorldTest, TinySegmentsAllLengthsFloatAndDouble) {
 TEST_P(WorldTest, BigLengthFloatAndDouble) {
   TcpOptions options;
   options.segment_bytes = 64 * 1024;
+  options.gather_bytes = 0;
   CheckAllreduce<float>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
   CheckAllreduce<double>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
 }
@@ -103,29 +114,36 @@ TEST(TcpRing, FourKiBSocketBuffersForcePartialIo) {
   options.socket_buffer_bytes = 4096;
   options.segment_bytes = 32 * 1024;  // each message far larger than the socket buffers
   // Kept small: with 4 KiB windows loopback TCP crawls (delayed ACKs), ~1 MB/s.
+  options.gather_bytes = 0;
   CheckAllreduce<double>(3, {0, 5, 10007}, options);
   CheckAllreduce<float>(4, {7, 20011}, options);
+  options.gather_bytes = std::size_t{1} << 30;
+  CheckAllreduce<double>(3, {5, 10007}, options);
 }
 
 TEST(TcpRing, InexactValuesGiveIdenticalBitsOnEveryRank) {
   const int world = 5;
-  auto listeners = BindListeners(world);
-  std::vector<std::vector<double>> results(world);
-  TcpOptions options;
-  options.segment_bytes = 1024;
-  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
-    std::mt19937_64 rng(static_cast<std::uint64_t>(rank) + 1);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    std::vector<double> data(10007);
-    for (double& x : data) x = dist(rng) * 1e-3 + 0.1;
-    comm.AllreduceSum(std::span<double>(data));
-    results[static_cast<std::size_t>(rank)] = data;
-  });
-  for (const auto& o : outcomes) ASSERT_FALSE(o.error) << o.message;
-  for (int r = 1; r < world; ++r) {
-    ASSERT_EQ(std::memcmp(results[r].data(), results[0].data(), results[0].size() * 8), 0);
+  for (const std::size_t gather_bytes : {std::size_t{0}, std::size_t{1} << 30}) {
+    auto listeners = BindListeners(world);
+    std::vector<std::vector<double>> results(world);
+    TcpOptions options;
+    options.segment_bytes = 1024;
+    options.gather_bytes = gather_bytes;
+    auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(rank) + 1);
+      std::uniform_real_distribution<double> dist(-1.0, 1.0);
+      std::vector<double> data(10007);
+      for (double& x : data) x = dist(rng) * 1e-3 + 0.1;
+      comm.AllreduceSum(std::span<double>(data));
+      results[static_cast<std::size_t>(rank)] = data;
+    });
+    for (const auto& o : outcomes) ASSERT_FALSE(o.error) << o.message;
+    for (int r = 1; r < world; ++r) {
+      ASSERT_EQ(std::memcmp(results[r].data(), results[0].data(), results[0].size() * 8), 0)
+          << "gather_bytes " << gather_bytes << " rank " << r;
+    }
+    EXPECT_NEAR(results[0][0], 0.5, 0.01);
   }
-  EXPECT_NEAR(results[0][0], 0.5, 0.01);
 }
 
 TEST(TcpRing, BroadcastFromEveryRootAndBarrier) {
@@ -354,6 +372,43 @@ TEST(TcpRing, DeadlineFiresAndNamesTheSilentPeer) {
   EXPECT_NE(outcomes[0].message.find("rank 1 (127.0.0.1:" + std::to_string(ports[1]) + ")"),
             std::string::npos)
       << outcomes[0].message;
+}
+
+// A connect waiting for a successor that never comes ends at once on AbortConnect of its
+// generation (the ring is known to be gone), not at its deadline; an abort of an older
+// generation leaves the next generation's connect alone.
+TEST(TcpRing, AbortConnectStopsAWaitingConnectAndSparesNewerGenerations) {
+  auto listeners = BindListeners(2);
+  const auto ports = PortsOf(listeners);
+  TcpOptions options;
+  options.timeout = std::chrono::seconds(30);
+  std::string message;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread aborter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    listeners[0].AbortConnect(7);
+  });
+  try {
+    ConnectTcpRing(listeners[0], MakeRing(ports, 0, /*generation=*/7), options);
+  } catch (const TransportError& e) {
+    message = e.what();
+  }
+  aborter.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(message.find("generation 7 was aborted"), std::string::npos) << message;
+  EXPECT_LT(seconds, 5.0) << "the abort did not end the connect before its 30 s deadline";
+
+  // Generation 8 on the same listeners: both ranks connect and sum although 7 was aborted.
+  auto outcomes = RunRanks(
+      listeners, options,
+      [](int rank, Communicator& comm) {
+        std::vector<double> data(3, rank + 1.0);
+        comm.AllreduceSum(std::span<double>(data));
+        if (data[0] != 3.0) throw std::runtime_error("wrong sum");
+      },
+      [&](int rank) { return MakeRing(ports, rank, /*generation=*/8); });
+  for (const auto& o : outcomes) EXPECT_FALSE(o.error) << o.message;
 }
 
 }  // namespace

@@ -63,6 +63,14 @@ TEST(MpiAllreduce, RingOverMpiTransportEqualsMpiAllreduce) {
   auto reference = MakeMpiCommunicator();
   MpiOptions options;
   options.segment_bytes = 4096;  // several segments per chunk
+  // Both algorithms: reduce-scatter + all-gather always, and whole buffers passed round.
+  for (const std::size_t gather_bytes : {std::size_t{0}, std::size_t{1} << 30}) {
+    options.gather_bytes = gather_bytes;
+    auto both = MakeMpiRingCommunicator(WorldRing({}), options);
+    CompareWithReference<float>(*both, *reference);
+    CompareWithReference<double>(*both, *reference);
+  }
+  options.gather_bytes = kDefaultGatherBytes;
   auto ring = MakeMpiRingCommunicator(WorldRing({}), options);
   EXPECT_EQ(ring->world_size(), reference->world_size());
   CompareWithReference<float>(*ring, *reference);
