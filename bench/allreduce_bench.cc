@@ -1,7 +1,9 @@
 // allreduce_bench — ring allreduce (over TCP and over MPI point-to-point) beside
-// MPI_Allreduce, plus a plain TCP stream for the loopback ceiling. Run under mpirun:
+// MPI_Allreduce, plus, for every size from 1 MiB, a plain TCP stream of a buffer of that size
+// (the loopback ceiling with the same working set). Run under mpirun:
 //
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
+//                                [--socket-buffer-bytes B]
 //                                [--min-bytes B] [--methods mpi,ring_mpi,ring_tcp,tcp_stream]
 //
 // Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
@@ -71,13 +73,14 @@ double TimeAllreduce(Communicator& comm, Communicator& reference, float* data, s
   return times[times.size() / 2];
 }
 
-// One TCP stream rank 0 -> rank 1 over loopback: the ceiling a TCP ring can reach.
-void TcpStream(Communicator& reference, int np) {
+// One TCP stream rank 0 -> rank 1 over loopback, sending a buffer of `buffer_bytes` over and
+// over (at least 256 MiB in all): the ceiling a TCP ring can reach with the same working set
+// (a 4 MiB buffer stays in cache; a 64 MiB one streams from memory like the ring's).
+void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
   if (np < 2) return;
   const int rank = reference.rank();
-  const std::size_t total = std::size_t{1} << 30;
-  const std::size_t chunk = std::size_t{4} << 20;
-  std::vector<char> buf(chunk, 1);
+  const std::size_t total = std::max<std::size_t>(std::size_t{256} << 20, 4 * buffer_bytes);
+  std::vector<char> buf(buffer_bytes, 1);
   int listen_fd = -1;
   double port = 0;
   if (rank == 1) {
@@ -103,7 +106,9 @@ void TcpStream(Communicator& reference, int np) {
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       for (std::size_t sent = 0; sent < total;) {
-        const ssize_t n = ::send(fd, buf.data(), std::min(chunk, total - sent), MSG_NOSIGNAL);
+        const std::size_t off = sent % buffer_bytes;
+        const ssize_t n =
+            ::send(fd, buf.data() + off, std::min(buffer_bytes - off, total - sent), MSG_NOSIGNAL);
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
@@ -114,7 +119,8 @@ void TcpStream(Communicator& reference, int np) {
     std::size_t got = 0;
     Clock::time_point t0;
     while (got < total) {
-      const ssize_t n = ::recv(fd, buf.data(), chunk, 0);
+      const std::size_t off = got % buffer_bytes;
+      const ssize_t n = ::recv(fd, buf.data() + off, std::min(buffer_bytes - off, total - got), 0);
       if (n <= 0) break;
       if (got == 0) t0 = Clock::now();
       got += static_cast<std::size_t>(n);
@@ -129,7 +135,7 @@ void TcpStream(Communicator& reference, int np) {
     std::printf(
         "{\"method\":\"tcp_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
         "\"busbw_gbps\":%.4f}\n",
-        np, total, seconds, gbps, gbps);
+        np, buffer_bytes, seconds, gbps, gbps);
     std::fflush(stdout);
   }
 }
@@ -141,12 +147,14 @@ int main(int argc, char** argv) {
   MpiSession session(&argc, &argv);
   std::size_t segment_bytes = 0;  // 0: each transport's default
   std::size_t gather_bytes = kDefaultGatherBytes;
+  int socket_buffer_bytes = 0;
   std::size_t min_bytes = 4096;
   std::size_t max_bytes = std::size_t{256} << 20;
   std::string methods = "mpi,ring_mpi,ring_tcp,tcp_stream";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--segment-bytes") segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--socket-buffer-bytes") socket_buffer_bytes = std::atoi(argv[i + 1]);
     if (flag == "--gather-bytes") gather_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--min-bytes") min_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--max-bytes") max_bytes = std::strtoull(argv[i + 1], nullptr, 10);
@@ -175,6 +183,7 @@ int main(int argc, char** argv) {
   TcpOptions tcp_options;
   if (segment_bytes != 0) tcp_options.segment_bytes = segment_bytes;
   tcp_options.gather_bytes = gather_bytes;
+  tcp_options.socket_buffer_bytes = socket_buffer_bytes;
   std::unique_ptr<Communicator> ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
   std::unique_ptr<Communicator> ring_mpi = MakeMpiRingCommunicator(
       ring, MpiOptions{std::chrono::seconds(60),
@@ -198,7 +207,8 @@ int main(int argc, char** argv) {
       const double s = TimeAllreduce(*m.comm, *reference, data.data(), bytes / sizeof(float));
       if (rank == 0) Print(m.name, np, bytes, s);
     }
+    const bool stream = methods.find("tcp_stream") != std::string::npos;
+    if (stream && bytes >= (std::size_t{1} << 20)) TcpStream(*reference, np, bytes);
   }
-  if (methods.find("tcp_stream") != std::string::npos) TcpStream(*reference, np);
   return 0;
 }

@@ -46,6 +46,7 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
   const MessageTag tag{op, seq_++, data.size()};
   const std::size_t copies_bytes = data.size_bytes() * static_cast<std::size_t>(world_ - 1);
   if (data.size_bytes() <= options_.gather_bytes &&
+      data.size_bytes() >= options_.gather_min_bytes &&
       (copies_bytes <= kMaxGatherScratchBytes || options_.gather_bytes > kMaxGatherScratchBytes)) {
     AllreduceByGather(data, tag, deadline);
     return;

@@ -43,6 +43,9 @@ struct RingOptions {
   // Largest buffer passed round whole; 0: always reduce-scatter + all-gather. A value above
   // kMaxGatherScratchBytes also lifts the scratch cap (tests force the path that way).
   std::size_t gather_bytes = kDefaultGatherBytes;
+  // Smallest buffer passed round whole (a transport may prefer halves below a protocol
+  // threshold: see MakeMpiRingCommunicator).
+  std::size_t gather_min_bytes = 0;
 };
 
 class RingCommunicator final : public Communicator {
