@@ -44,8 +44,7 @@ double DistributedObjective::ValueGradient(std::span<const double> w, std::span<
 }
 
 bool DistributedObjective::has_hessian() const {
-  return local_.spec().loss != models::Loss::kHinge &&
-         local_.spec().multiclass != models::Multiclass::kMultinomial;
+  return local_.spec().loss != models::Loss::kHinge;
 }
 
 void DistributedObjective::HessianVector(std::span<const double> w, std::span<const double> v,

@@ -18,9 +18,9 @@ namespace {
 
 [[noreturn]] void Bad(const std::string& option, const std::string& what,
                       const std::string& hint = {}) {
-  throw UsageError("--" + option + " " + what, "ringtrain train",
-                   hint.empty() ? "fix --" + option + " (`ringtrain train --help` lists the values)"
-                                : hint);
+  throw UsageError(
+      "--" + option + " " + what, "ringtrain train",
+      hint.empty() ? "fix --" + option + " (`ringtrain train --help` lists the values)" : hint);
 }
 
 // An output file's directory must exist and be writable before training starts, not after.
@@ -97,9 +97,6 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (o.optimizer != "sgd" && o.loss == "hinge")
     Bad("optimizer", o.optimizer + " needs a smooth loss; hinge is not differentiable",
         "use --optimizer sgd or --loss squared_hinge");
-  if (o.optimizer == "tron" && o.multiclass == "multinomial")
-    Bad("optimizer", "tron has no Hessian-vector product for multinomial",
-        "use --optimizer lbfgs with --multiclass multinomial");
   if (o.batch_size < 1) Bad("batch-size", "must be >= 1, got " + ValueText(o.batch_size));
   if (!(o.lr > 0)) Bad("lr", "must be > 0, got " + ValueText(o.lr));
   if (!(o.lr_decay >= 0)) Bad("lr-decay", "must be >= 0, got " + ValueText(o.lr_decay));

@@ -48,8 +48,7 @@ class Tron final : public Optimizer {
         g_new_(n_) {
     if (!f.has_hessian()) {
       throw UsageError("tron needs a Hessian-vector product, which this objective lacks",
-                       "--optimizer tron",
-                       "use --optimizer lbfgs (hinge loss: sgd; multinomial: lbfgs)");
+                       "--optimizer tron", "use --optimizer lbfgs or sgd (hinge loss)");
     }
   }
 
