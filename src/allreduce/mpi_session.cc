@@ -1,8 +1,10 @@
 #include "allreduce/mpi_session.h"
 
 #include <mpi.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -10,6 +12,9 @@
 #include "common/error.h"
 
 namespace ringtrain::allreduce {
+namespace {
+volatile sig_atomic_t g_abort_code = 1;  // AbortJob's code, for its signal handler
+}  // namespace
 
 MpiSession::MpiSession(int* argc, char*** argv) {
   int initialized = 0;
@@ -34,11 +39,34 @@ MpiSession::~MpiSession() {
   if (!finalized) MPI_Finalize();
 }
 
-void MpiSession::ExitWithoutFinalize(int code, bool abort_job) {
+void MpiSession::AbortJob(int code, std::chrono::milliseconds grace) {
   std::fflush(stdout);
   std::fflush(stderr);
-  if (abort_job) MPI_Abort(MPI_COMM_WORLD, code);
-  ::_exit(code);
+  // During the grace period a SIGTERM/SIGINT means mpirun (or the user) is already ending the
+  // job: leave at once with this rank's own code instead of being killed by the next signal.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const auto end = std::chrono::steady_clock::now() + grace;
+  for (auto now = std::chrono::steady_clock::now(); now < end;
+       now = std::chrono::steady_clock::now()) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - now).count();
+    const timespec wait{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    if (sigtimedwait(&set, nullptr, &wait) > 0) ::_exit(code);
+  }
+  // mpirun answers MPI_Abort by signalling every rank, this one too: end with `code` then
+  // rather than by the signal (or mpirun's SIGKILL after it).
+  g_abort_code = code;
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { ::_exit(g_abort_code); };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  ::_exit(code);  // MPI_Abort does not return; in case it does
 }
 
 bool MpiSession::LaunchedByMpirun(char** envp) {

@@ -7,9 +7,11 @@
 // session per process, ever (MPI cannot be re-initialised).
 //
 // MPI_Finalize synchronises with every rank of the job, so a process that failed because a
-// peer died or hangs must not call it: ExitWithoutFinalize ends the process instead (main()
-// uses it for every non-zero exit under mpirun; docs/reliability.md).
+// peer died or hangs must not call it: AbortJob ends the process instead (main() uses it for
+// every non-zero exit under mpirun; docs/reliability.md).
 #pragma once
+
+#include <chrono>
 
 namespace ringtrain::allreduce {
 
@@ -21,12 +23,13 @@ class MpiSession {
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
 
-  // Flushes stdout/stderr and ends the process with `code` without MPI_Finalize (which can
-  // block forever on a dead or stopped peer). mpirun then sees a rank that exited without
-  // finalizing: plain mpirun aborts the job (kills the other ranks), mpirun
-  // --enable-recovery lets them finish reporting on their own. With `abort_job`,
-  // MPI_Abort(MPI_COMM_WORLD, code) instead: mpirun kills every rank at once.
-  [[noreturn]] void ExitWithoutFinalize(int code, bool abort_job = false);
+  // Ends a failed rank: flushes stdout/stderr, waits `grace` (so the other ranks that saw the
+  // same failure print their own message first; a SIGTERM/SIGINT meanwhile ends the process
+  // at once with `code`), then MPI_Abort(MPI_COMM_WORLD, code) — never MPI_Finalize, which
+  // synchronises with every rank and blocks forever on a dead or stopped peer. mpirun then
+  // kills whatever rank is left and exits non-zero (even with orte_abort_on_non_zero_status
+  // 0, where ranks that merely exit leave mpirun waiting).
+  [[noreturn]] void AbortJob(int code, std::chrono::milliseconds grace);
 
   int rank() const { return rank_; }  // in MPI_COMM_WORLD
   int size() const { return size_; }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -43,9 +44,12 @@ int main(int argc, char** argv) {
   }
   ringtrain::log::SetLevel(level);
   if (!run) return static_cast<int>(ExitCode::kUsage);
+  // MPI is initialised here only (STYLE.md), and only when mpirun started this process. The
+  // session outlives the try block: on an error the message is printed first, and then the
+  // process ends without MPI_Finalize (which would wait for a dead or stuck peer forever).
+  std::unique_ptr<ringtrain::allreduce::MpiSession> mpi;
+  int code = 0;
   try {
-    // MPI is initialised here only (STYLE.md), and only when mpirun started this process.
-    std::unique_ptr<ringtrain::allreduce::MpiSession> mpi;
     if (ringtrain::allreduce::MpiSession::LaunchedByMpirun(environ)) {
       // MPI starts threads; they must inherit SIGINT/SIGTERM blocked so that only train's
       // signal watcher receives them (it leaves the ring cleanly).
@@ -56,13 +60,18 @@ int main(int argc, char** argv) {
       pthread_sigmask(SIG_BLOCK, &set, nullptr);
       mpi = std::make_unique<ringtrain::allreduce::MpiSession>(&argc, &argv);
     }
-    return run();
+    code = run();
   } catch (const ringtrain::Error& e) {
     ringtrain::log::Error(e.what());
-    return static_cast<int>(e.code());
+    code = static_cast<int>(e.code());
   } catch (const std::exception& e) {
     ringtrain::log::Error(std::string("internal error: ") + e.what() +
                           "; please report it with the command line that caused it");
-    return 70;
+    code = 70;
   }
+  // Under mpirun a failed rank does not finalize: the job cannot continue, and its peers may
+  // be dead, stopped or blocked. It aborts the job after a grace period in which the other
+  // ranks report the same failure themselves (docs/reliability.md, "Under mpirun").
+  if (mpi && code != 0) mpi->AbortJob(code, std::chrono::milliseconds(mpi->size() > 1 ? 3000 : 0));
+  return code;  // a successful run finalizes MPI here (~MpiSession)
 }

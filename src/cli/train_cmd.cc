@@ -154,8 +154,11 @@ std::string ChooseAddress(const train::TrainOptions& o) {
 //                                 to kill or stop a rank mid-run);
 //   kill-at-epoch:EPOCH           this process SIGKILLs itself once EPOCH is done (set the
 //                                 variable on the one process to fail: "fail rank R at step S");
-//   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout).
+//   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout);
+//   kill-at-join                  SIGKILL right after the member znode is created, before
+//                                 the ring forms (a rank lost during rendezvous).
 struct Faults {
+  bool kill_at_join = false;
   std::int64_t after_write = -1;
   int epoch_delay_ms = 0;
   std::int64_t kill_at = -1;
@@ -184,10 +187,12 @@ Faults ReadFaults() {
       f.kill_at = value;
     } else if (key == "stop-at-epoch" && value >= 0) {
       f.stop_at = value;
+    } else if (key == "kill-at-join" && colon == std::string::npos) {
+      f.kill_at_join = true;
     } else if (!item.empty()) {
       throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
-                       "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH "
-                       "or stop-at-epoch:EPOCH, or unset it");
+                       "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH, "
+                       "stop-at-epoch:EPOCH or kill-at-join, or unset it");
     }
     pos = end + 1;
   }
@@ -310,7 +315,8 @@ std::string MissingMembers(const train::TrainOptions& o, const std::vector<Membe
       if (live) continue;
       out += (out.empty() ? "; missing: " : ", ") + std::string("rank ") + std::to_string(i) +
              " (" + ring[i].host + ":" + std::to_string(ring[i].port) + ", pid " +
-             std::to_string(ring[i].pid) + ")";
+             std::to_string(ring[i].pid) +
+             (ring[i].mpi_rank >= 0 ? ", MPI rank " + std::to_string(ring[i].mpi_rank) : "") + ")";
     }
     return out;
   } catch (const Error&) {
@@ -352,6 +358,11 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   ro.self.mpi_rank = mpi.rank;
   ro.self.pid = static_cast<std::int64_t>(::getpid());
   auto rv = rendezvous::Rendezvous::Join(ro);
+  const Faults faults = ReadFaults();
+  if (faults.kill_at_join) {
+    log::Warn("RINGTRAIN_FAULT: killing this process after joining, before the ring forms");
+    ::raise(SIGKILL);
+  }
   {
     std::lock_guard<std::mutex> lock(target->mu);
     target->rendezvous = rv.get();
@@ -374,7 +385,6 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
 
   // The registry sink: record (fenced by the generation) + latest, then prune records and
   // their files together.
-  const Faults faults = ReadFaults();
   train::CheckpointSink sink = FaultSink(faults);
   sink.record = [&rv](const train::WrittenCheckpoint& w, const train::CheckpointFile& c) {
     rendezvous::CheckpointRecord r;
@@ -531,8 +541,11 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
       const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
       if (!elastic || !(transport || (rendezvous && rv->RingLost()))) {
+        // Under mpirun the ring rank is not the MPI rank mpirun reports: name both.
         if (transport && rv->RingLost())
-          throw TransportError("the ring was lost: " + rv->LostReason(), e.where(),
+          throw TransportError("the ring was lost: " + rv->LostReason() +
+                                   (o.transport == "mpi" ? MissingMembers(o, ring.members) : ""),
+                               e.where(),
                                "rerun the same command with --resume (checkpoints are taken "
                                "with --checkpoint-every K)");
         throw;
