@@ -324,6 +324,19 @@ std::string MissingMembers(const train::TrainOptions& o, const std::vector<Membe
   }
 }
 
+// Under mpirun the ring rank is not the rank mpirun reports: " [rank 1 (host:port) is MPI
+// rank 2, pid P]" for each member `reason` names ("" without MPI ranks).
+std::string MpiRanksNamed(const std::string& reason, const Ring& ring) {
+  std::string out;
+  for (int r = 0; r < ring.world_size(); ++r) {
+    const Member& m = ring.members[static_cast<std::size_t>(r)];
+    if (m.mpi_rank < 0 || reason.find(ring.Describe(r)) == std::string::npos) continue;
+    out += (out.empty() ? " [" : ", ") + ring.Describe(r) + " is MPI rank " +
+           std::to_string(m.mpi_rank) + ", pid " + std::to_string(m.pid);
+  }
+  return out.empty() ? out : out + "]";
+}
+
 int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   if (o.transport == "mpi" && !mpi.present)
     throw UsageError("--transport mpi needs the process to be started by mpirun", "ringtrain train",
@@ -541,13 +554,12 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
       const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
       if (!elastic || !(transport || (rendezvous && rv->RingLost()))) {
-        // Under mpirun the ring rank is not the MPI rank mpirun reports: name both.
         if (transport && rv->RingLost())
-          throw TransportError("the ring was lost: " + rv->LostReason() +
-                                   (o.transport == "mpi" ? MissingMembers(o, ring.members) : ""),
-                               e.where(),
-                               "rerun the same command with --resume (checkpoints are taken "
-                               "with --checkpoint-every K)");
+          throw TransportError(
+              "the ring was lost: " + rv->LostReason() + MpiRanksNamed(rv->LostReason(), ring),
+              e.where(),
+              "rerun the same command with --resume (checkpoints are taken "
+              "with --checkpoint-every K)");
         throw;
       }
       cause = rv->RingLost() ? rv->LostReason() : e.what_happened();
