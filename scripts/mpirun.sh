@@ -66,7 +66,13 @@ root_args=()
 if [[ $(id -u) -eq 0 ]]; then root_args=(--allow-run-as-root); fi
 rt_log "job $job: $np ranks, config $config, ZooKeeper $zk, run folder $run_dir"
 set +e
-mpirun "${root_args[@]}" --oversubscribe -np "$np" "${mpi_args[@]}" \
+# --mca orte_abort_on_non_zero_status 0: when a rank dies, mpirun does not kill the others at
+# once; each survivor detects the loss (ZooKeeper session expiry or the transport deadline),
+# prints one error naming the lost rank and ends the job with MPI_Abort (exit 4). Plain
+# mpirun works too but ends the job itself, before the survivors can say what happened
+# (docs/reliability.md, "Under mpirun").
+mpirun "${root_args[@]}" --oversubscribe --mca orte_abort_on_non_zero_status 0 -np "$np" \
+  "${mpi_args[@]}" \
   -x OMP_NUM_THREADS -x OMP_PROC_BIND \
   "$RT_BIN" train --config "$config" --zk "$zk" --job "$job" --transport mpi "${train_args[@]}"
 rc=$?
@@ -80,5 +86,6 @@ acc=$(grep -o '"test_accuracy":[^,}]*' <<<"$last" | cut -d: -f2)
 obj=$(grep -o '"objective":[^,}]*' <<<"$last" | cut -d: -f2)
 ep=$(grep -o '"epoch":[^,}]*' <<<"$last" | cut -d: -f2)
 wall=$(grep -o '"wall_s":[^,}]*' <<<"$last" | cut -d: -f2)
+[[ $acc == null ]] && acc=""  # no --test-data
 printf 'summary job=%s ranks=%s epochs=%s objective=%s wall_s=%s model=%s test_accuracy=%.4f\n' \
   "$job" "$np" "${ep:-?}" "${obj:-?}" "${wall:-?}" "$run_dir/model.bin" "${acc:-0}"
