@@ -181,12 +181,7 @@ bool TcpTransport::Pump(Job* job) {
       if (!had_header && job->received >= hdr) {
         const WireHeader& h = job->in_header;
         if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-          const int lost = static_cast<int>(h.count);
-          Fail(lost, lost,
-               "the ring is broken: " + ring_.Describe(lost) +
-                   " failed or was lost (reported by "
-                   "predecessor " +
-                   ring_.Describe(prev) + ")");
+          FailRingBroken(static_cast<int>(h.count), "predecessor", prev);
         }
         const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
         if (!(got == job->expect_tag) || h.payload != job->in.size()) {
@@ -212,12 +207,7 @@ void TcpTransport::CheckReverse(bool send_done) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (n == static_cast<ssize_t>(sizeof(h)) &&
       h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-    const int lost = static_cast<int>(h.count);
-    Fail(lost, lost,
-         "the ring is broken: " + ring_.Describe(lost) +
-             " failed or was lost (reported by "
-             "successor " +
-             ring_.Describe(next) + ")");
+    FailRingBroken(static_cast<int>(h.count), "successor", next);
   }
   if (n == 0) {
     if (send_done) {  // it has everything we owed it; a finished successor may close
@@ -229,6 +219,12 @@ void TcpTransport::CheckReverse(bool send_done) {
   if (n < 0) Fail(next, next, "the successor connection failed: " + ErrnoText(errno));
   if (n != static_cast<ssize_t>(sizeof(h))) return;  // partial notice: wait for the rest
   Fail(next, next, "the successor sent unexpected bytes on the reverse channel");
+}
+
+void TcpTransport::FailRingBroken(int lost, const char* role, int reporter) {
+  Fail(lost, lost,
+       "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by " + role +
+           " " + ring_.Describe(reporter) + ")");
 }
 
 void TcpTransport::Fail(int blamed, int peer, const std::string& what) {

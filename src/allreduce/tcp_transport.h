@@ -35,6 +35,8 @@ class TcpTransport final : public Transport {
   void Run(Job* job, Deadline deadline);
   bool Pump(Job* job);  // one non-blocking attempt each way; true if bytes moved
   [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
+  // An abort notice naming `lost` arrived from our `role` ("predecessor"/"successor").
+  [[noreturn]] void FailRingBroken(int lost, const char* role, int reporter);
   void CheckReverse(bool send_done);
 
   Ring ring_;
