@@ -133,7 +133,7 @@ inline void Scatter(const Shape& sh, const Row& row, const double* d, double* g)
 // of 4, padding zero), so one nonzero x_j updates Kp contiguous accumulators: one pass over
 // the row gives all K dot products (and one pass scatters all K gradient updates), instead
 // of K passes. Kp is a compile-time constant, so the inner loops are fixed-width vector ops.
-// kFma: use fused multiply-add (only inside the AVX2+FMA code path, see gradient.cc). The
+// kFma: use fused multiply-add (only inside the AVX2+FMA code path, see gradient_internal.h). The
 // summation order is fixed by the code (two interleaved accumulator sets, even and odd
 // nonzeros, added at the end), so results are deterministic for a given code path.
 #if defined(__GNUC__)

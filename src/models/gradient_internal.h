@@ -1,0 +1,149 @@
+// models/gradient_internal.h — internal: what gradient.cc (LossGradientSum) and hessian.cc
+// (HessianVectorSum) share: the input checks, the choice of the AVX2+FMA code path, the
+// feature-major transposes of the class-blocked kernels, and the dispatch on (row policy,
+// storage, block width). Header-only; the AVX2 macros below are used by both .cc files.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "common/error.h"
+#include "models/kernels.h"
+#include "models/linear_model.h"
+#include "models/losses.h"
+
+namespace ringtrain::models::internal {
+
+inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t w_size,
+                        std::span<const std::int64_t> rows) {
+  if (spec.classes.size() < 2) {
+    throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
+                     "ModelSpec", "check the training labels");
+  }
+  if (spec.multiclass == Multiclass::kMultinomial && spec.loss != Loss::kLogistic) {
+    throw UsageError("multinomial needs the logistic loss, not " + ToString(spec.loss),
+                     "--multiclass", "use --multiclass ovr with SVM losses");
+  }
+  if (w_size != static_cast<std::size_t>(spec.num_weights())) {
+    throw UsageError("weight vector has " + std::to_string(w_size) + " entries, the model " +
+                         std::to_string(spec.num_weights()),
+                     "LossGradientSum", "size weights as ModelSpec::num_weights()");
+  }
+  if (data.class_index.size() != data.labels.size()) {
+    throw UsageError("AssignClasses has not run on this dataset", "LossGradientSum",
+                     "call AssignClasses with the agreed classes first");
+  }
+  for (std::int64_t r : rows) {
+    if (r < 0 || r >= data.rows()) {
+      throw UsageError("row index " + std::to_string(r) + " outside the shard's " +
+                           std::to_string(data.rows()) + " rows",
+                       "LossGradientSum", "pass indices into the shard");
+    }
+  }
+}
+
+// ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define RINGTRAIN_AVX2_PATH 1
+#define RINGTRAIN_TARGET_AVX2 __attribute__((target("avx2,fma"), flatten))
+// The AVX2+FMA code path is taken iff this CPU has both; the answer never changes within a
+// machine, so a machine always takes the same path (and gets the same bits).
+inline bool UseAvx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#else
+inline bool UseAvx2() { return false; }
+#endif
+
+// Feature-major copy of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
+inline std::vector<double> Transpose(const Shape& sh, int kp, const double* w) {
+  const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
+  std::vector<double> wt(dim * ukp, 0.0);
+  for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o)
+    for (std::size_t j = 0; j < dim; ++j) wt[j * ukp + o] = w[o * dim + j];
+  return wt;
+}
+
+// Sums of per-thread feature-major buffers in thread order, added into output-major out.
+inline void AddTransposedParts(const Shape& sh, int kp, const std::vector<double>& parts, int used,
+                               double* out) {
+  const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
+  const std::size_t stride = dim * ukp;
+  for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o) {
+    for (std::size_t j = 0; j < dim; ++j) {
+      double acc = parts[j * ukp + o];
+      for (int t = 1; t < used; ++t)
+        acc += parts[stride * static_cast<std::size_t>(t) + j * ukp + o];
+      out[o * dim + j] += acc;
+    }
+  }
+}
+
+template <int Kp>
+RINGTRAIN_ALWAYS_INLINE bool AllZero(const double* d) {
+  bool zero = true;
+  for (int q = 0; q < Kp; ++q) zero = zero && d[q] == 0.0;
+  return zero;
+}
+
+// Softmax always has K >= 2 outputs (two classes are binary logistic).
+template <class P>
+constexpr bool kSoftmax = std::is_same_v<P, internal::SoftmaxPolicy>;
+
+// Calls fn(std::integral_constant<int, Kp>) for K outputs rounded up to 4, 8, 12 or 16, and
+// Kp = 1 for one output on CSR storage (a gather per nonzero either way; the blocked form
+// adds the cached Hessian coefficients). Returns false (and does not call) for one dense
+// output (the plain kernel vectorises along the row) and for K > 16.
+template <bool kAllowOne, class Fn>
+bool ByBlockWidth(int k, bool dense, Fn&& fn) {
+  if constexpr (kAllowOne) {
+    if (k == 1 && !dense) {
+      fn(std::integral_constant<int, 1>{});
+      return true;
+    }
+  }
+  if (k < 2 || k > 16) return false;
+  switch ((k + 3) / 4) {
+    case 1:
+      fn(std::integral_constant<int, 4>{});
+      break;
+    case 2:
+      fn(std::integral_constant<int, 8>{});
+      break;
+    case 3:
+      fn(std::integral_constant<int, 12>{});
+      break;
+    default:
+      fn(std::integral_constant<int, 16>{});
+      break;
+  }
+  return true;
+}
+
+// Calls fn.template operator()<Policy, kDense>() for the spec's loss/multiclass and storage.
+template <class Fn>
+auto Dispatch(const ModelSpec& spec, const Dataset& data, Fn&& fn) {
+  const bool dense = data.is_dense();
+  auto by_storage = [&]<class P>() {
+    return dense ? fn.template operator()<P, true>() : fn.template operator()<P, false>();
+  };
+  if (spec.multiclass == Multiclass::kMultinomial && spec.num_outputs() > 1) {
+    return by_storage.template operator()<internal::SoftmaxPolicy>();
+  }
+  switch (spec.loss) {
+    case Loss::kHinge:
+      return by_storage.template operator()<internal::OvrPolicy<internal::HingeLoss>>();
+    case Loss::kSquaredHinge:
+      return by_storage.template operator()<internal::OvrPolicy<internal::SquaredHingeLoss>>();
+    case Loss::kLogistic:
+      break;
+  }
+  return by_storage.template operator()<internal::OvrPolicy<internal::LogisticLoss>>();
+}
+
+}  // namespace ringtrain::models::internal

@@ -1,0 +1,285 @@
+// models/hessian.cc — HessianVectorSum over one shard, and the per-thread cache of the
+// per-row Hessian coefficients it reuses across the CG steps at one w.
+//
+// Same shape as gradient.cc: one kernel template per (row policy, storage), the loss a
+// template parameter; rows split over OpenMP threads in contiguous blocks (kernels.h),
+// per-thread partial sums added in thread order, so a fixed thread count gives bit-identical
+// results. The class-blocked path takes the AVX2+FMA code iff the CPU has both
+// (gradient_internal.h).
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "common/error.h"
+#include "models/gradient_internal.h"
+#include "models/kernels.h"
+#include "models/linear_model.h"
+#include "models/losses.h"
+
+namespace ringtrain::models {
+namespace {
+
+using internal::AddTransposedParts;
+using internal::AllZero;
+using internal::ByBlockWidth;
+using internal::CheckInputs;
+using internal::Dispatch;
+using internal::GetRow;
+using internal::kSoftmax;
+using internal::Shape;
+using internal::Transpose;
+using internal::UseAvx2;
+
+template <class Policy, bool kDense>
+void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const double* v,
+                   double* out) {
+  const std::int64_t n = data.rows();
+  const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
+  const int threads = internal::ThreadsFor(n);
+  std::vector<double> part(nw * static_cast<std::size_t>(threads), 0.0);
+  int used = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = internal::ThreadNum();
+    const int nt = internal::NumThreads();
+    if (t == 0) used = nt;
+    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    const std::size_t k = static_cast<std::size_t>(sh.k);
+    std::vector<double> s(k), u(k), hu(k);
+    double* g = part.data() + nw * static_cast<std::size_t>(t);
+    for (std::int64_t r = b; r < e; ++r) {
+      const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+      internal::Decisions<kDense>(sh, row, w, s.data());
+      internal::Decisions<kDense>(sh, row, v, u.data());
+      Policy::HessVec(s.data(), u.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
+                      hu.data());
+      internal::Scatter<kDense>(sh, row, hu.data(), g);
+    }
+  }
+  for (std::size_t j = 0; j < nw; ++j) {
+    double acc = part[j];
+    for (int t = 1; t < used; ++t) acc += part[nw * static_cast<std::size_t>(t) + j];
+    out[j] += acc;
+  }
+}
+
+// ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
+
+// Per-row Hessian coefficients at w (Policy::HessCoef), rows [b, e), Kp per row.
+template <class Policy, bool kDense, int Kp, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& data,
+                                              const double* wt, double* coef, std::int64_t b,
+                                              std::int64_t e) {
+  const int k = Kp == 1 ? 1 : sh.k;
+  alignas(64) double s[Kp] = {};
+  const std::int64_t bias_at = sh.nf * Kp;
+  for (std::int64_t r = b; r < e; ++r) {
+    const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+    internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
+    if (sh.bias)
+      for (int o = 0; o < k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
+    double* cr = coef + r * Kp;
+    for (int o = 0; o < Kp; ++o) cr[o] = 0.0;
+    Policy::HessCoef(s, k, data.class_index[static_cast<std::size_t>(r)], cr);
+  }
+}
+
+// gt += sum_r x_r (H_r (V x_r)) over rows [b, e), H_r from the cached coefficients; rows
+// with zero curvature (squared hinge outside the margin) cost nothing.
+template <class Policy, bool kDense, int Kp, bool kFma>
+RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& data,
+                                              const double* coef, const double* vt, double* gt,
+                                              std::int64_t b, std::int64_t e) {
+  const int k = Kp == 1 ? 1 : sh.k;
+  alignas(64) double u[Kp] = {};
+  alignas(64) double hu[Kp] = {};
+  const std::int64_t bias_at = sh.nf * Kp;
+  for (std::int64_t r = b; r < e; ++r) {
+    const double* cr = coef + r * Kp;
+    if (AllZero<Kp>(cr)) continue;
+    const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+    internal::BlockedDots<Kp, kDense, kFma>(row, vt, u);
+    if (sh.bias)
+      for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
+    Policy::HessApply(cr, u, k, hu);
+    for (int o = k; o < Kp; ++o) hu[o] = 0.0;
+    if (AllZero<Kp>(hu)) continue;
+    internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);
+    if (sh.bias)
+      for (int o = 0; o < k; ++o) gt[bias_at + o] += hu[o] * sh.bias_value;
+  }
+}
+
+template <class Policy, bool kDense, int Kp>
+__attribute__((flatten)) void BlockedHessBase(const Shape& sh, const Dataset& data,
+                                              const double* coef, const double* vt, double* gt,
+                                              std::int64_t b, std::int64_t e) {
+  BlockedHessRange<Policy, kDense, Kp, false>(sh, data, coef, vt, gt, b, e);
+}
+template <class Policy, bool kDense, int Kp>
+__attribute__((flatten)) void BlockedCoefBase(const Shape& sh, const Dataset& data,
+                                              const double* wt, double* coef, std::int64_t b,
+                                              std::int64_t e) {
+  BlockedCoefRange<Policy, kDense, Kp, false>(sh, data, wt, coef, b, e);
+}
+#ifdef RINGTRAIN_AVX2_PATH
+template <class Policy, bool kDense, int Kp>
+RINGTRAIN_TARGET_AVX2 void BlockedHessAvx2(const Shape& sh, const Dataset& data, const double* coef,
+                                           const double* vt, double* gt, std::int64_t b,
+                                           std::int64_t e) {
+  BlockedHessRange<Policy, kDense, Kp, true>(sh, data, coef, vt, gt, b, e);
+}
+template <class Policy, bool kDense, int Kp>
+RINGTRAIN_TARGET_AVX2 void BlockedCoefAvx2(const Shape& sh, const Dataset& data, const double* wt,
+                                           double* coef, std::int64_t b, std::int64_t e) {
+  BlockedCoefRange<Policy, kDense, Kp, true>(sh, data, wt, coef, b, e);
+}
+#endif
+
+// The per-row Hessian coefficients at one w, kept per calling thread: trust-region Newton
+// calls HessianVectorSum many times at the same w (one per CG step), so the K dot products
+// with w and the curvatures are computed once per w, not once per product. The key is
+// everything the coefficients depend on: the dataset's identity and storage, the labels
+// (hashed), the model shape and the exact bits of w. (A dataset mutated in place without
+// moving its storage, at bit-identical w, would be missed; nothing does that.)
+struct HessianCache {
+  const Dataset* data = nullptr;
+  const void* storage = nullptr;
+  std::int64_t rows = -1;
+  std::uint64_t labels_hash = 0;
+  int k = 0;
+  int kp = 0;
+  int policy = -1;
+  std::int64_t dim = 0;
+  bool bias = false;
+  double bias_value = 0;
+  std::vector<double> w;
+  std::vector<double> coef;
+};
+
+std::uint64_t LabelsHash(const Dataset& data) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the class indices
+  for (std::int32_t c : data.class_index) {
+    h ^= static_cast<std::uint32_t>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+template <class Policy>
+constexpr int PolicyId() {
+  if constexpr (std::is_same_v<Policy, internal::SoftmaxPolicy>) return 0;
+  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::LogisticLoss>>) return 1;
+  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::SquaredHingeLoss>>) return 2;
+  return 3;
+}
+
+template <class Policy, bool kDense, int Kp>
+const double* HessianCoefficients(const Shape& sh, const Dataset& data, const double* w,
+                                  std::size_t nw, bool avx2) {
+  thread_local HessianCache cache;
+  const void* storage = kDense ? static_cast<const void*>(data.dense.data())
+                               : static_cast<const void*>(data.val.data());
+  const std::uint64_t labels = LabelsHash(data);
+  const bool hit = cache.data == &data && cache.storage == storage && cache.rows == data.rows() &&
+                   cache.labels_hash == labels && cache.k == sh.k && cache.kp == Kp &&
+                   cache.policy == PolicyId<Policy>() && cache.dim == sh.dim &&
+                   cache.bias == sh.bias && cache.bias_value == sh.bias_value &&
+                   cache.w.size() == nw && std::memcmp(cache.w.data(), w, nw * sizeof(double)) == 0;
+  if (hit) return cache.coef.data();
+  const std::int64_t n = data.rows();
+  cache.data = nullptr;  // invalid while refilling (an exception leaves it invalid)
+  cache.coef.assign(static_cast<std::size_t>(n) * Kp, 0.0);
+  const std::vector<double> wt = Transpose(sh, Kp, w);
+  double* coef = cache.coef.data();
+  [[maybe_unused]] const int threads = internal::ThreadsFor(n);  // (no OpenMP: unused)
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = internal::ThreadNum();
+    const int nt = internal::NumThreads();
+    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
+#ifdef RINGTRAIN_AVX2_PATH
+    if (avx2) {
+      BlockedCoefAvx2<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+    } else {
+      BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+    }
+#else
+    (void)avx2;
+    BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+#endif
+  }
+  cache.w.assign(w, w + nw);
+  cache.storage = storage;
+  cache.rows = n;
+  cache.labels_hash = labels;
+  cache.k = sh.k;
+  cache.kp = Kp;
+  cache.policy = PolicyId<Policy>();
+  cache.dim = sh.dim;
+  cache.bias = sh.bias;
+  cache.bias_value = sh.bias_value;
+  cache.data = &data;
+  return cache.coef.data();
+}
+
+template <class Policy, bool kDense, int Kp>
+void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w, const double* v,
+                          double* out) {
+  const std::int64_t n = data.rows();
+  const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
+  const bool avx2 = UseAvx2();
+  const double* coef = HessianCoefficients<Policy, kDense, Kp>(
+      sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
+  const int threads = internal::ThreadsFor(n);
+  const std::vector<double> vt = Transpose(sh, Kp, v);
+  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
+  int used = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = internal::ThreadNum();
+    const int nt = internal::NumThreads();
+    if (t == 0) used = nt;
+    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    double* gt = parts.data() + stride * static_cast<std::size_t>(t);
+#ifdef RINGTRAIN_AVX2_PATH
+    if (avx2) {
+      BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+    } else {
+      BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+    }
+#else
+    BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+#endif
+  }
+  AddTransposedParts(sh, Kp, parts, used, out);
+}
+
+}  // namespace
+
+void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
+                      std::span<const double> v, std::span<double> out) {
+  CheckInputs(spec, data, w.size(), {});
+  if (spec.loss == Loss::kHinge) {
+    throw UsageError("the hinge loss has no Hessian", "HessianVectorSum",
+                     "use squared_hinge or logistic with a Newton optimizer");
+  }
+  if (v.size() != w.size() || out.size() != w.size()) {
+    throw UsageError("v/out sizes differ from the weights", "HessianVectorSum",
+                     "size them as ModelSpec::num_weights()");
+  }
+  const Shape sh = internal::ShapeOf(spec);
+  Dispatch(spec, data, [&]<class P, bool kDense>() {
+    if constexpr (P::kHasCurvature) {
+      const bool blocked = ByBlockWidth<!kSoftmax<P>>(sh.k, kDense, [&](auto kp) {
+        BlockedHessianKernel<P, kDense, decltype(kp)::value>(sh, data, w.data(), v.data(),
+                                                             out.data());
+      });
+      if (!blocked) HessianKernel<P, kDense>(sh, data, w.data(), v.data(), out.data());
+    }
+  });
+}
+
+}  // namespace ringtrain::models
