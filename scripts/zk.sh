@@ -17,6 +17,7 @@ set -euo pipefail
 
 ZK_BIN=/usr/share/zookeeper/bin/zkServer.sh
 
+EARLY_EXIT=""
 die() { echo "zk.sh: $*" >&2; exit 1; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -60,7 +61,8 @@ wait_serving() {  # wait_serving DIR N DEADLINE_EPOCH
   while (($(date +%s) < deadline)); do
     if four_letter "$addr" "$port" srvr "$ns" | grep -q '^Mode: '; then return 0; fi
     if ! kill -0 "$(cat "$dir/pid$n")" 2>/dev/null; then
-      die "server $n exited early; see $dir/server$n.out: $(tail -3 "$dir/server$n.out" | tr '\n' ' ')"
+      EARLY_EXIT="server $n exited early; see $dir/server$n.out: $(tail -3 "$dir/server$n.out" | tr '\n' ' ')"
+      return 2
     fi
     sleep 0.2
   done
@@ -86,6 +88,27 @@ cmd_start() {
   USED_PORTS="$dir/ports"
   local nodes=1
   ((ensemble)) && nodes=3
+  # A server that dies at start (typically a port another process took between our free-port
+  # check and its bind) is retried twice with fresh ports; namespaced nodes use fixed ports.
+  local attempts=3 attempt rc
+  [[ -n $netns ]] && attempts=1
+  for attempt in $(seq 1 $attempts); do
+    rc=0
+    start_attempt || rc=$?
+    ((rc == 0)) && return 0
+    for pidf in "$dir"/pid*; do
+      [[ -e $pidf ]] || continue
+      pkill -KILL -P "$(cat "$pidf")" 2>/dev/null || true
+      kill -9 "$(cat "$pidf")" 2>/dev/null || true
+      rm -f "$pidf"
+    done
+    ((attempt < attempts)) && echo "zk.sh: $EARLY_EXIT; retrying with fresh ports" >&2
+  done
+  die "$EARLY_EXIT"
+}
+
+# One try of cmd_start with fresh ports (reads cmd_start's locals); 2 if a server exited early.
+start_attempt() {
   local client_ports=() servers="" addrs=() nss=()
   if [[ -n $netns ]]; then
     IFS=, read -r -a nss <<<"$netns"
@@ -127,7 +150,7 @@ CFG
   done
   for n in $(seq 1 $nodes); do start_node "$dir" "$n"; done
   local deadline=$(($(date +%s) + 60))
-  for n in $(seq 1 $nodes); do wait_serving "$dir" "$n" "$deadline"; done
+  for n in $(seq 1 $nodes); do wait_serving "$dir" "$n" "$deadline" || return 2; done
   local connect
   connect=""
   for n in $(seq 1 $nodes); do connect+="${addrs[$((n - 1))]}:${client_ports[$((n - 1))]},"; done
@@ -168,7 +191,7 @@ cmd_kill() {
 }
 cmd_restart() {
   start_node "$1" "$2"
-  wait_serving "$1" "$2" $(($(date +%s) + 60)) || true
+  wait_serving "$1" "$2" $(($(date +%s) + 60)) || echo "zk.sh: $EARLY_EXIT" >&2
 }
 
 case ${1:-} in
