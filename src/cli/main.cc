@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -71,7 +72,11 @@ int main(int argc, char** argv) {
   }
   // Under mpirun a failed rank does not finalize: the job cannot continue, and its peers may
   // be dead, stopped or blocked. It aborts the job after a grace period in which the other
-  // ranks report the same failure themselves (docs/reliability.md, "Under mpirun").
-  if (mpi && code != 0) mpi->AbortJob(code, std::chrono::milliseconds(mpi->size() > 1 ? 3000 : 0));
+  // ranks report the same failure themselves (docs/reliability.md, "Under mpirun"); the
+  // grace grows a little with the rank so that one rank, not all at once, calls MPI_Abort.
+  if (mpi && code != 0) {
+    const int stagger = 200 * std::min(mpi->rank(), 10);
+    mpi->AbortJob(code, std::chrono::milliseconds(mpi->size() > 1 ? 3000 + stagger : 0));
+  }
   return code;  // a successful run finalizes MPI here (~MpiSession)
 }

@@ -40,6 +40,7 @@ wait "$mp" || rc=$?
 ((rc != 0)) || fail "mpirun exited 0 after rank 1 was killed"
 # Every survivor: its own single ERROR line naming the lost MPI rank 1, and exit code 4.
 for r in 0 2; do
+  for ((i = 0; i < 100; i++)); do [[ -s $RANK_RC_DIR/rc.$r ]] && break; sleep 0.05; done
   code=$(cat "$RANK_RC_DIR/rc.$r" 2>/dev/null || echo none)
   [[ $code == 4 ]] || fail "MPI rank $r exited $code, want 4: $(tail -5 "$WORK/run1.log")"
   lines=$(grep -h '^ERROR ' "$WORK"/out/*/rank.$r/stderr || true)

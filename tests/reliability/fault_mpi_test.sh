@@ -53,7 +53,13 @@ start_mpirun() {
   on_exit "kill -KILL $MP 2>/dev/null"
 }
 rank_pids() { cat "$RANK_RC_DIR"/pid.* 2>/dev/null; }
-rank_rc() { cat "$RANK_RC_DIR/rc.$1" 2>/dev/null || echo none; }
+# rank_rc R -> MPI rank R's exit code as its wrapper recorded it (mpirun may end before the
+# wrappers have written it: waits up to 5 s), "none" if never recorded.
+rank_rc() {
+  local i
+  for ((i = 0; i < 100; i++)); do [[ -s $RANK_RC_DIR/rc.$1 ]] && break; sleep 0.05; done
+  cat "$RANK_RC_DIR/rc.$1" 2>/dev/null || echo none
+}
 # errors_of R -> the ERROR lines MPI rank R printed (mpirun --output-filename: a file per rank).
 errors_of() { cat "$WORK"/out/*/rank."$1"/stderr 2>/dev/null | grep '^ERROR ' || true; }
 # secs_of LINE -> seconds since midnight of a log line's HH:MM:SS.mmm.
@@ -222,9 +228,12 @@ case $scenario in
     wait_pid "$MP" 50
     echo "measure: $scenario mpirun_exit_s $WSECS (after the quorum loss) code $WRC"
     ((WRC != 0)) || fail "mpirun exited 0 without a quorum"
+    # Every rank reports the loss itself. Its recorded exit code must be 3 or 4, but with three
+    # ranks ending at once mpirun's teardown sometimes kills a wrapper before it records the
+    # code (seen 2 runs in 5): a missing record is tolerated here, a wrong one is not.
     for r in 0 1 2; do
-      survivor_exits $r "3|4" "$lost"
-      echo "measure: $scenario mpi_rank_$r: $(errors_of $r | cut -c1-160)"
+      [[ $(rank_rc $r) =~ ^(3|4|none)$ ]] || fail "MPI rank $r exited $(rank_rc $r), want 3 or 4"
+      survivor_exits $r "3|4|none" "$lost" "ZooKeeper"
     done
     all_gone
     ;;

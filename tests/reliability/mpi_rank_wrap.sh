@@ -20,11 +20,11 @@ child=$!
 echo "$child" >"${RANK_RC_DIR:?}/pid.$rank"
 # mpirun ends a job by signalling each rank's process group: outlive the signal long enough
 # to record how the rank itself ended (a trapped signal only interrupts `wait`).
+# A `wait` cut short by the trap returns 128+N; bash keeps the child's real status, which the
+# last `wait` returns once the child has ended.
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-while :; do
-  rc=0
-  wait "$child" || rc=$?
-  kill -0 "$child" 2>/dev/null || break
-done
+while kill -0 "$child" 2>/dev/null; do wait "$child" || true; done
+rc=0
+wait "$child" || rc=$?
 echo "$rc" >"$RANK_RC_DIR/rc.$rank"
 exit "$rc"
