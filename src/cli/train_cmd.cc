@@ -350,9 +350,14 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   allreduce::TcpListener listener = allreduce::TcpListener::Bind(address, 0);
   auto target = std::make_shared<AbortTarget>();
   SignalWatcher signals(target);
-  auto interrupted = [&signals](const Error& e) -> int {
+  auto interrupted = [&signals, &o](const Error& e) -> int {
     if (signals.signal() == 0) throw;  // rethrows the Error being handled
-    log::Error(std::string("interrupted by signal; the ring was left (") + e.what() + ")");
+    // The error is this rank's own abort (its collective or wait broken on purpose), whose
+    // text names this rank as the peer: the cause is the signal, so that is what is said.
+    log::Debug(std::string("after the signal: ") + e.what());
+    log::Error(std::string("interrupted by ") +
+               (signals.signal() == SIGINT ? "SIGINT" : "SIGTERM") +
+               "; this rank left the ring (job " + o.job + "); rerun with --resume to continue");
     return 128 + signals.signal();
   };
 
