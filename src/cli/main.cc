@@ -1,10 +1,9 @@
 // cli/main.cc — the ringtrain executable: subcommands, and the one place where an Error
 // becomes an exit code. Subcommands are registered from their own files (cli/command.h).
-#include <CLI/CLI.hpp>
-
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

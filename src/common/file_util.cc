@@ -12,8 +12,7 @@
 
 namespace ringtrain {
 namespace {
-[[noreturn]] void Fail(ExitCode code, const std::string& what, const std::string& path,
-                       int err) {
+[[noreturn]] void Fail(ExitCode code, const std::string& what, const std::string& path, int err) {
   throw Error(code, what + ": " + std::strerror(err), path,
               "check that the directory exists, is writable and has free space");
 }

@@ -12,22 +12,22 @@
 namespace ringtrain {
 
 struct Member {
-  std::string name;      // member znode name (e.g. "_c_<uuid>-m-0000000003"); may be empty
-  std::string host;      // address peers connect to (advertised address)
+  std::string name;        // member znode name (e.g. "_c_<uuid>-m-0000000003"); may be empty
+  std::string host;        // address peers connect to (advertised address)
   std::uint16_t port = 0;  // TCP transport port (0 if the transport is MPI only)
-  int mpi_rank = -1;     // rank in MPI_COMM_WORLD, -1 without MPI
+  int mpi_rank = -1;       // rank in MPI_COMM_WORLD, -1 without MPI
   std::int64_t pid = 0;
-  std::string uuid;      // the process's uuid (protected-create token)
+  std::string uuid;  // the process's uuid (protected-create token)
 
   bool operator==(const Member&) const = default;
 };
 
 struct Ring {
-  std::string job;             // job name
+  std::string job;  // job name
   std::int64_t generation = 0;
-  int rank = 0;                // this process's position in `members`
-  std::vector<Member> members; // ring order; members[0] is the leader
-  std::string token;           // job token, checked by the transport handshake
+  int rank = 0;                 // this process's position in `members`
+  std::vector<Member> members;  // ring order; members[0] is the leader
+  std::string token;            // job token, checked by the transport handshake
 
   int world_size() const { return static_cast<int>(members.size()); }
   int next() const { return (rank + 1) % world_size(); }

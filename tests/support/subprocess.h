@@ -16,10 +16,10 @@
 namespace ringtrain::testing {
 
 struct ExitStatus {
-  bool exited = false;    // normal exit
-  int code = -1;          // exit code if exited
-  int signal = 0;         // terminating signal otherwise
-  bool timed_out = false; // the wait's deadline passed (the child was then killed)
+  bool exited = false;     // normal exit
+  int code = -1;           // exit code if exited
+  int signal = 0;          // terminating signal otherwise
+  bool timed_out = false;  // the wait's deadline passed (the child was then killed)
   std::string Describe() const;
 };
 
