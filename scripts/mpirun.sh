@@ -86,6 +86,7 @@ acc=$(grep -o '"test_accuracy":[^,}]*' <<<"$last" | cut -d: -f2)
 obj=$(grep -o '"objective":[^,}]*' <<<"$last" | cut -d: -f2)
 ep=$(grep -o '"epoch":[^,}]*' <<<"$last" | cut -d: -f2)
 wall=$(grep -o '"wall_s":[^,}]*' <<<"$last" | cut -d: -f2)
-[[ $acc == null ]] && acc=""  # no --test-data
-printf 'summary job=%s ranks=%s epochs=%s objective=%s wall_s=%s model=%s test_accuracy=%.4f\n' \
-  "$job" "$np" "${ep:-?}" "${obj:-?}" "${wall:-?}" "$run_dir/model.bin" "${acc:-0}"
+# No --test-data: the metrics say null; the summary then says n/a rather than a made-up 0.
+if [[ -n $acc && $acc != null ]]; then acc=$(printf '%.4f' "$acc"); else acc=n/a; fi
+printf 'summary job=%s ranks=%s epochs=%s objective=%s wall_s=%s model=%s test_accuracy=%s\n' \
+  "$job" "$np" "${ep:-?}" "${obj:-?}" "${wall:-?}" "$run_dir/model.bin" "$acc"
