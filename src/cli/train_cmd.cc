@@ -11,7 +11,8 @@
 // blocked allreduce ends with TransportError. Not elastic: exit code 4 naming the reason.
 // Elastic (--max-ranks): wait for the next generation, reconnect on the same listener,
 // re-read the shard, restore the newest checkpoint any survivor holds in memory, go on.
-// This file is the only place of the train path that reads the environment
+// This file and its two helpers (fault_hooks.h: RINGTRAIN_FAULT; signal_watcher.h: SIGINT/
+// SIGTERM) are the only places of the train path that read the environment
 // (RINGTRAIN_FAULT, RINGTRAIN_ZK_SESSION_TIMEOUT_MS; docs/checkpoints.md).
 #include <signal.h>
 #include <unistd.h>
@@ -38,7 +39,9 @@
 #include "allreduce/mpi_session.h"
 #include "allreduce/tcp.h"
 #include "cli/command.h"
+#include "cli/fault_hooks.h"
 #include "cli/options.h"
+#include "cli/signal_watcher.h"
 #include "cli/zk_cli.h"
 #include "common/deadline.h"
 #include "common/error.h"
@@ -76,64 +79,6 @@ MpiEnv DetectMpi() {
   return env;
 }
 
-// Lets the rendezvous thread and the signal thread abort the communicator, and the signal
-// thread leave the rendezvous, only while they exist.
-struct AbortTarget {
-  std::mutex mu;
-  allreduce::Communicator* comm = nullptr;
-  rendezvous::Rendezvous* rendezvous = nullptr;
-  allreduce::TcpListener* listener = nullptr;  // its connect of `generation` can be aborted
-  std::int64_t generation = 0;                 // of the ring being connected or run
-};
-
-// SIGINT/SIGTERM during a distributed run: leave the ring cleanly so peers learn of it in
-// milliseconds (the member znode is deleted and the session closed) instead of after a
-// session timeout, and break a blocked collective. The signals are blocked in this thread
-// before ZooKeeper's and OpenMP's threads exist, so they inherit the mask and only the
-// watcher thread below ever receives them.
-class SignalWatcher {
- public:
-  explicit SignalWatcher(std::shared_ptr<AbortTarget> target) : target_(std::move(target)) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-    thread_ = std::thread([this, set] {
-      const timespec tick{0, 100 * 1000 * 1000};
-      while (!stop_.load()) {
-        int sig = sigtimedwait(&set, nullptr, &tick);
-        if (sig <= 0) continue;
-        signal_.store(sig);
-        log::Warn(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                  ": leaving the ring");
-        std::lock_guard<std::mutex> lock(target_->mu);
-        if (target_->comm != nullptr) target_->comm->Abort();
-        if (target_->listener != nullptr) {
-          target_->listener->AbortConnect(std::numeric_limits<std::int64_t>::max());
-        }
-        if (target_->rendezvous != nullptr) target_->rendezvous->Leave();
-        return;
-      }
-    });
-  }
-  ~SignalWatcher() {
-    stop_.store(true);
-    thread_.join();
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SignalWatcher(const SignalWatcher&) = delete;
-  SignalWatcher& operator=(const SignalWatcher&) = delete;
-  int signal() const { return signal_.load(); }
-
- private:
-  std::shared_ptr<AbortTarget> target_;
-  sigset_t old_{};
-  std::atomic<bool> stop_{false};
-  std::atomic<int> signal_{0};
-  std::thread thread_;
-};
-
 // The address this rank binds and advertises: --advertise-address, else --interface's,
 // else the local address facing the first ZooKeeper server.
 std::string ChooseAddress(const train::TrainOptions& o) {
@@ -145,91 +90,6 @@ std::string ChooseAddress(const train::TrainOptions& o) {
   std::string host, port;
   allreduce::FirstZkHost(o.zk, &host, &port);
   return allreduce::LocalAddressToward(host, port);
-}
-
-// RINGTRAIN_FAULT (test hooks, comma-separated; docs/checkpoints.md):
-//   after-checkpoint-write:EPOCH  _exit(9) once the checkpoint file of EPOCH is durable but
-//                                 before it is recorded;
-//   epoch-delay:MS                sleep MS ms after every epoch (makes short runs long enough
-//                                 to kill or stop a rank mid-run);
-//   kill-at-epoch:EPOCH           this process SIGKILLs itself once EPOCH is done (set the
-//                                 variable on the one process to fail: "fail rank R at step S");
-//   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout);
-//   kill-at-join                  SIGKILL right after the member znode is created, before
-//                                 the ring forms (a rank lost during rendezvous).
-struct Faults {
-  bool kill_at_join = false;
-  std::int64_t after_write = -1;
-  int epoch_delay_ms = 0;
-  std::int64_t kill_at = -1;
-  std::int64_t stop_at = -1;
-};
-
-Faults ReadFaults() {
-  Faults f;
-  const char* v = std::getenv("RINGTRAIN_FAULT");
-  if (v == nullptr) return f;
-  std::string s(v);
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
-    std::size_t end = s.find(',', pos);
-    if (end == std::string::npos) end = s.size();
-    const std::string item = s.substr(pos, end - pos);
-    const auto colon = item.find(':');
-    const std::string key = item.substr(0, colon);
-    long long value = -1;
-    if (colon != std::string::npos) value = std::atoll(item.c_str() + colon + 1);
-    if (key == "after-checkpoint-write" && value >= 0) {
-      f.after_write = value;
-    } else if (key == "epoch-delay" && value >= 0) {
-      f.epoch_delay_ms = static_cast<int>(value);
-    } else if (key == "kill-at-epoch" && value >= 0) {
-      f.kill_at = value;
-    } else if (key == "stop-at-epoch" && value >= 0) {
-      f.stop_at = value;
-    } else if (key == "kill-at-join" && colon == std::string::npos) {
-      f.kill_at_join = true;
-    } else if (!item.empty()) {
-      throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
-                       "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH, "
-                       "stop-at-epoch:EPOCH or kill-at-join, or unset it");
-    }
-    pos = end + 1;
-  }
-  return f;
-}
-
-train::CheckpointSink FaultSink(const Faults& faults) {
-  train::CheckpointSink sink;
-  if (faults.after_write >= 0) {
-    sink.after_write = [fault = faults.after_write](const train::WrittenCheckpoint& w,
-                                                    const train::CheckpointFile& c) {
-      if (c.epoch() != fault) return;
-      log::Error("RINGTRAIN_FAULT: exiting after writing " + w.path + " before recording it");
-      ::_exit(9);
-    };
-  }
-  return sink;
-}
-
-// The after_epoch hook: checkpoints, then the epoch-delay fault if any.
-std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
-    train::Checkpointer& checkpointer, const Faults& faults) {
-  return [&checkpointer, faults](const train::TrainState& s, const train::EpochMetrics& m) {
-    checkpointer.AfterEpoch(s, m);
-    if (faults.epoch_delay_ms > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(faults.epoch_delay_ms));
-    if (faults.kill_at >= 0 && s.model.epoch == faults.kill_at) {
-      log::Warn("RINGTRAIN_FAULT: killing this process after epoch " +
-                std::to_string(s.model.epoch));
-      ::raise(SIGKILL);
-    }
-    if (faults.stop_at >= 0 && s.model.epoch == faults.stop_at) {
-      log::Warn("RINGTRAIN_FAULT: stopping this process after epoch " +
-                std::to_string(s.model.epoch));
-      ::raise(SIGSTOP);
-    }
-  };
 }
 
 std::chrono::milliseconds SessionTimeout() {

@@ -1,0 +1,45 @@
+// cli/fault_hooks.h — the RINGTRAIN_FAULT test hooks of `ringtrain train` and the
+// after-epoch hook that runs them.
+//
+// Deterministic fault injection for the reliability tests ("fail rank R at step S": the
+// variable is given to the one process that should fail; docs/checkpoints.md lists the
+// hooks). Unset, every hook is off and AfterEpoch only checkpoints. Internal to the train
+// command (the only place of the train path that reads the environment).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "train/checkpoint.h"
+#include "train/checkpoint_writer.h"
+#include "train/trainer.h"
+
+namespace ringtrain::cli {
+
+// RINGTRAIN_FAULT (test hooks, comma-separated; docs/checkpoints.md):
+//   after-checkpoint-write:EPOCH  _exit(9) once the checkpoint file of EPOCH is durable but
+//                                 before it is recorded;
+//   epoch-delay:MS                sleep MS ms after every epoch (makes short runs long enough
+//                                 to kill or stop a rank mid-run);
+//   kill-at-epoch:EPOCH           this process SIGKILLs itself once EPOCH is done (set the
+//                                 variable on the one process to fail: "fail rank R at step S");
+//   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout);
+//   kill-at-join                  SIGKILL right after the member znode is created, before
+//                                 the ring forms (a rank lost during rendezvous).
+struct Faults {
+  bool kill_at_join = false;
+  std::int64_t after_write = -1;
+  int epoch_delay_ms = 0;
+  std::int64_t kill_at = -1;
+  std::int64_t stop_at = -1;
+};
+
+// RINGTRAIN_FAULT parsed; a UsageError (exit 1) names an unknown item.
+Faults ReadFaults();
+// The checkpoint sink with the after-checkpoint-write hook installed (if set).
+train::CheckpointSink FaultSink(const Faults& faults);
+// The after_epoch hook: checkpoints, then the epoch-delay / kill / stop faults if any.
+std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
+    train::Checkpointer& checkpointer, const Faults& faults);
+
+}  // namespace ringtrain::cli

@@ -1,0 +1,54 @@
+// cli/signal_watcher.h — SIGINT/SIGTERM during `ringtrain train`, handled on one thread.
+//
+// What it does: blocks SIGINT/SIGTERM in the calling thread (so every thread started later —
+// ZooKeeper's, OpenMP's, MPI's — inherits the mask) and waits for them on its own thread; on
+// a signal it aborts the communicator, stops a ring connect and leaves the rendezvous named in
+// the AbortTarget, so peers learn of it in milliseconds. Internal to the train command.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "allreduce/communicator.h"
+#include "allreduce/tcp.h"
+#include "rendezvous/rendezvous.h"
+
+namespace ringtrain::cli {
+
+// Lets the rendezvous thread and the signal thread abort the communicator, and the signal
+// thread leave the rendezvous, only while they exist.
+struct AbortTarget {
+  std::mutex mu;
+  allreduce::Communicator* comm = nullptr;
+  rendezvous::Rendezvous* rendezvous = nullptr;
+  allreduce::TcpListener* listener = nullptr;  // its connect of `generation` can be aborted
+  std::int64_t generation = 0;                 // of the ring being connected or run
+};
+
+// SIGINT/SIGTERM during a distributed run: leave the ring cleanly so peers learn of it in
+// milliseconds (the member znode is deleted and the session closed) instead of after a
+// session timeout, and break a blocked collective. The signals are blocked in this thread
+// before ZooKeeper's and OpenMP's threads exist, so they inherit the mask and only the
+// watcher thread below ever receives them.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::shared_ptr<AbortTarget> target);
+  ~SignalWatcher();
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  int signal() const { return signal_.load(); }
+
+ private:
+  std::shared_ptr<AbortTarget> target_;
+  sigset_t old_{};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> signal_{0};
+  std::thread thread_;
+};
+
+}  // namespace ringtrain::cli
