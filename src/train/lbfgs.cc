@@ -11,15 +11,12 @@
 #include <limits>
 
 #include "train/optimizer.h"
+#include "train/vector_math.h"
 
 namespace ringtrain::train {
 namespace {
 
-double Dot(std::span<const double> a, std::span<const double> b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
+using internal::Dot;
 
 // Minimiser of the cubic through (a, fa, da), (b, fb, db), safeguarded into the middle 80 %
 // of [a, b]; bisection when the cubic has no usable minimiser.
@@ -136,10 +133,7 @@ class Lbfgs final : public Optimizer {
 
  private:
   EpochReport Report(EpochReport r, double gnorm, bool converged) const {
-    r.objective = f_val_;
-    r.grad_norm = gnorm;
-    r.converged = converged;
-    return r;
+    return internal::FullBatchReport(r, f_val_, gnorm, converged);
   }
 
   // d = -H g by the two-loop recursion.

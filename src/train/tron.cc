@@ -15,19 +15,13 @@
 
 #include "common/error.h"
 #include "train/optimizer.h"
+#include "train/vector_math.h"
 
 namespace ringtrain::train {
 namespace {
 
-double Dot(std::span<const double> a, std::span<const double> b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-void Axpy(double a, std::span<const double> x, std::span<double> y) {
-  for (std::size_t i = 0; i < x.size(); ++i) y[i] += a * x[i];
-}
+using internal::Axpy;
+using internal::Dot;
 
 constexpr double kEta0 = 1e-4, kEta1 = 0.25, kEta2 = 0.75;
 constexpr double kSigma1 = 0.25, kSigma2 = 0.5, kSigma3 = 4.0;
@@ -140,10 +134,7 @@ class Tron final : public Optimizer {
 
  private:
   EpochReport Report(EpochReport r, double gnorm, bool converged) const {
-    r.objective = f_val_;
-    r.grad_norm = gnorm;
-    r.converged = converged;
-    return r;
+    return internal::FullBatchReport(r, f_val_, gnorm, converged);
   }
 
   // Steihaug CG for min g.s + 0.5 s.H s, |s| <= delta_. Leaves s_ and r_ = -g - H s.
