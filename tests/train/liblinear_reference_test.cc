@@ -6,9 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "models/dataset.h"
 #include "models/linear_model.h"
 #include "support/subprocess.h"
+#include "train/heart_reference.h"
 #include "train/objective.h"
 #include "train/options.h"
 #include "train/ring_threads.h"
@@ -24,71 +23,12 @@
 namespace ringtrain::train {
 namespace {
 
-const char* kHeart = "/usr/share/doc/liblinear-tools/examples/heart_scale";
+using testing::LiblinearObjective;
+using testing::RunLiblinear;
 
-struct Liblinear {
-  std::vector<double> labels;  // liblinear's label order; labels[0] is its positive class
-  std::vector<double> w;       // nr_feature (+1 bias) weights, binary
-};
-
-Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir) {
-  std::string model = dir.File("liblinear_" + std::to_string(solver) + ".model");
-  ringtrain::testing::Subprocess p({"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c",
-                                    "1", "-B", "1", "-e", "0.0001", "-q", kHeart, model},
-                                   {}, dir.File("ll.out"), dir.File("ll.err"));
-  auto st = p.Wait(std::chrono::seconds(60));
-  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
-  std::ifstream in(model);
-  Liblinear out;
-  std::string line;
-  bool in_w = false;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    if (in_w) {
-      double v;
-      while (ls >> v) out.w.push_back(v);
-      continue;
-    }
-    std::string key;
-    ls >> key;
-    if (key == "label") {
-      double v;
-      while (ls >> v) out.labels.push_back(v);
-    } else if (key == "w") {
-      in_w = true;
-    }
-  }
-  EXPECT_EQ(out.labels.size(), 2u);
-  return out;
-}
-
+// Epochs are a cap: the stopping rule (tol 1e-7) ends the runs first.
 TrainOptions HeartOptions(const std::string& loss, const std::string& optimizer = "lbfgs") {
-  TrainOptions o;
-  o.optimizer = optimizer;
-  o.data = kHeart;
-  o.model = loss == "logistic" ? "lr" : "svm";
-  o.loss = loss;
-  o.c = 1.0;
-  o.bias = true;
-  o.tol = 1e-7;
-  o.epochs = 1000;
-  o.threads = 1;
-  FinalizeAndValidate(o);
-  return o;
-}
-
-// Our objective at liblinear's weights, mapped to our convention (class index 1 positive).
-double ReferenceObjective(const TrainOptions& o, const Liblinear& ll) {
-  allreduce::SelfCommunicator self;
-  ShardedData data = LoadShardedData(o, self);
-  EXPECT_EQ(static_cast<std::int64_t>(ll.w.size()), data.spec.dim());
-  std::vector<double> w = ll.w;
-  if (ll.labels[0] != data.spec.classes[1])
-    for (double& v : w) v = -v;
-  LocalObjective local(data.spec, data.train, o.c);
-  DistributedObjective f(local, self, data.global_rows);
-  std::vector<double> g(w.size());
-  return f.ValueGradient(w, g);
+  return testing::HeartOptions(loss, optimizer, 1000);
 }
 
 struct RankOutcome {
@@ -115,7 +55,7 @@ TEST_P(HeartScale, LbfgsReachesLiblinearsObjectiveOn124Ranks) {
   auto [loss, solver] = GetParam();
   ringtrain::testing::TempDir dir;
   TrainOptions o = HeartOptions(loss);
-  const double reference = ReferenceObjective(o, RunLiblinear(solver, dir));
+  const double reference = LiblinearObjective(o, RunLiblinear(solver, dir));
   ASSERT_TRUE(std::isfinite(reference));
   double single = 0;
   for (int world : {1, 2, 4}) {
@@ -160,7 +100,7 @@ TEST(HeartScaleSgd, HingeSgdGetsCloseToTheOptimum) {
   o.momentum = 0.5;
   FinalizeAndValidate(o);
   // Reference: liblinear -s 3 (L1-loss SVM, dual) at the same C and bias.
-  const double reference = ReferenceObjective(o, RunLiblinear(3, dir));
+  const double reference = LiblinearObjective(o, RunLiblinear(3, dir));
   RankOutcome r = TrainOnRanks(o, 2);
   EXPECT_LE(r.objective, 1.02 * reference) << "ours " << r.objective << " liblinear " << reference;
   EXPECT_GE(r.objective, reference * (1 - 1e-3));

@@ -7,9 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,7 +15,7 @@
 #include "common/error.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
-#include "support/subprocess.h"
+#include "train/heart_reference.h"
 #include "train/objective.h"
 #include "train/optimizer.h"
 #include "train/options.h"
@@ -27,79 +25,19 @@
 namespace ringtrain::train {
 namespace {
 
-const char* kHeart = "/usr/share/doc/liblinear-tools/examples/heart_scale";
-
-// liblinear's weights (binary, with bias) mapped to our sign convention (class index 1 +).
-std::vector<double> RunLiblinear(int solver, const ringtrain::testing::TempDir& dir,
-                                 double positive_class) {
-  std::string model = dir.File("liblinear_" + std::to_string(solver) + ".model");
-  ringtrain::testing::Subprocess p({"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c",
-                                    "1", "-B", "1", "-e", "0.0001", "-q", kHeart, model},
-                                   {}, dir.File("ll.out"), dir.File("ll.err"));
-  auto st = p.Wait(std::chrono::seconds(60));
-  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
-  std::ifstream in(model);
-  std::vector<double> labels, w;
-  std::string line;
-  bool in_w = false;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    double v;
-    if (in_w) {
-      while (ls >> v) w.push_back(v);
-      continue;
-    }
-    std::string key;
-    ls >> key;
-    if (key == "label") {
-      while (ls >> v) labels.push_back(v);
-    } else if (key == "w") {
-      in_w = true;
-    }
-  }
-  EXPECT_EQ(labels.size(), 2u);
-  if (!labels.empty() && labels[0] != positive_class)
-    for (double& x : w) x = -x;
-  return w;
-}
-
-TrainOptions HeartOptions(const std::string& loss) {
-  TrainOptions o;
-  o.optimizer = "tron";
-  o.data = kHeart;
-  o.model = loss == "logistic" ? "lr" : "svm";
-  o.loss = loss;
-  o.c = 1.0;
-  o.bias = true;
-  o.tol = 1e-7;
-  o.epochs = 200;
-  o.threads = 1;
-  FinalizeAndValidate(o);
-  return o;
-}
-
-double ObjectiveAt(const TrainOptions& o, std::vector<double> w) {
-  allreduce::SelfCommunicator self;
-  ShardedData data = LoadShardedData(o, self);
-  EXPECT_EQ(static_cast<std::int64_t>(w.size()), data.spec.num_weights());
-  LocalObjective local(data.spec, data.train, o.c);
-  DistributedObjective f(local, self, data.global_rows);
-  std::vector<double> g(w.size());
-  return f.ValueGradient(w, g);
-}
-
-double PositiveClass(const TrainOptions& o) {
-  allreduce::SelfCommunicator self;
-  return LoadShardedData(o, self).spec.classes[1];
-}
+using testing::HeartOptions;
+using testing::kHeart;
+using testing::LiblinearObjective;
+using testing::ObjectiveAt;
+using testing::RunLiblinear;
 
 class TronHeartScale : public ::testing::TestWithParam<std::pair<const char*, int>> {};
 
 TEST_P(TronHeartScale, ReachesLiblinearsObjectiveOnOneAndTwoRanks) {
   auto [loss, solver] = GetParam();
   ringtrain::testing::TempDir dir;
-  TrainOptions o = HeartOptions(loss);
-  const double reference = ObjectiveAt(o, RunLiblinear(solver, dir, PositiveClass(o)));
+  TrainOptions o = HeartOptions(loss, "tron", 200);
+  const double reference = LiblinearObjective(o, RunLiblinear(solver, dir));
   ASSERT_TRUE(std::isfinite(reference));
   for (int world : {1, 2}) {
     SCOPED_TRACE("world " + std::to_string(world));
@@ -133,7 +71,7 @@ INSTANTIATE_TEST_SUITE_P(Losses, TronHeartScale,
                                            std::make_pair("squared_hinge", 2)));
 
 TEST(TronState, RestoredOptimizerContinuesBitIdentically) {
-  TrainOptions o = HeartOptions("logistic");
+  TrainOptions o = HeartOptions("logistic", "tron", 200);
   allreduce::SelfCommunicator self;
   ShardedData data = LoadShardedData(o, self);
   LocalObjective local(data.spec, data.train, o.c);
@@ -161,7 +99,7 @@ TEST(TronState, RestoredOptimizerContinuesBitIdentically) {
 }
 
 TEST(TronState, DescendsMonotonically) {
-  TrainOptions o = HeartOptions("squared_hinge");
+  TrainOptions o = HeartOptions("squared_hinge", "tron", 200);
   allreduce::SelfCommunicator self;
   ShardedData data = LoadShardedData(o, self);
   LocalObjective local(data.spec, data.train, o.c);
