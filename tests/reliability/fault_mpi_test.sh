@@ -91,13 +91,6 @@ all_gone() {  # every rank process and mpirun are gone
   # shellcheck disable=SC2046
   assert_gone $(rank_pids) "$MP"
 }
-own_zk() {  # own standalone or ensemble ZooKeeper (restartable): sets ZK, ZK_DIR
-  local out
-  out=$("$E2E_ROOT/scripts/zk.sh" start "$@")
-  eval "$out"
-  ZK=$ZK_CONNECT
-  on_exit "'$E2E_ROOT/scripts/zk.sh' stop '$ZK_DIR'"
-}
 # completes_despite_zk_fault JOB -> the job (epoch-delay hook, 300 epochs) started; after the
 # fault (the commands in "$@") mpirun exits 0 with no ERROR and the model is written.
 completes_despite_zk_fault() {

@@ -87,13 +87,6 @@ stop_all() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait_pid "$p" 30; done
 }
-own_zk() {  # own standalone or ensemble ZooKeeper (restartable): sets ZK, ZK_DIR
-  local out
-  out=$("$E2E_ROOT/scripts/zk.sh" start "$@")
-  eval "$out"
-  ZK=$ZK_CONNECT
-  on_exit "'$E2E_ROOT/scripts/zk.sh' stop '$ZK_DIR'"
-}
 
 job=$(job_name "$scenario")
 case $scenario in

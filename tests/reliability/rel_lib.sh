@@ -82,3 +82,13 @@ wait_for_text() {
   done
   fail "'$text' did not appear in $f within ${t}s: $(tail -n 5 "$f" 2>/dev/null)"
 }
+
+# own_zk [--ensemble] -> a ZooKeeper of this test's own (the fault tests kill and restart its
+# servers, so not the shared RINGTRAIN_TEST_ZK): sets ZK and ZK_DIR, stopped on exit.
+own_zk() {  # own standalone or ensemble ZooKeeper (restartable): sets ZK, ZK_DIR
+  local out
+  out=$("$E2E_ROOT/scripts/zk.sh" start "$@")
+  eval "$out"
+  ZK=$ZK_CONNECT
+  on_exit "'$E2E_ROOT/scripts/zk.sh' stop '$ZK_DIR'"
+}
