@@ -7,8 +7,10 @@
 //    deadline; a header message on the first exchange of each collective on each link catches
 //    length and order mismatches).
 //  - MakeMpiCommunicator: the reference, MPI_Allreduce / MPI_Bcast / MPI_Barrier on
-//    MPI_COMM_WORLD. Its calls block inside MPI: the timeout is reported but cannot be
-//    enforced, and Abort() only stops later calls.
+//    MPI_COMM_WORLD. Its calls block inside MPI, which cannot cancel them, so the deadline
+//    is kept by a watchdog thread: a call blocked longer than the timeout, or still blocked
+//    when Abort() is called, ends the process with one ERROR line and exit code 4. Abort()
+//    also makes later calls throw TransportError.
 // No mpi.h here.
 #pragma once
 
