@@ -20,7 +20,7 @@ namespace ringtrain::allreduce {
 
 inline constexpr std::uint32_t kHelloMagic = 0x31525452;  // "RTR1"
 inline constexpr std::uint32_t kReplyMagic = 0x41525452;  // "RTRA"
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: a link offer follows (tcp_connect.cc)
 inline constexpr std::size_t kHelloFixedBytes = 28;
 inline constexpr std::size_t kReplyBytes = 20;
 inline constexpr std::size_t kMaxHelloString = 4096;

@@ -23,12 +23,21 @@
 
 namespace ringtrain::allreduce {
 
+// Whether a ring whose members share one host moves its data through shared memory
+// (docs/allreduce.md, "Shared-memory links"). kAuto: every link offers a segment over its
+// handshaken connection and the ranks vote round the ring; if any link cannot map it (another
+// host, another /dev/shm, a rank with kOff), the whole ring stays on TCP.
+enum class SharedMemory { kOff, kAuto };
+
 struct TcpOptions {
   std::string bind_address = "0.0.0.0";      // for callers that Bind from options
   std::chrono::milliseconds timeout{60000};  // connection set-up and each collective
   std::size_t segment_bytes = kDefaultSegmentBytes;
   std::size_t gather_bytes = kDefaultGatherBytes;  // RingOptions::gather_bytes
   int socket_buffer_bytes = 0;  // 0 = kernel autotuning; e.g. 4096 in tests (partial I/O)
+  SharedMemory shared_memory = SharedMemory::kOff;
+  std::size_t shm_ring_bytes = std::size_t{4} << 20;  // per link; a power of two >= 4 KiB
+  int shm_spins = 0;  // polls of the shared counter before sleeping (futex) in a wait
 };
 
 class TcpListener {

@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "allreduce/handshake.h"
+#include "allreduce/shm_ring.h"
+#include "allreduce/shm_transport.h"
 #include "allreduce/socket_io.h"
 #include "allreduce/tcp.h"
 #include "allreduce/tcp_transport.h"
@@ -358,6 +361,93 @@ void ReadReply(int fd, const Ring& ring, Deadline deadline, const Stop& stop) {
   }
 }
 
+// Shared-memory upgrade (docs/allreduce.md, "Shared-memory links"), after both handshakes.
+// On every link the sender offers, native byte order: u32 magic 'RTSO' | u32 capacity |
+// u64 nonce | u16 boot id length | u16 name length | boot id | name (an empty name: no
+// segment, e.g. shared_memory off).
+// The receiver maps the segment if the boot id is its own; then every rank passes the AND of
+// "my predecessor's segment is mapped" round the ring (N-1 one-byte steps), so all ranks
+// switch or none does. Returns the shm transport, or nullptr to stay on TCP.
+constexpr std::uint32_t kOfferMagic = 0x4f535452;  // "RTSO"
+constexpr std::size_t kOfferFixedBytes = 20;
+
+std::unique_ptr<Transport> UpgradeToShm(const Ring& ring, const TcpOptions& options,
+                                        UniqueFd& next_fd, UniqueFd& prev_fd, Deadline deadline,
+                                        const Stop& stop) {
+  const bool want = options.shared_memory == SharedMemory::kAuto;
+  const std::string boot = want ? internal::BootId() : std::string();
+  std::optional<internal::ShmRing> send;
+  std::string error;
+  if (want && !boot.empty()) {
+    send = internal::ShmRing::Create(options.shm_ring_bytes, &error);
+    if (!send) log::Info("shared memory unavailable, staying on TCP: " + error);
+  }
+  const std::string name = send ? send->name() : std::string();
+  std::vector<std::byte> offer(kOfferFixedBytes + boot.size() + name.size());
+  const std::uint32_t capacity = send ? send->capacity() : 0;
+  const std::uint64_t nonce = send ? send->nonce() : 0;
+  const auto boot_len = static_cast<std::uint16_t>(boot.size());
+  const auto name_len = static_cast<std::uint16_t>(name.size());
+  std::memcpy(offer.data(), &kOfferMagic, 4);
+  std::memcpy(offer.data() + 4, &capacity, 4);
+  std::memcpy(offer.data() + 8, &nonce, 8);
+  std::memcpy(offer.data() + 16, &boot_len, 2);
+  std::memcpy(offer.data() + 18, &name_len, 2);
+  std::memcpy(offer.data() + kOfferFixedBytes, boot.data(), boot.size());
+  std::memcpy(offer.data() + kOfferFixedBytes + boot.size(), name.data(), name.size());
+  if (!WriteAll(next_fd.get(), offer.data(), offer.size(), deadline, stop, &error)) {
+    throw PeerError(ring, ring.next(), "sending the shared-memory offer failed: " + error);
+  }
+
+  std::byte fixed[kOfferFixedBytes];
+  if (!ReadAll(prev_fd.get(), fixed, sizeof(fixed), deadline, stop, &error)) {
+    throw PeerError(ring, ring.prev(), "no shared-memory offer from the predecessor: " + error);
+  }
+  std::uint32_t magic = 0, their_capacity = 0;
+  std::uint64_t their_nonce = 0;
+  std::uint16_t their_boot_len = 0, their_name_len = 0;
+  std::memcpy(&magic, fixed, 4);
+  std::memcpy(&their_capacity, fixed + 4, 4);
+  std::memcpy(&their_nonce, fixed + 8, 8);
+  std::memcpy(&their_boot_len, fixed + 16, 2);
+  std::memcpy(&their_name_len, fixed + 18, 2);
+  if (magic != kOfferMagic || their_boot_len > 255 || their_name_len > 255) {
+    throw PeerError(ring, ring.prev(), "the predecessor sent garbage instead of a link offer",
+                    "every rank of a job must run the same ringtrain version");
+  }
+  std::vector<std::byte> rest(std::size_t{their_boot_len} + their_name_len);
+  if (!ReadAll(prev_fd.get(), rest.data(), rest.size(), deadline, stop, &error)) {
+    throw PeerError(ring, ring.prev(), "no shared-memory offer from the predecessor: " + error);
+  }
+  const std::string their_boot(reinterpret_cast<const char*>(rest.data()), their_boot_len);
+  const std::string their_name(reinterpret_cast<const char*>(rest.data()) + their_boot_len,
+                               their_name_len);
+  std::optional<internal::ShmRing> recv;
+  if (want && !their_name.empty() && their_boot == boot) {
+    recv = internal::ShmRing::Open(their_name, their_capacity, their_nonce, &error);
+    if (!recv) log::Info("cannot map the predecessor's shared memory, staying on TCP: " + error);
+  }
+
+  std::uint8_t all = recv ? 1 : 0;
+  for (int s = 0; s + 1 < ring.world_size(); ++s) {
+    std::uint8_t theirs = 0;
+    if (!WriteAll(next_fd.get(), reinterpret_cast<const std::byte*>(&all), 1, deadline, stop,
+                  &error)) {
+      throw PeerError(ring, ring.next(), "the shared-memory vote failed: " + error);
+    }
+    if (!ReadAll(prev_fd.get(), reinterpret_cast<std::byte*>(&theirs), 1, deadline, stop, &error)) {
+      throw PeerError(ring, ring.prev(), "the shared-memory vote failed: " + error);
+    }
+    all = static_cast<std::uint8_t>(all & theirs);
+  }
+  if (send) send->Unlink();  // mapped by the successor or never to be: the name goes now
+  if (all == 0) return nullptr;
+  log::Debug("ring links over shared memory");
+  return std::make_unique<internal::ShmTransport>(ring, std::move(next_fd), std::move(prev_fd),
+                                                  std::move(*send), std::move(*recv),
+                                                  options.shm_spins);
+}
+
 }  // namespace
 
 std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring& ring,
@@ -375,6 +465,7 @@ std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring
   UniqueFd next_fd = ConnectSuccessor(ring, options, deadline, stop);
   UniqueFd prev_fd = AcceptPredecessor(listener, ring, options, deadline, stop);
   ReadReply(next_fd.get(), ring, deadline, stop);
+  if (auto shm = UpgradeToShm(ring, options, next_fd, prev_fd, deadline, stop)) return shm;
   return std::make_unique<internal::TcpTransport>(ring, std::move(next_fd), std::move(prev_fd));
 }
 

@@ -11,21 +11,6 @@
 #include "common/log.h"
 
 namespace ringtrain::allreduce::internal {
-namespace {
-
-struct WireHeader {
-  std::uint32_t op;
-  std::uint32_t seq;
-  std::uint64_t count;
-  std::uint64_t payload;
-};
-static_assert(sizeof(WireHeader) == 24);
-
-WireHeader MakeHeader(const MessageTag& tag, std::size_t payload) {
-  return {static_cast<std::uint32_t>(tag.op), tag.seq, tag.count, payload};
-}
-
-}  // namespace
 
 // One call's progress: an outgoing header+payload and/or an incoming header+payload.
 struct TcpTransport::Job {

@@ -8,6 +8,7 @@
 // instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -15,6 +16,19 @@
 #include "allreduce/transport.h"
 
 namespace ringtrain::allreduce::internal {
+
+// The header of every message (also inside shared-memory links, shm_transport.h).
+struct WireHeader {
+  std::uint32_t op;
+  std::uint32_t seq;
+  std::uint64_t count;
+  std::uint64_t payload;
+};
+static_assert(sizeof(WireHeader) == 24);
+
+inline WireHeader MakeHeader(const MessageTag& tag, std::size_t payload) {
+  return {static_cast<std::uint32_t>(tag.op), tag.seq, tag.count, payload};
+}
 
 class TcpTransport final : public Transport {
  public:

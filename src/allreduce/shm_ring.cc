@@ -1,0 +1,269 @@
+#include "allreduce/shm_ring.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <utility>
+
+#include "allreduce/socket_io.h"
+
+namespace ringtrain::allreduce::internal {
+namespace {
+
+constexpr std::uint64_t kShmMagic = 0x314d485352545452;  // "RTTRSHM1"
+constexpr std::size_t kControlBytes = 4096;
+constexpr std::size_t kMinCapacity = 4096;
+constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
+// Each side publishes its counter after at most this many bytes, so the other side can
+// start copying a large message before the whole of it is in.
+constexpr std::size_t kPublishBytes = std::size_t{64} << 10;
+
+using Ref = std::atomic_ref<std::uint32_t>;
+
+void FutexWait(std::uint32_t* word, std::uint32_t expected, std::chrono::milliseconds timeout) {
+  const auto ms = std::max<std::int64_t>(0, timeout.count());
+  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
+  // Not FUTEX_PRIVATE: the other end is another mapping (usually another process). EAGAIN (the
+  // word already moved), EINTR and ETIMEDOUT all mean "look again".
+  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+
+void FutexWake(std::uint32_t* word) {
+  ::syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+std::uint32_t RoundCapacity(std::size_t capacity) {
+  std::size_t c = kMinCapacity;
+  while (c < capacity && c < kMaxCapacity) c *= 2;
+  return static_cast<std::uint32_t>(c);
+}
+
+}  // namespace
+
+struct ShmRing::Control {
+  std::uint64_t magic;
+  std::uint64_t nonce;
+  std::uint32_t capacity;
+  alignas(64) std::uint32_t head;  // bytes written (mod 2^32): the producer's counter
+  std::uint32_t consumer_waiting;
+  alignas(64) std::uint32_t tail;  // bytes read (mod 2^32): the consumer's counter
+  std::uint32_t producer_waiting;
+};
+
+std::string BootId() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  if (!(in >> id)) return {};
+  return id;
+}
+
+ShmRing::ShmRing(std::string name, std::byte* base, std::size_t map_bytes, std::uint32_t capacity,
+                 std::uint64_t nonce)
+    : name_(std::move(name)),
+      base_(base),
+      map_bytes_(map_bytes),
+      capacity_(capacity),
+      nonce_(nonce),
+      linked_(true) {}
+
+ShmRing::ShmRing(ShmRing&& o) noexcept
+    : name_(std::move(o.name_)),
+      base_(std::exchange(o.base_, nullptr)),
+      map_bytes_(o.map_bytes_),
+      capacity_(o.capacity_),
+      nonce_(o.nonce_),
+      linked_(std::exchange(o.linked_, false)) {}
+
+ShmRing& ShmRing::operator=(ShmRing&& o) noexcept {
+  if (this != &o) {
+    Unlink();
+    if (base_ != nullptr) ::munmap(base_, map_bytes_);
+    name_ = std::move(o.name_);
+    base_ = std::exchange(o.base_, nullptr);
+    map_bytes_ = o.map_bytes_;
+    capacity_ = o.capacity_;
+    nonce_ = o.nonce_;
+    linked_ = std::exchange(o.linked_, false);
+  }
+  return *this;
+}
+
+ShmRing::~ShmRing() {
+  Unlink();
+  if (base_ != nullptr) ::munmap(base_, map_bytes_);
+}
+
+void ShmRing::Unlink() {
+  if (linked_) ::shm_unlink(name_.c_str());
+  linked_ = false;
+}
+
+ShmRing::Control* ShmRing::control() const {
+  static_assert(sizeof(Control) <= kControlBytes);
+  return reinterpret_cast<Control*>(base_);
+}
+std::byte* ShmRing::data() const { return base_ + kControlBytes; }
+
+std::optional<ShmRing> ShmRing::Create(std::size_t capacity, std::string* error) {
+  const std::uint32_t cap = RoundCapacity(capacity);
+  std::random_device rd;
+  const std::uint64_t nonce = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char name[64];
+  std::snprintf(name, sizeof(name), "/ringtrain-%d-%016llx", static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(nonce));
+  UniqueFd fd(::shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    *error = std::string("shm_open(") + name + ") failed: " + ErrnoText(errno);
+    return std::nullopt;
+  }
+  const std::size_t bytes = kControlBytes + cap;
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
+    *error = std::string("ftruncate(") + name + ") failed: " + ErrnoText(errno);
+    ::shm_unlink(name);
+    return std::nullopt;
+  }
+  // MAP_POPULATE: the first touch of a page costs ~12 us here; pay it now, not per message.
+  void* base =
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd.get(), 0);
+  if (base == MAP_FAILED) {
+    *error = std::string("mmap(") + name + ") failed: " + ErrnoText(errno);
+    ::shm_unlink(name);
+    return std::nullopt;
+  }
+  ShmRing ring(name, static_cast<std::byte*>(base), bytes, cap, nonce);
+  Control* c = ring.control();
+  c->nonce = nonce;
+  c->capacity = cap;
+  Ref(c->head).store(0, std::memory_order_relaxed);
+  Ref(c->tail).store(0, std::memory_order_relaxed);
+  std::atomic_ref<std::uint64_t>(c->magic).store(kShmMagic, std::memory_order_release);
+  return ring;
+}
+
+std::optional<ShmRing> ShmRing::Open(const std::string& name, std::uint32_t capacity,
+                                     std::uint64_t nonce, std::string* error) {
+  if (capacity < kMinCapacity || capacity > kMaxCapacity || (capacity & (capacity - 1)) != 0) {
+    *error = "offered ring capacity " + std::to_string(capacity) + " is not a power of two";
+    return std::nullopt;
+  }
+  UniqueFd fd(::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0));
+  if (!fd.valid()) {
+    *error = "shm_open(" + name + ") failed: " + ErrnoText(errno);
+    return std::nullopt;
+  }
+  ::shm_unlink(name.c_str());  // mapped by both ends from here on: the name is not needed
+  const std::size_t bytes = kControlBytes + capacity;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || static_cast<std::size_t>(st.st_size) != bytes) {
+    *error = "shared-memory segment " + name + " has the wrong size";
+    return std::nullopt;
+  }
+  void* base =
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd.get(), 0);
+  if (base == MAP_FAILED) {
+    *error = "mmap(" + name + ") failed: " + ErrnoText(errno);
+    return std::nullopt;
+  }
+  ShmRing ring(name, static_cast<std::byte*>(base), bytes, capacity, nonce);
+  ring.linked_ = false;
+  const Control* c = ring.control();
+  if (std::atomic_ref<const std::uint64_t>(c->magic).load(std::memory_order_acquire) != kShmMagic ||
+      c->nonce != nonce || c->capacity != capacity) {
+    *error = "shared-memory segment " + name + " is not the one offered (magic/nonce differ)";
+    return std::nullopt;
+  }
+  return ring;
+}
+
+std::size_t ShmRing::Write(const std::byte* src, std::size_t size) {
+  Control* c = control();
+  std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);  // ours
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_acquire);
+  const std::size_t room = capacity_ - static_cast<std::uint32_t>(head - tail);
+  const std::size_t total = std::min(size, room);
+  const std::size_t mask = capacity_ - 1;
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t piece = std::min(total - done, kPublishBytes);
+    const std::size_t at = head & mask;
+    const std::size_t first = std::min(piece, capacity_ - at);
+    std::memcpy(data() + at, src + done, first);
+    if (first < piece) std::memcpy(data(), src + done + first, piece - first);
+    head += static_cast<std::uint32_t>(piece);
+    done += piece;
+    Ref(c->head).store(head, std::memory_order_seq_cst);
+    if (Ref(c->consumer_waiting).load(std::memory_order_seq_cst) != 0) FutexWake(&c->head);
+  }
+  return total;
+}
+
+std::size_t ShmRing::Read(std::byte* dst, std::size_t size) {
+  Control* c = control();
+  std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);  // ours
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_acquire);
+  const std::size_t total = std::min<std::size_t>(size, static_cast<std::uint32_t>(head - tail));
+  const std::size_t mask = capacity_ - 1;
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t piece = std::min(total - done, kPublishBytes);
+    const std::size_t at = tail & mask;
+    const std::size_t first = std::min(piece, capacity_ - at);
+    std::memcpy(dst + done, data() + at, first);
+    if (first < piece) std::memcpy(dst + done + first, data(), piece - first);
+    tail += static_cast<std::uint32_t>(piece);
+    done += piece;
+    Ref(c->tail).store(tail, std::memory_order_seq_cst);
+    if (Ref(c->producer_waiting).load(std::memory_order_seq_cst) != 0) FutexWake(&c->tail);
+  }
+  return total;
+}
+
+void ShmRing::WaitForSpace(std::chrono::milliseconds timeout, int spins) {
+  Control* c = control();
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);
+  auto full = [&](std::uint32_t tail) { return head - tail >= capacity_; };
+  for (int i = 0; i < spins; ++i) {
+    if (!full(Ref(c->tail).load(std::memory_order_acquire))) return;
+    CpuRelax();
+  }
+  Ref(c->producer_waiting).store(1, std::memory_order_seq_cst);
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_seq_cst);
+  if (full(tail)) FutexWait(&c->tail, tail, timeout);
+  Ref(c->producer_waiting).store(0, std::memory_order_relaxed);
+}
+
+void ShmRing::WaitForData(std::chrono::milliseconds timeout, int spins) {
+  Control* c = control();
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);
+  for (int i = 0; i < spins; ++i) {
+    if (Ref(c->head).load(std::memory_order_acquire) != tail) return;
+    CpuRelax();
+  }
+  Ref(c->consumer_waiting).store(1, std::memory_order_seq_cst);
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_seq_cst);
+  if (head == tail) FutexWait(&c->head, head, timeout);
+  Ref(c->consumer_waiting).store(0, std::memory_order_relaxed);
+}
+
+void ShmRing::WakeAll() {
+  if (base_ == nullptr) return;
+  FutexWake(&control()->head);
+  FutexWake(&control()->tail);
+}
+
+}  // namespace ringtrain::allreduce::internal

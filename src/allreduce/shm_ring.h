@@ -1,0 +1,82 @@
+// allreduce/shm_ring.h — internal: a single-producer single-consumer byte ring in a
+// shared-memory segment, one per same-host ring link (sender = producer).
+//
+// The sender creates the segment (POSIX shm, O_EXCL, mode 0600) and offers its name over the
+// link's handshaken TCP connection; the receiver opens and maps it, checks the magic and the
+// offered nonce, and unlinks the name at once (the sender unlinks it too once the link is
+// settled, so a receiver that never came leaves nothing behind). Layout: one 4 KiB control page
+// (head and tail on their own cache lines), then `capacity` data bytes (a power of two).
+// head/tail count bytes modulo 2^32; used = head - tail. Each side publishes its counter after
+// at most kPublishBytes copied, so the other side can start on a large message early.
+//
+// Waiting: a short spin, then FUTEX_WAIT (shared, not private: the two ends are different
+// mappings, usually in different processes) on the counter the other side moves, with a
+// timeout; the other side wakes only when a "waiting" flag is set (Dekker-style: store flag,
+// load counter / store counter, load flag, all seq_cst). Nothing here blocks without a timeout.
+// Thread-safety: one producer thread and one consumer thread per segment; Wake*() may be called
+// from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ringtrain::allreduce::internal {
+
+inline constexpr std::size_t kDefaultShmRingBytes = std::size_t{4} << 20;
+
+// This host's boot id (/proc/sys/kernel/random/boot_id), or empty if unreadable: two ends
+// with the same non-empty boot id run on one kernel.
+std::string BootId();
+
+class ShmRing {
+ public:
+  // Sender side: creates a fresh segment with `capacity` data bytes (rounded up to a power
+  // of two, at least 4 KiB). Returns nullopt and sets *error on failure.
+  static std::optional<ShmRing> Create(std::size_t capacity, std::string* error);
+  // Receiver side: opens the segment `name` of `capacity` bytes, checks its nonce, unlinks
+  // the name. Returns nullopt and sets *error on failure.
+  static std::optional<ShmRing> Open(const std::string& name, std::uint32_t capacity,
+                                     std::uint64_t nonce, std::string* error);
+
+  ShmRing(ShmRing&& other) noexcept;
+  ShmRing& operator=(ShmRing&& other) noexcept;
+  ShmRing(const ShmRing&) = delete;
+  ShmRing& operator=(const ShmRing&) = delete;
+  ~ShmRing();
+
+  const std::string& name() const { return name_; }
+  std::uint32_t capacity() const { return capacity_; }
+  std::uint64_t nonce() const { return nonce_; }
+  void Unlink();  // removes the name (idempotent; the mapping stays)
+
+  // Producer: copies up to size bytes in; returns how many (0 when full). Never blocks.
+  std::size_t Write(const std::byte* data, std::size_t size);
+  // Consumer: copies up to size bytes out; returns how many (0 when empty). Never blocks.
+  std::size_t Read(std::byte* data, std::size_t size);
+
+  // Producer: waits until there is free space or `timeout` passes (or a Wake). Consumer:
+  // waits until there are bytes to read, likewise. Either may return spuriously.
+  void WaitForSpace(std::chrono::milliseconds timeout, int spins);
+  void WaitForData(std::chrono::milliseconds timeout, int spins);
+  // Any thread: wakes whoever sleeps on this segment (used by Abort and on failure).
+  void WakeAll();
+
+ private:
+  struct Control;
+  ShmRing(std::string name, std::byte* base, std::size_t map_bytes, std::uint32_t capacity,
+          std::uint64_t nonce);
+  Control* control() const;
+  std::byte* data() const;
+
+  std::string name_;
+  std::byte* base_ = nullptr;
+  std::size_t map_bytes_ = 0;
+  std::uint32_t capacity_ = 0;
+  std::uint64_t nonce_ = 0;
+  bool linked_ = false;
+};
+
+}  // namespace ringtrain::allreduce::internal
