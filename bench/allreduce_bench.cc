@@ -1,10 +1,11 @@
-// allreduce_bench — ring allreduce (over TCP and over MPI point-to-point) beside
-// MPI_Allreduce, plus, for every size from 1 MiB, a plain TCP stream of a buffer of that size
-// (the loopback ceiling with the same working set). Run under mpirun:
+// allreduce_bench — ring allreduce (over TCP, over shared-memory links, and over MPI
+// point-to-point) beside MPI_Allreduce, plus, for every size from 1 MiB, a plain TCP stream of
+// a buffer of that size (the loopback ceiling with the same working set). Run under mpirun:
 //
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
-//                                [--socket-buffer-bytes B]
-//                                [--min-bytes B] [--methods mpi,ring_mpi,ring_tcp,tcp_stream]
+//       [--socket-buffer-bytes B] [--min-bytes B]
+//       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream]
+//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N]
 //
 // Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
 // timed repetitions, each started after a barrier and measured as the slowest rank),
@@ -150,7 +151,10 @@ int main(int argc, char** argv) {
   int socket_buffer_bytes = 0;
   std::size_t min_bytes = 4096;
   std::size_t max_bytes = std::size_t{256} << 20;
-  std::string methods = "mpi,ring_mpi,ring_tcp,tcp_stream";
+  std::size_t shm_ring_bytes = 0;     // 0: TcpOptions' default
+  std::size_t shm_segment_bytes = 0;  // 0: as ring_tcp
+  int shm_spins = TcpOptions{}.shm_spins;
+  std::string methods = "mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--segment-bytes") segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
@@ -159,6 +163,9 @@ int main(int argc, char** argv) {
     if (flag == "--min-bytes") min_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--max-bytes") max_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--methods") methods = argv[i + 1];
+    if (flag == "--shm-ring-bytes") shm_ring_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--shm-segment-bytes") shm_segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--shm-spins") shm_spins = std::atoi(argv[i + 1]);
   }
   const int np = session.size();
   const int rank = session.rank();
@@ -169,22 +176,34 @@ int main(int argc, char** argv) {
   ring.token = "bench";
   ring.generation = 1;
   ring.rank = rank;
+  // One listener per TCP-based ring (ring_tcp, ring_shm), ports shared through MPI.
   auto listener = TcpListener::Bind("127.0.0.1", 0);
-  std::vector<double> ports(static_cast<std::size_t>(np), 0.0);
+  auto shm_listener = TcpListener::Bind("127.0.0.1", 0);
+  std::vector<double> ports(2 * static_cast<std::size_t>(np), 0.0);
   ports[static_cast<std::size_t>(rank)] = listener.port();
+  ports[static_cast<std::size_t>(np + rank)] = shm_listener.port();
   reference->AllreduceSum(std::span<double>(ports));
+  ringtrain::Ring shm_ring = ring;
   for (int r = 0; r < np; ++r) {
     ringtrain::Member m;
     m.host = "127.0.0.1";
     m.port = static_cast<std::uint16_t>(ports[static_cast<std::size_t>(r)]);
     m.mpi_rank = r;
     ring.members.push_back(m);
+    m.port = static_cast<std::uint16_t>(ports[static_cast<std::size_t>(np + r)]);
+    shm_ring.members.push_back(m);
   }
   TcpOptions tcp_options;
   if (segment_bytes != 0) tcp_options.segment_bytes = segment_bytes;
   tcp_options.gather_bytes = gather_bytes;
   tcp_options.socket_buffer_bytes = socket_buffer_bytes;
   std::unique_ptr<Communicator> ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
+  TcpOptions shm_options = tcp_options;
+  shm_options.shared_memory = SharedMemory::kAuto;
+  if (shm_ring_bytes != 0) shm_options.shm_ring_bytes = shm_ring_bytes;
+  if (shm_segment_bytes != 0) shm_options.segment_bytes = shm_segment_bytes;
+  shm_options.shm_spins = shm_spins;
+  std::unique_ptr<Communicator> ring_shm = ConnectTcpRing(shm_listener, shm_ring, shm_options);
   std::unique_ptr<Communicator> ring_mpi = MakeMpiRingCommunicator(
       ring, MpiOptions{std::chrono::seconds(60),
                        segment_bytes != 0 ? segment_bytes : kDefaultMpiSegmentBytes, gather_bytes});
@@ -202,6 +221,7 @@ int main(int argc, char** argv) {
     list.push_back({"mpi", reference.get()});
   if (methods.find("ring_mpi") != std::string::npos) list.push_back({"ring_mpi", ring_mpi.get()});
   if (methods.find("ring_tcp") != std::string::npos) list.push_back({"ring_tcp", ring_tcp.get()});
+  if (methods.find("ring_shm") != std::string::npos) list.push_back({"ring_shm", ring_shm.get()});
   for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
     for (const Method& m : list) {
       const double s = TimeAllreduce(*m.comm, *reference, data.data(), bytes / sizeof(float));
