@@ -351,6 +351,8 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       } else {
         allreduce::TcpOptions to;
         to.timeout = timeout;
+        to.shared_memory =
+            o.shm == "off" ? allreduce::SharedMemory::kOff : allreduce::SharedMemory::kAuto;
         comm = allreduce::ConnectTcpRing(listener, ring, to);
       }
       {

@@ -115,6 +115,7 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("min-ranks", ValueText(o.min_ranks) + " is above --max-ranks " + ValueText(o.max_ranks));
   if (!OneOf(o.transport, {"", "tcp", "mpi"}))
     Bad("transport", "must be tcp|mpi, got '" + o.transport + "'");
+  if (!OneOf(o.shm, {"auto", "off"})) Bad("shm", "must be auto|off, got '" + o.shm + "'");
   if (!o.zk_auth.empty() && !o.zk_auth_file.empty())
     Bad("zk-auth", "and --zk-auth-file exclude each other", "give only one of them");
   if (o.resume && o.resume_from >= 0)

@@ -30,6 +30,7 @@ struct TrainOptions {
   int min_ranks = 0;  // 0 = not elastic
   int max_ranks = 0;
   std::string transport;          // "" = auto (mpi under mpirun, else tcp)
+  std::string shm = "auto";       // tcp transport: auto (same-host rings use shared memory) | off
   std::string advertise_address;  // "" = the address facing the first ZooKeeper server
   std::string interface;          // advertise this interface's IPv4 address
   // Data (shape scope: the data defines the objective).
@@ -80,6 +81,10 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("min-ranks", o.min_ranks, "elastic: fewest ranks to train with", Scope::kRun);
   v("max-ranks", o.max_ranks, "elastic: most ranks to admit", Scope::kRun);
   v("transport", o.transport, "tcp|mpi (default: mpi under mpirun, else tcp)", Scope::kRun);
+  v("shm", o.shm,
+    "auto|off: with --transport tcp, a ring whose ranks all share one host moves its data "
+    "through shared memory (auto) or stays on loopback TCP (off)",
+    Scope::kRun);
   v("advertise-address", o.advertise_address,
     "address peers use to reach this rank; it is also the only address bound "
     "(default: the local address facing the first ZooKeeper server)",

@@ -70,6 +70,7 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {[](TrainOptions& o) { o.min_ranks = 4, o.max_ranks = 2, o.job = "j"; }, "--min-ranks"},
       {[](TrainOptions& o) { o.zk_auth = "a:b", o.zk_auth_file = "f"; }, "--zk-auth"},
       {[](TrainOptions& o) { o.transport = "udp"; }, "--transport"},
+      {[](TrainOptions& o) { o.shm = "on"; }, "--shm"},
       {[](TrainOptions& o) { o.timeout = 0; }, "--timeout"},
       {[](TrainOptions& o) { o.checkpoint_every = 2; }, "--checkpoint-dir"},
       {[](TrainOptions& o) { o.test_labels = "t"; }, "--test-labels"},
