@@ -163,16 +163,23 @@ std::optional<ShmRing> ShmRing::Open(const std::string& name, std::uint32_t capa
     *error = "offered ring capacity " + std::to_string(capacity) + " is not a power of two";
     return std::nullopt;
   }
+  // Only names Create() makes, so a peer cannot point us at (and make us unlink) anything else.
+  const std::string prefix = "/ringtrain-";
+  if (name.size() > 64 || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.find_first_not_of("0123456789abcdef-", prefix.size()) != std::string::npos) {
+    *error = "offered segment name '" + name + "' is not a ringtrain segment";
+    return std::nullopt;
+  }
   UniqueFd fd(::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0));
   if (!fd.valid()) {
     *error = "shm_open(" + name + ") failed: " + ErrnoText(errno);
     return std::nullopt;
   }
-  ::shm_unlink(name.c_str());  // mapped by both ends from here on: the name is not needed
   const std::size_t bytes = kControlBytes + capacity;
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || static_cast<std::size_t>(st.st_size) != bytes) {
-    *error = "shared-memory segment " + name + " has the wrong size";
+  if (::fstat(fd.get(), &st) != 0 || static_cast<std::size_t>(st.st_size) != bytes ||
+      st.st_uid != ::geteuid()) {
+    *error = "shared-memory segment " + name + " has the wrong size or owner";
     return std::nullopt;
   }
   void* base =
@@ -189,6 +196,7 @@ std::optional<ShmRing> ShmRing::Open(const std::string& name, std::uint32_t capa
     *error = "shared-memory segment " + name + " is not the one offered (magic/nonce differ)";
     return std::nullopt;
   }
+  ::shm_unlink(name.c_str());  // mapped by both ends from here on: the name is not needed
   return ring;
 }
 

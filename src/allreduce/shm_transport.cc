@@ -79,16 +79,18 @@ void ShmTransport::Run(Job* job, Deadline deadline) {
     if (aborted_.load(std::memory_order_seq_cst)) {
       Fail(ring_.rank, ring_.rank, "collective aborted by this rank");
     }
-    if (Pump(job)) {
-      idle = false;
-      continue;
-    }
-    if (idle) CheckSockets(job);
+    const bool progress = Pump(job);
+    if (job->send_done() && job->recv_done()) break;
+    if (!progress && idle) CheckSockets(job);
     if (deadline.Expired()) {
       const int peer = job->recv_done() ? ring_.next() : ring_.prev();
       Fail(peer, peer,
            job->recv_done() ? "the successor did not take our data before the deadline"
                             : "no data from the predecessor before the deadline");
+    }
+    if (progress) {
+      idle = false;
+      continue;
     }
     const auto slice = std::min<Deadline::Clock::duration>(kShmWaitSlice, deadline.Remaining());
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(slice);

@@ -111,6 +111,43 @@ TEST_P(ShmWorldTest, BigLengthFloatAndDouble) {
 
 INSTANTIATE_TEST_SUITE_P(Worlds, ShmWorldTest, ::testing::Values(1, 2, 3, 4, 5, 8));
 
+bool ShmNameExists(const std::string& name) {
+  return ::access(("/dev/shm" + name).c_str(), F_OK) == 0;
+}
+
+// The segment itself: a receiver maps only a ringtrain name holding the offered nonce (and
+// never unlinks anything else); bytes written through one mapping come out of the other in
+// order, across the wrap point, never more than the capacity at once.
+TEST(ShmRing, SegmentRefusesForeignNamesAndCarriesBytesAcrossTheWrap) {
+  std::string error;
+  auto sender = internal::ShmRing::Create(4096, &error);
+  ASSERT_TRUE(sender) << error;
+  EXPECT_EQ(sender->capacity(), 4096u);
+  ASSERT_TRUE(ShmNameExists(sender->name())) << sender->name();
+  EXPECT_FALSE(internal::ShmRing::Open(sender->name(), 4096, sender->nonce() + 1, &error));
+  EXPECT_NE(error.find("not the one offered"), std::string::npos) << error;
+  EXPECT_TRUE(ShmNameExists(sender->name())) << "a refused segment must not be unlinked";
+  EXPECT_FALSE(internal::ShmRing::Open("/vader_segment.x", 4096, 0, &error));
+  EXPECT_NE(error.find("not a ringtrain segment"), std::string::npos) << error;
+  EXPECT_FALSE(internal::ShmRing::Open(sender->name(), 3000, sender->nonce(), &error));
+
+  auto receiver = internal::ShmRing::Open(sender->name(), 4096, sender->nonce(), &error);
+  ASSERT_TRUE(receiver) << error;
+  EXPECT_FALSE(ShmNameExists(sender->name())) << "the receiver unlinks the name";
+  std::vector<std::byte> in(10007), out(10007);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::byte>(i * 131 % 251);
+  std::size_t written = 0, read = 0;
+  for (int round = 0; read < in.size(); ++round) {
+    ASSERT_LT(round, 100);
+    const std::size_t w = sender->Write(in.data() + written, in.size() - written);
+    EXPECT_LE(written + w - read, 4096u) << "more than the capacity in flight";
+    written += w;
+    read += receiver->Read(out.data() + read, std::min<std::size_t>(1000, in.size() - read));
+  }
+  EXPECT_EQ(in, out);
+  EXPECT_EQ(receiver->Read(out.data(), 1), 0u) << "an empty segment reads nothing";
+}
+
 // 4 KiB segments, 32 KiB messages: every message wraps round its segment many times and is
 // copied in partial pieces on both sides; odd lengths misalign the wrap point.
 TEST(ShmRing, SegmentSmallerThanAMessageWrapsAround) {
