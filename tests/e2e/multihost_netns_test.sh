@@ -19,7 +19,9 @@ eval "$out"
 on_exit "'$E2E_ROOT/scripts/zk.sh' stop '$ZK_DIR'"
 zk=$ZK_CONNECT
 
-common=(train --zk "$zk" --transport tcp --data "$HEART" --bias --C 1 --tol 1e-4)
+# --shm off: the namespaces share one kernel and /dev/shm, so --shm auto would move the links to
+# shared memory; this test is about TCP between hosts.
+common=(train --zk "$zk" --transport tcp --shm off --data "$HEART" --bias --C 1 --tol 1e-4)
 job=$(job_name mh)
 pids=()
 # The three ways to choose the address: explicit, by interface, and the default (the
