@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <string>
 
 #include "allreduce/mpi_session.h"
 #include "cli/command.h"
@@ -75,7 +76,11 @@ int main(int argc, char** argv) {
   // grace grows a little with the rank so that one rank, not all at once, calls MPI_Abort.
   if (mpi && code != 0) {
     const int stagger = 200 * std::min(mpi->rank(), 10);
-    mpi->AbortJob(code, std::chrono::milliseconds(mpi->size() > 1 ? 3000 + stagger : 0));
+    const int grace_ms = mpi->size() > 1 ? 3000 + stagger : 0;
+    ringtrain::log::Info("MPI rank " + std::to_string(mpi->rank()) + " exits with code " +
+                         std::to_string(code) + "; it ends the MPI job with MPI_Abort in " +
+                         std::to_string(grace_ms) + " ms unless mpirun ends the job first");
+    mpi->AbortJob(code, std::chrono::milliseconds(grace_ms));
   }
   return code;  // a successful run finalizes MPI here (~MpiSession)
 }

@@ -54,11 +54,20 @@ start_mpirun() {
 }
 rank_pids() { cat "$RANK_RC_DIR"/pid.* 2>/dev/null; }
 # rank_rc R -> MPI rank R's exit code as its wrapper recorded it (mpirun may end before the
-# wrappers have written it: waits up to 5 s), "none" if never recorded.
+# wrappers have written it: waits up to 5 s). When a rank calls MPI_Abort, Open MPI's teardown
+# sometimes SIGKILLs another rank together with its wrapper (about 1 run in 20) before the
+# record is written: then the code the rank itself announced ("MPI rank R exits with code N;
+# it ends the MPI job with MPI_Abort ...", printed before its grace period) is the evidence.
+# "none" if neither exists.
 rank_rc() {
-  local i
+  local i line
   for ((i = 0; i < 100; i++)); do [[ -s $RANK_RC_DIR/rc.$1 ]] && break; sleep 0.05; done
-  cat "$RANK_RC_DIR/rc.$1" 2>/dev/null || echo none
+  if [[ -s $RANK_RC_DIR/rc.$1 ]]; then
+    cat "$RANK_RC_DIR/rc.$1"
+  else
+    line=$(cat "$WORK"/out/*/rank."$1"/stderr 2>/dev/null | grep -o "MPI rank $1 exits with code [0-9]*")
+    [[ -n $line ]] && echo "${line##* }" || echo none
+  fi
 }
 # errors_of R -> the ERROR lines MPI rank R printed (mpirun --output-filename: a file per rank).
 errors_of() { cat "$WORK"/out/*/rank."$1"/stderr 2>/dev/null | grep '^ERROR ' || true; }
@@ -221,13 +230,8 @@ case $scenario in
     wait_pid "$MP" 50
     echo "measure: $scenario mpirun_exit_s $WSECS (after the quorum loss) code $WRC"
     ((WRC != 0)) || fail "mpirun exited 0 without a quorum"
-    # Every rank reports the loss itself. Its recorded exit code must be 3 or 4, but with three
-    # ranks ending at once mpirun's teardown sometimes kills a wrapper before it records the
-    # code (seen 2 runs in 5): a missing record is tolerated here, a wrong one is not.
-    for r in 0 1 2; do
-      [[ $(rank_rc $r) =~ ^(3|4|none)$ ]] || fail "MPI rank $r exited $(rank_rc $r), want 3 or 4"
-      survivor_exits $r "3|4|none" "$lost" "ZooKeeper"
-    done
+    # Every rank reports the loss itself and exits 3 or 4.
+    for r in 0 1 2; do survivor_exits $r "3|4" "$lost" "ZooKeeper"; done
     all_gone
     ;;
   *) fail "unknown scenario $scenario" ;;

@@ -15,15 +15,14 @@ elif [[ -n ${FAULT_RANK:-} && $rank == "$FAULT_RANK" ]]; then
 else
   unset RINGTRAIN_FAULT
 fi
-"$@" &
+# mpirun ends a job by signalling each rank's process group (SIGTERM, later SIGKILL): the
+# wrapper ignores SIGTERM/SIGINT so that it outlives them long enough to record how the rank
+# itself ended, and starts the rank with the default dispositions restored. (A trap that
+# forwarded the signal interrupted `wait`, whose status bash then sometimes reported as -1.)
+trap '' TERM INT
+env --default-signal=TERM,INT "$@" &
 child=$!
 echo "$child" >"${RANK_RC_DIR:?}/pid.$rank"
-# mpirun ends a job by signalling each rank's process group: outlive the signal long enough
-# to record how the rank itself ended (a trapped signal only interrupts `wait`).
-# A `wait` cut short by the trap returns 128+N; bash keeps the child's real status, which the
-# last `wait` returns once the child has ended.
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-while kill -0 "$child" 2>/dev/null; do wait "$child" || true; done
 rc=0
 wait "$child" || rc=$?
 echo "$rc" >"$RANK_RC_DIR/rc.$rank"
