@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <utility>
@@ -121,7 +123,29 @@ ShmRing::Control* ShmRing::control() const {
 }
 std::byte* ShmRing::data() const { return base_ + kControlBytes; }
 
+// A process killed between creating its segment and its successor mapping (and unlinking)
+// it leaves /dev/shm/ringtrain-<pid>-<nonce> behind. Each Create removes those of this uid
+// whose creator no longer exists, so a crash costs at most one segment until the next start.
+// A pid reused by a live process keeps its file (it may be a live ring's): never a wrong
+// unlink, at worst a late one.
+static void RemoveSegmentsOfDeadProcesses() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string file = entry.path().filename().string();
+    int pid = 0;
+    char rest[32];
+    if (std::sscanf(file.c_str(), "ringtrain-%d-%16[0-9a-f]", &pid, rest) != 2 || pid <= 0) {
+      continue;
+    }
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || st.st_uid != ::geteuid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to judge)
+    ::shm_unlink(("/" + file).c_str());
+  }
+}
+
 std::optional<ShmRing> ShmRing::Create(std::size_t capacity, std::string* error) {
+  RemoveSegmentsOfDeadProcesses();
   const std::uint32_t cap = RoundCapacity(capacity);
   std::random_device rd;
   const std::uint64_t nonce = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();

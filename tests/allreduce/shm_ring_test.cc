@@ -4,7 +4,10 @@
 // with shared memory off keeps the whole ring on TCP; mismatch, deadline and Abort() behave as
 // on TCP; no segment name is left in /dev/shm.
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -146,6 +149,29 @@ TEST(ShmRing, SegmentRefusesForeignNamesAndCarriesBytesAcrossTheWrap) {
   }
   EXPECT_EQ(in, out);
   EXPECT_EQ(receiver->Read(out.data(), 1), 0u) << "an empty segment reads nothing";
+}
+
+// A segment whose creator died before its successor mapped it is removed by the next Create;
+// one of a live process (this one) is left alone.
+TEST(ShmRing, CreateRemovesSegmentsLeftByDeadProcesses) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // `child` is now a pid of no process
+  const std::string dead = "/ringtrain-" + std::to_string(child) + "-00000000deadbeef";
+  const std::string live = "/ringtrain-" + std::to_string(::getpid()) + "-00000000feedf00d";
+  for (const std::string& name : {dead, live}) {
+    const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    ASSERT_GE(fd, 0) << name;
+    ::close(fd);
+  }
+  std::string error;
+  auto ring = internal::ShmRing::Create(4096, &error);
+  ASSERT_TRUE(ring) << error;
+  EXPECT_FALSE(ShmNameExists(dead)) << "left by a dead process: removed";
+  EXPECT_TRUE(ShmNameExists(live)) << "of a live process: kept";
+  ::shm_unlink(live.c_str());
 }
 
 // 4 KiB segments, 32 KiB messages: every message wraps round its segment many times and is
