@@ -2,6 +2,8 @@
 // main only, from one thread). No mpi.h here: only target ringtrain::allreduce_mpi sees it.
 //
 // MpiSession calls MPI_Init_thread (MPI_THREAD_FUNNELED: only the thread that created the
+// session calls MPI; before it, btl_vader_eager_limit = 32 KiB unless the user set it: see
+// mpi_session.cc
 // session calls MPI) and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD so MPI failures become
 // TransportErrors instead of killing the job; its destructor calls MPI_Finalize. At most one
 // session per process, ever (MPI cannot be re-initialised).
@@ -14,6 +16,10 @@
 #include <chrono>
 
 namespace ringtrain::allreduce {
+
+// The eager limit MpiSession gives Open MPI's shared-memory BTL (OMPI_MCA_btl_vader_eager_limit)
+// unless the environment already sets one, e.g. `mpirun --mca btl_vader_eager_limit 4096`.
+inline constexpr const char* kDefaultVaderEagerLimit = "32768";
 
 class MpiSession {
  public:
