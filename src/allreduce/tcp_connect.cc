@@ -442,7 +442,7 @@ std::unique_ptr<Transport> UpgradeToShm(const Ring& ring, const TcpOptions& opti
   }
   if (send) send->Unlink();  // mapped by the successor or never to be: the name goes now
   if (all == 0) return nullptr;
-  log::Debug("ring links over shared memory");
+  log::Info("ring links over shared memory (same host; --shm off keeps them on TCP)");
   return std::make_unique<internal::ShmTransport>(ring, std::move(next_fd), std::move(prev_fd),
                                                   std::move(*send), std::move(*recv),
                                                   options.shm_spins);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# tests/reliability/fault_tcp_test.sh SCENARIO — the fault matrix for N plain ringtrain
-# processes on the TCP transport (issue 7 item 1). Each scenario is one CTest test:
+# tests/reliability/fault_tcp_test.sh SCENARIO [SHM] — the fault matrix for N plain ringtrain
+# processes on the TCP transport (issue 7 item 1). SHM (auto|off, default auto) is passed as
+# --shm: with auto the ranks' links run through shared memory (same host), with off over the
+# loopback sockets; the scenario checks which. Each scenario is one CTest test:
 #   kill_allreduce   SIGKILL of a rank mid-training -> every survivor exits 4 naming it
 #   kill_rendezvous  SIGKILL of a member before the ring forms -> the others exit 3 within
 #                    --timeout naming the missing member count
@@ -18,6 +20,7 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$(dirname "$0")/rel_lib.sh"
 scenario=${1:?scenario}
+SHM=${2:-auto}
 SESSION_S=10  # rendezvous::Options::session_timeout (no CLI flag)
 PIDS=()
 on_exit 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done'
@@ -32,7 +35,7 @@ start_ranks() {
     local fault=""
     ((i == n - 1)) && fault=${FAULT_LAST:-}
     RINGTRAIN_FAULT=$fault "$BIN" train --zk "$ZK" --job "$job" --ranks "$world" --data "$HEART" --optimizer sgd \
-      --batch-size 8 --epochs 100000000 --threads 1 --timeout "$t" \
+      --batch-size 8 --epochs 100000000 --threads 1 --timeout "$t" --shm "$SHM" \
       >"$WORK/r$i.out" 2>"$WORK/r$i.err" &
     PIDS+=($!)
   done
@@ -52,6 +55,17 @@ wait_training() {  # wait_training -> leader log path in LEADER once epoch 20 wa
     sleep 0.05
   done
   fail "training did not reach epoch 20 within 60s: $(tail -n 3 "$WORK"/r*.err)"
+}
+# links_as_asked N -> each of the first N ranks moved its links to shared memory (SHM=auto)
+# or none did (SHM=off), so each variant tests the data path it names.
+links_as_asked() {
+  local n=$1 got
+  got=$(cat "$WORK"/r*.err | grep -c 'ring links over shared memory' || true)
+  if [[ $SHM == off ]]; then
+    ((got == 0)) || fail "--shm off: $got ranks still moved their links to shared memory"
+  else
+    ((got >= n)) || fail "--shm auto: only $got of $n ranks moved their links to shared memory"
+  fi
 }
 # expect_exit PID WANT_RCS DEADLINE_S LOG NEEDLE... -> exit code in WANT_RCS ("3|4"), one
 # ERROR line containing each NEEDLE.
@@ -96,6 +110,7 @@ case $scenario in
     victim=${PIDS[2]}
     # The hook SIGKILLs process 2 right after its epoch 30, in the middle of training.
     wait_pid "$victim" 60 || fail "the fault hook did not kill process 2 within 60 s"
+    links_as_asked 3
     t0=$(date +%s.%N)
     vrank=$(grep -o 'r[0-9]*/3 g[0-9]* RINGTRAIN_FAULT: killing' "$WORK/r2.err" | head -1 | cut -c2)
     [[ -n $vrank ]] || fail "process 2 did not log the injected fault: $(tail -n 2 "$WORK/r2.err")"
@@ -131,6 +146,7 @@ case $scenario in
       sleep 0.05
     done
     grep -q 'RINGTRAIN_FAULT: stopping' "$WORK/r2.err" || fail "the fault hook did not stop process 2"
+    links_as_asked 3
     vrank=$(grep -o 'r[0-9]*/3 g[0-9]* RINGTRAIN_FAULT: stopping' "$WORK/r2.err" | head -1 | cut -c2)
     t0=$(date +%s.%N)
     for i in 0 1; do
