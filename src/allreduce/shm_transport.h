@@ -16,17 +16,16 @@
 #include <chrono>
 #include <optional>
 
+#include "allreduce/message_transport.h"
 #include "allreduce/shm_ring.h"
 #include "allreduce/socket_io.h"
-#include "allreduce/tcp_transport.h"
-#include "allreduce/transport.h"
 
 namespace ringtrain::allreduce::internal {
 
 // How long a waiting rank sleeps on a segment before it looks at the sockets again.
 inline constexpr std::chrono::milliseconds kShmWaitSlice{10};
 
-class ShmTransport final : public Transport {
+class ShmTransport final : public MessageTransport {
  public:
   // send: the segment this rank created for its successor; recv: the predecessor's, mapped.
   // spins: polls of the shared counter before sleeping in FUTEX_WAIT.
@@ -34,48 +33,21 @@ class ShmTransport final : public Transport {
                int spins);
   ~ShmTransport() override;
 
-  const Ring& ring() const override { return ring_; }
-  void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
-                     std::span<std::byte> recv, Deadline deadline) override;
-  void FinishExchange(Deadline deadline) override;
-  void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
-                  Deadline deadline) override;
-  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override;
   void Abort() override;
 
  private:
-  struct Job {
-    bool sending = false;
-    WireHeader out_header{};
-    std::span<const std::byte> out;
-    std::size_t sent = 0;  // bytes of header+payload written into the successor's segment
+  void Run(MessageJob* job, Deadline deadline) override;
+  bool Pump(MessageJob* job) override;  // copies what fits each way; true if bytes moved
+  const char* LinkName() const override { return " (shared-memory link)"; }
+  void WakeOnFailure() override;
+  void CheckSockets(MessageJob* job);
 
-    bool receiving = false;
-    MessageTag expect_tag;
-    std::span<std::byte> in;
-    WireHeader in_header{};
-    std::size_t received = 0;  // bytes of header+payload read from the predecessor's segment
-
-    bool send_done() const { return !sending || sent == sizeof(WireHeader) + out.size(); }
-    bool recv_done() const { return !receiving || received == sizeof(WireHeader) + in.size(); }
-  };
-  void Run(Job* job, Deadline deadline);
-  bool Pump(Job* job);  // copies what fits each way; true if bytes moved
-  void CheckSockets(Job* job);
-  [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
-  [[noreturn]] void FailRingBroken(int lost, const char* role, int reporter);
-
-  Ring ring_;
-  UniqueFd next_fd_;
-  UniqueFd prev_fd_;
   ShmRing send_;
   ShmRing recv_;
   int spins_;
   std::atomic<bool> aborted_{false};
   bool next_eof_ = false;
   bool prev_eof_ = false;
-  std::optional<TransportError> broken_;
-  Job started_;  // the exchange between StartExchange and FinishExchange
 };
 
 }  // namespace ringtrain::allreduce::internal

@@ -12,74 +12,13 @@
 
 namespace ringtrain::allreduce::internal {
 
-// One call's progress: an outgoing header+payload and/or an incoming header+payload.
-struct TcpTransport::Job {
-  bool sending = false;
-  WireHeader out_header{};
-  std::span<const std::byte> out;
-  std::size_t sent = 0;  // bytes of header+payload written
-
-  bool receiving = false;
-  MessageTag expect_tag;
-  std::span<std::byte> in;
-  WireHeader in_header{};
-  std::size_t received = 0;  // bytes of header+payload read
-
-  bool send_done() const { return !sending || sent == sizeof(WireHeader) + out.size(); }
-  bool recv_done() const { return !receiving || received == sizeof(WireHeader) + in.size(); }
-};
-
 TcpTransport::TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd)
-    : ring_(std::move(ring)), next_fd_(std::move(next_fd)), prev_fd_(std::move(prev_fd)) {
-  SetNonBlocking(next_fd_.get());
-  SetNonBlocking(prev_fd_.get());
-}
+    : MessageTransport(std::move(ring), std::move(next_fd), std::move(prev_fd)) {}
 
 TcpTransport::~TcpTransport() = default;
 
-void TcpTransport::StartExchange(const MessageTag& tag, std::span<const std::byte> send,
-                                 std::span<std::byte> recv, Deadline /*deadline*/) {
-  if (broken_) throw *broken_;
-  if (!started_) started_ = std::make_unique<Job>();
-  Job& job = *started_;
-  job = Job{};
-  job.sending = true;
-  job.out_header = MakeHeader(tag, send.size());
-  job.out = send;
-  job.receiving = true;
-  job.expect_tag = tag;
-  job.in = recv;
-  Pump(&job);  // hand the kernel what fits now; the rest moves in FinishExchange
-}
-
-void TcpTransport::FinishExchange(Deadline deadline) {
-  if (!started_ || (!started_->sending && !started_->receiving)) {
-    throw UsageError("FinishExchange without StartExchange", "tcp transport");
-  }
-  Run(started_.get(), deadline);
-  started_->sending = started_->receiving = false;
-}
-
-void TcpTransport::SendToNext(const MessageTag& tag, std::span<const std::byte> data,
-                              Deadline deadline) {
-  Job job;
-  job.sending = true;
-  job.out_header = MakeHeader(tag, data.size());
-  job.out = data;
-  Run(&job, deadline);
-}
-
-void TcpTransport::RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
-                                Deadline deadline) {
-  Job job;
-  job.receiving = true;
-  job.expect_tag = tag;
-  job.in = data;
-  Run(&job, deadline);
-}
-
-void TcpTransport::Run(Job* job, Deadline deadline) {
-  if (broken_) throw *broken_;
+void TcpTransport::Run(MessageJob* job, Deadline deadline) {
+  ThrowIfBroken();
   const int next = ring_.next();
   const int prev = ring_.prev();
   while (!job->send_done() || !job->recv_done()) {
@@ -118,7 +57,7 @@ void TcpTransport::Run(Job* job, Deadline deadline) {
   }
 }
 
-bool TcpTransport::Pump(Job* job) {
+bool TcpTransport::Pump(MessageJob* job) {
   const int next = ring_.next();
   const int prev = ring_.prev();
   bool progress = false;
@@ -163,18 +102,7 @@ bool TcpTransport::Pump(Job* job) {
       const bool had_header = job->received >= hdr;
       job->received += static_cast<std::size_t>(n);
       progress = true;
-      if (!had_header && job->received >= hdr) {
-        const WireHeader& h = job->in_header;
-        if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-          FailRingBroken(static_cast<int>(h.count), "predecessor", prev);
-        }
-        const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
-        if (!(got == job->expect_tag) || h.payload != job->in.size()) {
-          Fail(prev, prev,
-               "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
-                   ", this rank expected " + DescribeTag(job->expect_tag, job->in.size()));
-        }
-      }
+      if (!had_header && job->received >= hdr) CheckInHeader(*job);
     } else if (n == 0) {
       Fail(prev, prev, "the predecessor closed the connection mid-collective");
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -204,36 +132,6 @@ void TcpTransport::CheckReverse(bool send_done) {
   if (n < 0) Fail(next, next, "the successor connection failed: " + ErrnoText(errno));
   if (n != static_cast<ssize_t>(sizeof(h))) return;  // partial notice: wait for the rest
   Fail(next, next, "the successor sent unexpected bytes on the reverse channel");
-}
-
-void TcpTransport::FailRingBroken(int lost, const char* role, int reporter) {
-  Fail(lost, lost,
-       "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by " + role +
-           " " + ring_.Describe(reporter) + ")");
-}
-
-void TcpTransport::Fail(int blamed, int peer, const std::string& what) {
-  broken_ = PeerError(ring_, peer, what);
-  // Tell both neighbours which rank is to blame, then shut down, so they fail now rather
-  // than at their deadlines. Best effort: never blocks, never throws.
-  const WireHeader notice{static_cast<std::uint32_t>(Op::kAbortNotice), 0,
-                          static_cast<std::uint64_t>(blamed), 0};
-  if (!next_mid_message_) {
-    [[maybe_unused]] ssize_t a =
-        ::send(next_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
-  }
-  [[maybe_unused]] ssize_t b =
-      ::send(prev_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
-  // SHUT_WR only: a FIN, not a reset, so a neighbour still reads our notice first.
-  ::shutdown(next_fd_.get(), SHUT_WR);
-  ::shutdown(prev_fd_.get(), SHUT_WR);
-  // An abort this process asked for (ring superseded, signal, end of run) is no news to it.
-  if (peer == ring_.rank) {
-    log::Debug(FormatError(*broken_));
-  } else {
-    log::Warn(FormatError(*broken_));
-  }
-  throw *broken_;
 }
 
 }  // namespace ringtrain::allreduce::internal

@@ -8,59 +8,27 @@
 // instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
 #pragma once
 
-#include <cstdint>
-#include <memory>
-#include <optional>
-
+#include "allreduce/message_transport.h"
 #include "allreduce/socket_io.h"
-#include "allreduce/transport.h"
 
 namespace ringtrain::allreduce::internal {
 
-// The header of every message (also inside shared-memory links, shm_transport.h).
-struct WireHeader {
-  std::uint32_t op;
-  std::uint32_t seq;
-  std::uint64_t count;
-  std::uint64_t payload;
-};
-static_assert(sizeof(WireHeader) == 24);
-
-inline WireHeader MakeHeader(const MessageTag& tag, std::size_t payload) {
-  return {static_cast<std::uint32_t>(tag.op), tag.seq, tag.count, payload};
-}
-
-class TcpTransport final : public Transport {
+class TcpTransport final : public MessageTransport {
  public:
   TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd);
   ~TcpTransport() override;
 
-  const Ring& ring() const override { return ring_; }
-  void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
-                     std::span<std::byte> recv, Deadline deadline) override;
-  void FinishExchange(Deadline deadline) override;
-  void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
-                  Deadline deadline) override;
-  void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) override;
   void Abort() override { abort_.Trigger(); }
 
  private:
-  struct Job;
-  void Run(Job* job, Deadline deadline);
-  bool Pump(Job* job);  // one non-blocking attempt each way; true if bytes moved
-  [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
-  // An abort notice naming `lost` arrived from our `role` ("predecessor"/"successor").
-  [[noreturn]] void FailRingBroken(int lost, const char* role, int reporter);
+  void Run(MessageJob* job, Deadline deadline) override;
+  bool Pump(MessageJob* job) override;
+  bool CanNotifySuccessor() const override { return !next_mid_message_; }
   void CheckReverse(bool send_done);
 
-  Ring ring_;
-  UniqueFd next_fd_;
-  UniqueFd prev_fd_;
   AbortSignal abort_;
   bool next_mid_message_ = false;
   bool reverse_eof_ = false;
-  std::optional<TransportError> broken_;
-  std::unique_ptr<Job> started_;  // the exchange between StartExchange and FinishExchange
 };
 
 }  // namespace ringtrain::allreduce::internal

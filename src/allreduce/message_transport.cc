@@ -1,0 +1,97 @@
+#include "allreduce/message_transport.h"
+
+#include <sys/socket.h>
+
+#include "common/log.h"
+
+namespace ringtrain::allreduce::internal {
+
+MessageTransport::MessageTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd)
+    : ring_(std::move(ring)), next_fd_(std::move(next_fd)), prev_fd_(std::move(prev_fd)) {
+  SetNonBlocking(next_fd_.get());
+  SetNonBlocking(prev_fd_.get());
+}
+
+void MessageTransport::StartExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                     std::span<std::byte> recv, Deadline /*deadline*/) {
+  ThrowIfBroken();
+  started_ = MessageJob{};
+  started_.sending = true;
+  started_.out_header = MakeHeader(tag, send.size());
+  started_.out = send;
+  started_.receiving = true;
+  started_.expect_tag = tag;
+  started_.in = recv;
+  Pump(&started_);  // move what fits now; the rest moves in FinishExchange
+}
+
+void MessageTransport::FinishExchange(Deadline deadline) {
+  if (!started_.sending && !started_.receiving) {
+    throw UsageError("FinishExchange without StartExchange", "ring transport");
+  }
+  Run(&started_, deadline);
+  started_.sending = started_.receiving = false;
+}
+
+void MessageTransport::SendToNext(const MessageTag& tag, std::span<const std::byte> data,
+                                  Deadline deadline) {
+  MessageJob job;
+  job.sending = true;
+  job.out_header = MakeHeader(tag, data.size());
+  job.out = data;
+  Run(&job, deadline);
+}
+
+void MessageTransport::RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
+                                    Deadline deadline) {
+  MessageJob job;
+  job.receiving = true;
+  job.expect_tag = tag;
+  job.in = data;
+  Run(&job, deadline);
+}
+
+void MessageTransport::CheckInHeader(const MessageJob& job) {
+  const WireHeader& h = job.in_header;
+  const int prev = ring_.prev();
+  if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+    FailRingBroken(static_cast<int>(h.count), "predecessor", prev);
+  }
+  const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
+  if (!(got == job.expect_tag) || h.payload != job.in.size()) {
+    Fail(prev, prev,
+         "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
+             ", this rank expected " + DescribeTag(job.expect_tag, job.in.size()));
+  }
+}
+
+void MessageTransport::FailRingBroken(int lost, const char* role, int reporter) {
+  Fail(lost, lost,
+       "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by " + role +
+           " " + ring_.Describe(reporter) + ")");
+}
+
+void MessageTransport::Fail(int blamed, int peer, const std::string& what) {
+  broken_ = PeerError(ring_, peer, what + LinkName());
+  const WireHeader notice{static_cast<std::uint32_t>(Op::kAbortNotice), 0,
+                          static_cast<std::uint64_t>(blamed), 0};
+  if (CanNotifySuccessor()) {
+    [[maybe_unused]] ssize_t a =
+        ::send(next_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  [[maybe_unused]] ssize_t b =
+      ::send(prev_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // SHUT_WR only: a FIN, not a reset, so a neighbour still reads our notice first.
+  ::shutdown(next_fd_.get(), SHUT_WR);
+  ::shutdown(prev_fd_.get(), SHUT_WR);
+  WakeOnFailure();
+  // An abort this process asked for (ring superseded, signal, end of run) is no news to it.
+  if (peer == ring_.rank) {
+    log::Debug(FormatError(*broken_));
+  } else {
+    log::Warn(FormatError(*broken_));
+  }
+  throw *broken_;
+}
+
+}  // namespace ringtrain::allreduce::internal
