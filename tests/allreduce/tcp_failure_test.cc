@@ -1,5 +1,6 @@
-// Lost ranks: one that never shows up, one (a real child process) killed mid-allreduce.
-// Every surviving rank gets a TransportError naming the lost rank within the deadline.
+// Lost ranks: one that never shows up, one (a real child process) killed mid-allreduce, over
+// loopback sockets and over shared-memory links. Every surviving rank gets a TransportError
+// naming the lost rank within the deadline.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -52,8 +53,12 @@ TEST(TcpFailure, RankThatNeverShowsUpIsNamedWithinTheDeadline) {
   }
 }
 
-TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
-  const int world = 4;  // rank 3 is a child process; rank 1 is not its neighbour
+// Rank 3 of 4, a real child process, is SIGKILLed mid-allreduce (rank 1 is not its
+// neighbour): every survivor gets a TransportError naming it well within the 20 s deadline.
+// Over shared-memory links the survivors see its sockets close (checked every
+// kShmWaitSlice) and say which link failed.
+void CheckRankKilledMidAllreduceIsNamedByEverySurvivor(bool shared_memory) {
+  const int world = 4;
   std::vector<TcpListener> listeners;
   for (int r = 0; r < world - 1; ++r) listeners.push_back(TcpListener::Bind("127.0.0.1", 0));
   const auto child_port = static_cast<std::uint16_t>(ringtrain::testing::FreeLoopbackPort());
@@ -63,10 +68,12 @@ TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
   std::string port_list;
   for (auto p : ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
 
-  ringtrain::testing::Subprocess child(
-      {RINGTRAIN_RANK_HELPER, "3", port_list, "200000", "1000000"});
+  std::vector<std::string> args{RINGTRAIN_RANK_HELPER, "3", port_list, "200000", "1000000"};
+  if (shared_memory) args.push_back("shm");
+  ringtrain::testing::Subprocess child(args);
   TcpOptions options;
   options.timeout = std::chrono::seconds(20);
+  options.shared_memory = shared_memory ? SharedMemory::kAuto : SharedMemory::kOff;
   std::atomic<int> iterations{0};
   std::vector<RankOutcome> out(world - 1);
   std::vector<std::thread> threads;
@@ -95,7 +102,7 @@ TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
   for (auto& t : threads) t.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
-  EXPECT_LT(seconds, 15.0) << "survivors must not wait past the deadline";
+  EXPECT_LT(seconds, 10.0) << "survivors must not wait for the 20 s deadline";
   EXPECT_EQ(child.Wait(std::chrono::seconds(10)).signal, SIGKILL);
   const std::string name = "rank 3 (127.0.0.1:" + std::to_string(child_port) + ")";
   for (int r = 0; r < world - 1; ++r) {
@@ -103,7 +110,17 @@ TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
     EXPECT_THROW(std::rethrow_exception(out[r].error), TransportError);
     EXPECT_NE(out[r].message.find(name), std::string::npos)
         << "rank " << r << ": " << out[r].message;
+    EXPECT_EQ(out[r].message.find("shared-memory") != std::string::npos, shared_memory)
+        << "rank " << r << " ran over the wrong link: " << out[r].message;
   }
+}
+
+TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
+  CheckRankKilledMidAllreduceIsNamedByEverySurvivor(false);
+}
+
+TEST(TcpFailure, RankKilledMidAllreduceOverSharedMemoryIsNamedByEverySurvivor) {
+  CheckRankKilledMidAllreduceIsNamedByEverySurvivor(true);
 }
 
 }  // namespace
