@@ -10,6 +10,7 @@
 // until done, the deadline passes or Abort() is called.
 #include <mpi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
@@ -196,17 +197,26 @@ std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring) {
 }
 
 std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const MpiOptions& options) {
-  // With Open MPI's default 4 KiB shared-memory eager limit a whole 4 KiB buffer needs a
-  // rendezvous handshake where its halves go eagerly (measured 2.5x slower), so the whole-buffer
-  // path then starts at 8 KiB. Under the 32 KiB limit MpiSession sets, whole small buffers go
-  // eagerly and the path wins from the smallest size (4 KiB: np=2 0.9 -> 1.3-1.7x
-  // MPI_Allreduce, np=4 0.37 -> 0.66x; docs/allreduce.md).
+  // Which buffers go round whole depends on Open MPI's shared-memory eager limit: a message
+  // above it needs a rendezvous handshake, so a whole buffer is worth passing only while it
+  // goes eagerly (or while its halves would not either).
+  //  - Default 4 KiB limit: a whole 4 KiB buffer would need the handshake where its halves go
+  //    eagerly (measured 2.5x slower), so the path starts at 8 KiB (up to gather_bytes).
+  //  - The 32 KiB limit MpiSession sets: whole buffers from the smallest size (4 KiB: np=2
+  //    0.9 -> 1.3-1.7x MPI_Allreduce), but only below the limit: a whole 32 KiB buffer
+  //    took 6.7 us at np=2 against 2.1 us as eager halves (docs/allreduce.md).
+  // A gather_bytes above kMaxGatherScratchBytes (tests forcing the path) is left alone.
+  constexpr std::size_t kEagerHeaderSlack = 256;  // Open MPI's match header counts against it
   const char* limit = std::getenv("OMPI_MCA_btl_vader_eager_limit");
   const std::size_t eager_limit = limit != nullptr ? std::strtoull(limit, nullptr, 10) : 4096;
-  const std::size_t gather_min_bytes = eager_limit < 8 * 1024 ? 8 * 1024 : 0;
-  return std::make_unique<RingCommunicator>(
-      MakeMpiTransport(ring), ring.rank, ring.world_size(),
-      RingOptions{options.timeout, options.segment_bytes, options.gather_bytes, gather_min_bytes});
+  RingOptions ring_options{options.timeout, options.segment_bytes, options.gather_bytes, 0};
+  if (eager_limit < 8 * 1024) {
+    ring_options.gather_min_bytes = 8 * 1024;
+  } else if (options.gather_bytes <= kMaxGatherScratchBytes) {
+    ring_options.gather_bytes = std::min(options.gather_bytes, eager_limit - kEagerHeaderSlack);
+  }
+  return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
+                                            ring_options);
 }
 
 }  // namespace ringtrain::allreduce
