@@ -212,8 +212,7 @@ int main(int argc, char** argv) {
   shm_options.shm_spins = shm_spins;
   std::unique_ptr<Communicator> ring_shm = ConnectTcpRing(shm_listener, shm_ring, shm_options);
   std::unique_ptr<Communicator> ring_mpi = MakeMpiRingCommunicator(
-      ring, MpiOptions{std::chrono::seconds(60),
-                       segment_bytes != 0 ? segment_bytes : kDefaultMpiSegmentBytes, gather_bytes});
+      ring, MpiOptions{std::chrono::seconds(60), segment_bytes, gather_bytes});  // 0: default
 
   // One buffer, touched once, reused by every method and size.
   std::vector<float> data(max_bytes / sizeof(float), 0.0f);

@@ -206,14 +206,19 @@ std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const Mp
   //    0.9 -> 1.3-1.7x MPI_Allreduce), but only below the limit: a whole 32 KiB buffer
   //    took 6.7 us at np=2 against 2.1 us as eager halves (docs/allreduce.md).
   // A gather_bytes above kMaxGatherScratchBytes (tests forcing the path) is left alone.
-  constexpr std::size_t kEagerHeaderSlack = 256;  // Open MPI's match header counts against it
+  // The segment (options.segment_bytes 0) follows the same limit: mpi_communicator.h.
   const char* limit = std::getenv("OMPI_MCA_btl_vader_eager_limit");
   const std::size_t eager_limit = limit != nullptr ? std::strtoull(limit, nullptr, 10) : 4096;
+  const bool large_eager = eager_limit >= 8 * 1024;
   RingOptions ring_options{options.timeout, options.segment_bytes, options.gather_bytes, 0};
-  if (eager_limit < 8 * 1024) {
+  if (ring_options.segment_bytes == 0) {
+    ring_options.segment_bytes =
+        large_eager ? eager_limit - kMpiEagerHeaderSlack : kDefaultMpiSegmentBytes;
+  }
+  if (!large_eager) {
     ring_options.gather_min_bytes = 8 * 1024;
   } else if (options.gather_bytes <= kMaxGatherScratchBytes) {
-    ring_options.gather_bytes = std::min(options.gather_bytes, eager_limit - kEagerHeaderSlack);
+    ring_options.gather_bytes = std::min(options.gather_bytes, eager_limit - kMpiEagerHeaderSlack);
   }
   return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
                                             ring_options);
