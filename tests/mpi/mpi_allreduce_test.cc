@@ -89,6 +89,24 @@ TEST(MpiAllreduce, RingOverMpiTransportEqualsMpiAllreduce) {
   }
 }
 
+// The defaults the trainer gets (MpiOptions{}): segments by the eager limit MpiSession set
+// (32512 bytes) and the whole-buffer path below it; short and long buffers, same bits as
+// MPI_Allreduce.
+TEST(MpiAllreduce, RingWithDefaultSegmentsEqualsMpiAllreduce) {
+  auto reference = MakeMpiCommunicator();
+  auto ring = MakeMpiRingCommunicator(WorldRing({}), MpiOptions{});
+  CompareWithReference<float>(*ring, *reference);
+  CompareWithReference<double>(*ring, *reference);
+  // 6000 doubles: one segment per chunk; 1000003: 2-4 MiB chunks of many segments.
+  for (std::size_t n : {std::size_t{6000}, std::size_t{1000003}}) {
+    auto a = Input<double>(n, reference->rank());
+    auto b = a;
+    ring->AllreduceSum(std::span<double>(a));
+    reference->AllreduceSum(std::span<double>(b));
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), n * sizeof(double)), 0) << "length " << n;
+  }
+}
+
 TEST(MpiAllreduce, RingOverTcpUnderMpirunEqualsMpiAllreduce) {
   auto reference = MakeMpiCommunicator();
   auto listener = TcpListener::Bind("127.0.0.1", 0);
