@@ -100,6 +100,22 @@ all_gone() {  # every rank process and mpirun are gone
   # shellcheck disable=SC2046
   assert_gone $(rank_pids) "$MP"
 }
+# survivors_report SPEC TIMEOUT_S VERB WAIT_S [NEEDLE...] -> MPI rank 2 gets the fault hook
+# SPEC (its log says "RINGTRAIN_FAULT: VERB"); mpirun must exit non-zero within WAIT_S, MPI
+# ranks 0 and 1 each exit 4 with one ERROR line naming "MPI rank 2" and every NEEDLE, and
+# nothing is left behind.
+survivors_report() {
+  local spec=$1 timeout=$2 verb=$3 wait_s=$4 r
+  shift 4
+  start_zk
+  FAULT_RANK=2 FAULT_SPEC=$spec start_mpirun "$job" --epochs 100000000 --timeout "$timeout"
+  wait_for_text "$LOG" "RINGTRAIN_FAULT: $verb" 60
+  wait_pid "$MP" "$wait_s"
+  echo "measure: $scenario mpirun_exit_s $WSECS (after the fault, session 4 s + 3 s grace) code $WRC"
+  ((WRC != 0)) || fail "mpirun exited 0 after MPI rank 2 failed ($spec)"
+  for r in 0 1; do survivor_exits $r 4 "$(fault_line "$verb")" "MPI rank 2" "$@"; done
+  all_gone
+}
 # completes_despite_zk_fault JOB -> the job (epoch-delay hook, 300 epochs) started; after the
 # fault (the commands in "$@") mpirun exits 0 with no ERROR and the model is written.
 completes_despite_zk_fault() {
@@ -135,14 +151,7 @@ case $scenario in
     all_gone
     ;;
   kill_allreduce)
-    start_zk
-    FAULT_RANK=2 FAULT_SPEC=kill-at-epoch:30 start_mpirun "$job" --epochs 100000000 --timeout 30
-    wait_for_text "$LOG" "RINGTRAIN_FAULT: killing" 60
-    wait_pid "$MP" 30
-    echo "measure: $scenario mpirun_exit_s $WSECS (after the kill, session 4 s + 3 s grace) code $WRC"
-    ((WRC != 0)) || fail "mpirun exited 0 after a rank was killed"
-    for r in 0 1; do survivor_exits $r 4 "$(fault_line killing)" "MPI rank 2" "the ring was lost"; done
-    all_gone
+    survivors_report kill-at-epoch:30 30 killing 30 "the ring was lost"
     ;;
   kill_rendezvous)
     start_zk
@@ -191,14 +200,7 @@ case $scenario in
     echo "measure: $scenario resumed from epoch 100, model == uninterrupted run"
     ;;
   sigstop)
-    start_zk
-    FAULT_RANK=2 FAULT_SPEC=stop-at-epoch:30 start_mpirun "$job" --epochs 100000000 --timeout 60
-    wait_for_text "$LOG" "RINGTRAIN_FAULT: stopping" 60
-    wait_pid "$MP" 40
-    echo "measure: $scenario mpirun_exit_s $WSECS (after the stop) code $WRC"
-    ((WRC != 0)) || fail "mpirun exited 0 after a rank was stopped"
-    for r in 0 1; do survivor_exits $r 4 "$(fault_line stopping)" "MPI rank 2"; done
-    all_gone
+    survivors_report stop-at-epoch:30 60 stopping 40
     ;;
   zk_restart)
     own_zk
