@@ -84,15 +84,17 @@ class CallWatchdog {
       if (!aborted && blocked <= timeout_) continue;
       const std::string call = call_.load(std::memory_order_relaxed);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(blocked).count();
-      log::Error(aborted
-                     ? call +
-                           " on MPI_COMM_WORLD was still blocked when the communicator was "
-                           "aborted (after " +
-                           std::to_string(ms) + " ms)"
-                     : call + " on MPI_COMM_WORLD did not complete within " +
-                           std::to_string(timeout_.count()) + " ms: a rank of the job is dead, " +
-                           "stopped or not calling it; ending this rank with exit code 4 " +
-                           "(MPI cannot cancel a blocked collective)");
+      log::Error(
+          aborted
+              ? call +
+                    " on MPI_COMM_WORLD was still blocked when the communicator was "
+                    "aborted (after " +
+                    std::to_string(ms) + " ms)"
+              : call + " on MPI_COMM_WORLD did not complete within " +
+                    std::to_string(timeout_.count()) + " ms: a rank of the job is dead, " +
+                    "stopped or not calling it; ending this rank with exit code 4 " +
+                    "(MPI cannot cancel a blocked collective); see the other ranks' output for " +
+                    "the one that failed or stopped");
       std::fflush(stdout);
       std::fflush(stderr);
       ::_exit(4);
