@@ -6,11 +6,21 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/log.h"
 
 namespace ringtrain::allreduce::internal {
+namespace {
+
+// How long a rank whose predecessor closed waits for the successor's abort notice before it
+// blames the predecessor. Ranks beside a lost process see its sockets close at once and pass
+// the news on within milliseconds; a predecessor that is itself gone sends nothing, and this is
+// what its discovery costs.
+constexpr std::chrono::milliseconds kNoticeGrace{200};
+
+}  // namespace
 
 TcpTransport::TcpTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd)
     : MessageTransport(std::move(ring), std::move(next_fd), std::move(prev_fd)) {}
@@ -83,7 +93,8 @@ bool TcpTransport::Pump(MessageJob* job) {
       next_mid_message_ = !job->send_done();
       progress = true;
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      Fail(next, next, "sending to the successor failed: " + ErrnoText(errno));
+      FailLink(next, "sending to the successor failed: " + ErrnoText(errno),
+               std::chrono::milliseconds(0));
     }
   }
   if (!job->recv_done()) {
@@ -104,12 +115,32 @@ bool TcpTransport::Pump(MessageJob* job) {
       progress = true;
       if (!had_header && job->received >= hdr) CheckInHeader(*job);
     } else if (n == 0) {
-      Fail(prev, prev, "the predecessor closed the connection mid-collective");
+      FailLink(prev, "the predecessor closed the connection mid-collective", kNoticeGrace);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      Fail(prev, prev, "receiving from the predecessor failed: " + ErrnoText(errno));
+      FailLink(prev, "receiving from the predecessor failed: " + ErrnoText(errno), kNoticeGrace);
     }
   }
   return progress;
+}
+
+void TcpTransport::FailLink(int peer, const std::string& what, std::chrono::milliseconds wait) {
+  const int next = ring_.next();
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (!reverse_eof_) {
+    WireHeader h{};
+    const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+    if (n == static_cast<ssize_t>(sizeof(h)) &&
+        h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+      FailRingBroken(static_cast<int>(h.count), "successor", next);
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd fd{next_fd_.get(), POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(left.count()) + 1) < 0 && errno != EINTR) break;
+  }
+  Fail(peer, peer, what);
 }
 
 // Data on the successor socket's reverse direction: an abort notice, EOF or an error.

@@ -8,6 +8,9 @@
 // instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
 #pragma once
 
+#include <chrono>
+#include <string>
+
 #include "allreduce/message_transport.h"
 #include "allreduce/socket_io.h"
 
@@ -25,6 +28,12 @@ class TcpTransport final : public MessageTransport {
   bool Pump(MessageJob* job) override;
   bool CanNotifySuccessor() const override { return !next_mid_message_; }
   void CheckReverse(bool send_done);
+  // A neighbour's link failed (reset, EOF, broken pipe). If it is the echo of a failure
+  // further round the ring, the successor's abort notice names the rank really lost: it is
+  // queued on the reverse channel ahead of any reset, so look there first — for up to `wait`
+  // when the predecessor closed (it cannot send a notice in the middle of a message, and the
+  // successor's notice may still be on its way) — then blame `peer` if no notice came.
+  [[noreturn]] void FailLink(int peer, const std::string& what, std::chrono::milliseconds wait);
 
   AbortSignal abort_;
   bool next_mid_message_ = false;
