@@ -46,11 +46,12 @@ double MaxOverRanks(Communicator& reference, double x) {
   return *std::max_element(v.begin(), v.end());
 }
 
-// The Open MPI eager limit every method of this run had (MpiSession sets 32 KiB unless the
-// environment chose one), so runs with different settings are told apart.
-const char* EagerLimit() {
-  const char* v = std::getenv("OMPI_MCA_btl_vader_eager_limit");
-  return v != nullptr ? v : "default";
+// The Open MPI shared-memory eager limit every method of this run had (MpiSession sets 32 KiB
+// unless mpirun, the environment or a parameter file chose one; 0 if MPI cannot say), so runs
+// with different settings are told apart.
+std::size_t EagerLimit() {
+  static const std::size_t limit = ringtrain::allreduce::SharedMemoryEagerLimit();
+  return limit;
 }
 
 void Print(const char* method, int np, std::size_t bytes, double seconds) {
@@ -58,7 +59,7 @@ void Print(const char* method, int np, std::size_t bytes, double seconds) {
   const double busbw = np > 1 ? algbw * 2.0 * (np - 1) / np : algbw;
   std::printf(
       "{\"method\":\"%s\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
-      "\"busbw_gbps\":%.4f,\"vader_eager_limit\":\"%s\"}\n",
+      "\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
       method, np, bytes, seconds, algbw, busbw, EagerLimit());
   std::fflush(stdout);
 }
@@ -142,7 +143,7 @@ void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
     const double gbps = static_cast<double>(total) / seconds / 1e9;
     std::printf(
         "{\"method\":\"tcp_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
-        "\"busbw_gbps\":%.4f,\"vader_eager_limit\":\"%s\"}\n",
+        "\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
         np, buffer_bytes, seconds, gbps, gbps, EagerLimit());
     std::fflush(stdout);
   }

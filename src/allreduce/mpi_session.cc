@@ -77,6 +77,48 @@ void MpiSession::AbortJob(int code, std::chrono::milliseconds grace) {
   ::_exit(code);  // MPI_Abort does not return; in case it does
 }
 
+std::size_t SharedMemoryEagerLimit() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) return 0;
+  int provided = 0;
+  if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return 0;
+  std::size_t limit = 0;
+  int index = 0;
+  if (MPI_T_cvar_get_index("btl_vader_eager_limit", &index) == MPI_SUCCESS) {
+    char name[128];
+    char desc[8];
+    int name_len = sizeof(name);
+    int desc_len = sizeof(desc);
+    int verbosity = 0;
+    int bind = 0;
+    int scope = 0;
+    MPI_Datatype type = MPI_DATATYPE_NULL;
+    MPI_T_enum enumtype{};
+    MPI_T_cvar_handle handle{};
+    int count = 0;
+    if (MPI_T_cvar_get_info(index, name, &name_len, &verbosity, &type, &enumtype, desc, &desc_len,
+                            &bind, &scope) == MPI_SUCCESS &&
+        MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count) == MPI_SUCCESS) {
+      if (count == 1) {
+        if (type == MPI_UNSIGNED_LONG) {
+          unsigned long v = 0;
+          if (MPI_T_cvar_read(handle, &v) == MPI_SUCCESS) limit = v;
+        } else if (type == MPI_UNSIGNED_LONG_LONG) {
+          unsigned long long v = 0;
+          if (MPI_T_cvar_read(handle, &v) == MPI_SUCCESS) limit = static_cast<std::size_t>(v);
+        } else if (type == MPI_INT || type == MPI_UNSIGNED) {
+          unsigned v = 0;
+          if (MPI_T_cvar_read(handle, &v) == MPI_SUCCESS) limit = v;
+        }
+      }
+      MPI_T_cvar_handle_free(&handle);
+    }
+  }
+  MPI_T_finalize();
+  return limit;
+}
+
 bool MpiSession::LaunchedByMpirun(char** envp) {
   if (envp == nullptr) return false;
   constexpr std::string_view kMarkers[] = {

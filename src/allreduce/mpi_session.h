@@ -14,12 +14,20 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 
 namespace ringtrain::allreduce {
 
 // The eager limit MpiSession gives Open MPI's shared-memory BTL (OMPI_MCA_btl_vader_eager_limit)
 // unless the environment already sets one, e.g. `mpirun --mca btl_vader_eager_limit 4096`.
 inline constexpr const char* kDefaultVaderEagerLimit = "32768";
+
+// The eager limit Open MPI's shared-memory BTL runs with in this job, read through the MPI
+// tool interface (MPI_T control variable btl_vader_eager_limit) after MPI_Init, so a value
+// from `mpirun --mca`, the environment or an MCA parameter file all count. 0 when MPI is not
+// initialised or the variable is unknown (a single process loads no shared-memory BTL; another
+// MPI library). Collective over nothing: any rank may call it any time after MPI_Init.
+std::size_t SharedMemoryEagerLimit();
 
 class MpiSession {
  public:

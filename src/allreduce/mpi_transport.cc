@@ -13,11 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
-#include <cstdlib>
 #include <optional>
 #include <string>
 
 #include "allreduce/mpi_communicator.h"
+#include "allreduce/mpi_session.h"
 #include "common/log.h"
 
 namespace ringtrain::allreduce {
@@ -207,8 +207,9 @@ std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const Mp
   //    took 6.7 us at np=2 against 2.1 us as eager halves (docs/allreduce.md).
   // A gather_bytes above kMaxGatherScratchBytes (tests forcing the path) is left alone.
   // The segment (options.segment_bytes 0) follows the same limit: mpi_communicator.h.
-  const char* limit = std::getenv("OMPI_MCA_btl_vader_eager_limit");
-  const std::size_t eager_limit = limit != nullptr ? std::strtoull(limit, nullptr, 10) : 4096;
+  // The limit Open MPI actually runs with (MPI_T); its 4 KiB default if it cannot say.
+  std::size_t eager_limit = SharedMemoryEagerLimit();
+  if (eager_limit == 0) eager_limit = 4096;
   const bool large_eager = eager_limit >= 8 * 1024;
   RingOptions ring_options{options.timeout, options.segment_bytes, options.gather_bytes, 0};
   if (ring_options.segment_bytes == 0) {

@@ -2,6 +2,7 @@
 // same bits as MPI_Allreduce (MpiCommunicator) and the exact expected sums.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -104,6 +105,25 @@ TEST(MpiAllreduce, RingWithDefaultSegmentsEqualsMpiAllreduce) {
     ring->AllreduceSum(std::span<double>(a));
     reference->AllreduceSum(std::span<double>(b));
     ASSERT_EQ(std::memcmp(a.data(), b.data(), n * sizeof(double)), 0) << "length " << n;
+  }
+}
+
+// The eager limit Open MPI runs with, read through MPI_T: MpiSession's 32 KiB by default, the
+// user's value under `mpirun --mca btl_vader_eager_limit` (ctest sets RINGTRAIN_TEST_EAGER_LIMIT
+// to what each run expects). The ring's defaults follow it, still bit-identical.
+TEST(MpiSession, SharedMemoryEagerLimitIsTheOneOpenMpiRunsWith) {
+  const char* expected = std::getenv("RINGTRAIN_TEST_EAGER_LIMIT");
+  ASSERT_NE(expected, nullptr) << "ctest sets RINGTRAIN_TEST_EAGER_LIMIT";
+  EXPECT_EQ(SharedMemoryEagerLimit(), std::strtoull(expected, nullptr, 10));
+  EXPECT_EQ(SharedMemoryEagerLimit(), SharedMemoryEagerLimit()) << "MPI_T may be opened again";
+  auto reference = MakeMpiCommunicator();
+  auto ring = MakeMpiRingCommunicator(WorldRing({}), MpiOptions{});
+  for (std::size_t n : {std::size_t{1000}, std::size_t{300007}}) {
+    auto a = Input<float>(n, reference->rank());
+    auto b = a;
+    ring->AllreduceSum(std::span<float>(a));
+    reference->AllreduceSum(std::span<float>(b));
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), n * sizeof(float)), 0) << "length " << n;
   }
 }
 
