@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "allreduce/reduce.h"
 #include "allreduce/ring_schedule.h"
@@ -53,10 +54,29 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
   }
   const std::size_t seg_elems = std::max<std::size_t>(1, options_.segment_bytes / sizeof(T));
   const std::size_t segments = SegmentsPerChunk(data.size(), world_, seg_elems);
-  // Two scratch segments: segment k is received into one while segment k-1, received into
-  // the other, is added into `data` — the reduction overlaps the next transfer.
-  T* scratch = reinterpret_cast<T*>(Scratch(2 * seg_elems * sizeof(T)));
+  const std::size_t total = static_cast<std::size_t>(world_ - 1) * segments;  // per phase
+  // Exchanges kept in flight: the transport's limit (MPI: 3, so segments that arrive while
+  // this rank is descheduled are matched on arrival). Exchange k + d may start only once
+  // exchange k + d - segments, whose data it sends on, has finished: d < segments.
+  const auto depth = static_cast<std::size_t>(
+      std::clamp(transport_->MaxExchangesInFlight(), 1, kMaxRingExchangesInFlight));
+  auto may_start = [&](std::size_t next, std::size_t oldest) {
+    return next < total && next < oldest + depth && next < oldest + segments;
+  };
   auto bytes_of = [&](Range r) { return std::as_bytes(data.subspan(r.begin, r.size())); };
+  // Segment k of a phase: step k / segments, segment k % segments of that step's chunks.
+  auto ranges = [&](std::size_t k, StepChunks (*step_of)(int, int, int)) {
+    const StepChunks step = step_of(rank_, world_, static_cast<int>(k / segments));
+    const std::size_t j = k % segments;
+    return std::pair{SegmentRange(ChunkRange(data.size(), world_, step.send_chunk), segments, j),
+                     SegmentRange(ChunkRange(data.size(), world_, step.recv_chunk), segments, j)};
+  };
+
+  // Reduce-scatter. depth + 1 scratch segments: one being added into `data` while up to
+  // `depth` are received, so the reduction overlaps the transfers.
+  const std::size_t slots = depth + 1;
+  T* scratch = reinterpret_cast<T*>(Scratch(slots * seg_elems * sizeof(T)));
+  Range slot_range[kMaxRingExchangesInFlight + 1];
   struct PendingAdd {
     Range dst;
     const T* src = nullptr;
@@ -66,39 +86,36 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
       AddInto(data.data() + pending.dst.begin, pending.src, pending.dst.size());
     pending.src = nullptr;
   };
-  std::size_t k = 0;
-  for (int s = 0; s + 1 < world_; ++s) {
-    const StepChunks step = ReduceScatterStep(rank_, world_, s);
-    const Range send_chunk = ChunkRange(data.size(), world_, step.send_chunk);
-    const Range recv_chunk = ChunkRange(data.size(), world_, step.recv_chunk);
-    for (std::size_t j = 0; j < segments; ++j, ++k) {
-      const Range out = SegmentRange(send_chunk, segments, j);
-      const Range in = SegmentRange(recv_chunk, segments, j);
+  std::size_t started = 0;
+  for (std::size_t k = 0; k < total; ++k) {
+    for (; may_start(started, k); ++started) {
+      const auto [out, in] = ranges(started, &ReduceScatterStep);
       // What we send must hold its sum so far: the pending add may be into it (one segment
       // per chunk: this step sends what the previous step received).
       if (pending.src != nullptr && pending.dst.begin < out.end && out.begin < pending.dst.end) {
         add_pending();
       }
-      T* buf = scratch + (k % 2) * seg_elems;
+      T* buf = scratch + (started % slots) * seg_elems;
+      slot_range[started % slots] = in;
       transport_->StartExchange(
           tag, bytes_of(out),
           std::span<std::byte>(reinterpret_cast<std::byte*>(buf), in.size() * sizeof(T)), deadline);
-      add_pending();
-      transport_->FinishExchange(deadline);
-      pending = {in, buf};
     }
+    add_pending();
+    transport_->FinishExchange(deadline);
+    pending = {slot_range[k % slots], scratch + (k % slots) * seg_elems};
   }
   add_pending();
-  for (int s = 0; s + 1 < world_; ++s) {
-    const StepChunks step = AllGatherStep(rank_, world_, s);
-    const Range send_chunk = ChunkRange(data.size(), world_, step.send_chunk);
-    const Range recv_chunk = ChunkRange(data.size(), world_, step.recv_chunk);
-    for (std::size_t j = 0; j < segments; ++j) {
-      const Range out = SegmentRange(send_chunk, segments, j);
-      const Range in = SegmentRange(recv_chunk, segments, j);
-      transport_->Exchange(tag, bytes_of(out),
-                           std::as_writable_bytes(data.subspan(in.begin, in.size())), deadline);
+
+  // All-gather: each rank's finished chunk goes round, received in place.
+  started = 0;
+  for (std::size_t k = 0; k < total; ++k) {
+    for (; may_start(started, k); ++started) {
+      const auto [out, in] = ranges(started, &AllGatherStep);
+      transport_->StartExchange(
+          tag, bytes_of(out), std::as_writable_bytes(data.subspan(in.begin, in.size())), deadline);
     }
+    transport_->FinishExchange(deadline);
   }
 }
 

@@ -2,8 +2,10 @@
 //
 // Allreduce = reduce-scatter then all-gather (ring_schedule.h), each chunk cut into segments
 // of at most `segment_bytes`, so the buffer moved per rank is 2(N-1)/N of the data, the
-// bandwidth-optimal amount, and the scratch space is two segments: the reduction of one
-// segment runs while the next one is in flight (Transport::StartExchange/FinishExchange).
+// bandwidth-optimal amount, and the scratch space is one segment more than the exchanges in
+// flight: the reduction of one segment runs while the next ones are in flight
+// (Transport::StartExchange/FinishExchange; one at a time over TCP and shared memory, up to
+// three over MPI). An exchange never starts before the one whose data it sends on has ended.
 // Buffers of at most `gather_bytes` instead go round whole (N-1 steps, not 2(N-1)) and each
 // rank adds the N copies in rank order 0..N-1. Broadcast is pipelined segment by segment
 // along the ring from the root. Barrier passes a header N-1 times round the ring, so every
@@ -36,6 +38,9 @@ inline constexpr std::size_t kDefaultSegmentBytes = 256 * 1024;
 // measurement (docs/allreduce.md): it wins from 8 to 32 KiB, loses at 64 KiB.
 inline constexpr std::size_t kDefaultGatherBytes = 32 * 1024;
 inline constexpr std::size_t kMaxGatherScratchBytes = 1024 * 1024;
+// The most exchanges the ring keeps in flight per phase (and scratch segments: one more), if
+// the transport takes them (Transport::MaxExchangesInFlight).
+inline constexpr int kMaxRingExchangesInFlight = 3;
 
 struct RingOptions {
   std::chrono::milliseconds timeout{60000};

@@ -65,11 +65,15 @@ class Transport {
   }
   // Exchange in two halves, so the caller can compute (reduce the previous segment) while
   // the bytes move: StartExchange posts the transfer and moves what it can without waiting;
-  // FinishExchange completes it. At most one exchange is started and not finished; both
-  // spans must stay untouched until FinishExchange returns.
+  // FinishExchange completes the oldest exchange started and not finished. At most
+  // MaxExchangesInFlight() may be started and not finished; their spans must stay untouched
+  // until their FinishExchange returns. SendToNext/RecvFromPrev only with none in flight.
   virtual void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                              std::span<std::byte> recv, Deadline deadline) = 0;
   virtual void FinishExchange(Deadline deadline) = 0;
+  // 1 for the byte-stream transports (TCP, shared memory); 3 for MPI, where a receive posted
+  // early is matched on arrival instead of being queued as unexpected and copied twice.
+  virtual int MaxExchangesInFlight() const { return 1; }
   virtual void SendToNext(const MessageTag& tag, std::span<const std::byte> data,
                           Deadline deadline) = 0;
   virtual void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data,
