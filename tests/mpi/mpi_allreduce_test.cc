@@ -2,14 +2,17 @@
 // same bits as MPI_Allreduce (MpiCommunicator) and the exact expected sums.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "allreduce/mpi_communicator.h"
 #include "allreduce/mpi_session.h"
 #include "allreduce/tcp.h"
+#include "common/error.h"
 
 namespace ringtrain::allreduce {
 namespace {
@@ -142,6 +145,37 @@ TEST(MpiAllreduce, RingOverTcpUnderMpirunEqualsMpiAllreduce) {
   auto ring = ConnectTcpRing(listener, WorldRing(ports), options);
   CompareWithReference<float>(*ring, *reference);
   CompareWithReference<double>(*ring, *reference);
+}
+
+// Rank 0 sums one element more than the others, on the segmented path with three exchanges in
+// flight: every rank gets one TransportError within the deadline; rank 0 and its successor,
+// whose predecessors' headers disagree with theirs, say "collective mismatch" at once, the
+// others (np 3) when the 3 s deadline passes. Run alone (its own mpiexec, MpiFailure.* filter): the
+// failed collective leaves messages on the ring's tags that a later test would match.
+TEST(MpiFailure, LengthMismatchIsOneTransportErrorOnEveryRank) {
+  MpiOptions options;
+  options.timeout = std::chrono::seconds(3);
+  options.segment_bytes = 4096;
+  options.gather_bytes = 0;
+  auto ring = MakeMpiRingCommunicator(WorldRing({}), options);
+  std::vector<float> data(100000 + (g_session->rank() == 0 ? 1 : 0), 1.0f);
+  const auto start = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    ring->AllreduceSum(std::span<float>(data));
+  } catch (const TransportError& e) {
+    message = e.what();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_NE(message, "") << "rank " << g_session->rank() << " summed mismatched lengths";
+  EXPECT_LT(seconds, 10.0) << message;
+  const int rank = g_session->rank();
+  if (rank <= 1) {
+    EXPECT_NE(message.find("collective mismatch"), std::string::npos) << message;
+  }
+  EXPECT_NE(message.find("generation 1"), std::string::npos) << message;
+  EXPECT_THROW(ring->AllreduceSum(std::span<float>(data)), TransportError) << "stays broken";
 }
 
 }  // namespace
