@@ -1,10 +1,11 @@
 // allreduce_bench — ring allreduce (over TCP, over shared-memory links, and over MPI
 // point-to-point) beside MPI_Allreduce, plus, for every size from 1 MiB, a plain TCP stream of
-// a buffer of that size (the loopback ceiling with the same working set). Run under mpirun:
+// a buffer of that size (the loopback ceiling with the same working set) and the same stream on
+// every ring link at once (the ceiling of np concurrent links). Run under mpirun:
 //
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
 //       [--socket-buffer-bytes B] [--min-bytes B]
-//       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream]
+//       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream]
 //       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N]
 //
 // Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
@@ -12,12 +13,15 @@
 // algbw_gbps = bytes / seconds / 1e9, busbw_gbps = algbw * 2(np-1)/np (nccl-tests). float
 // buffers, allocated and touched once and reused by every method.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -149,6 +153,76 @@ void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
   }
 }
 
+// Every rank streams a buffer of `buffer_bytes` over and over to its ring successor over
+// loopback while receiving as much from its predecessor (non-blocking, one thread and one poll
+// loop, as the ring's), np links at once: the ceiling of a TCP ring's links on this machine, which
+// at np=4 share two cores (tcp_stream, one link alone, has the whole machine). Prints the per-link
+// rate (slowest link) as algbw and busbw.
+void TcpRingStream(Communicator& reference, int np, std::size_t buffer_bytes) {
+  if (np < 2) return;
+  const int rank = reference.rank();
+  const std::size_t total = std::max<std::size_t>(std::size_t{256} << 20, 4 * buffer_bytes);
+  std::vector<char> out(buffer_bytes, 1);
+  std::vector<char> in(buffer_bytes, 0);
+  const int listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::listen(listen_fd, 1);
+  socklen_t len = sizeof(addr);
+  ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<double> ports(static_cast<std::size_t>(np), 0.0);
+  ports[static_cast<std::size_t>(rank)] = ntohs(addr.sin_port);
+  reference.AllreduceSum(std::span<double>(ports));
+  const int next_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(next_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  addr.sin_port =
+      htons(static_cast<std::uint16_t>(ports[static_cast<std::size_t>((rank + 1) % np)]));
+  const bool connected = ::connect(next_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const int prev_fd = ::accept(listen_fd, nullptr, nullptr);
+  reference.Barrier();
+  // One thread per rank, as in the ring: non-blocking send and receive under one poll().
+  ::fcntl(next_fd, F_SETFL, ::fcntl(next_fd, F_GETFL) | O_NONBLOCK);
+  if (prev_fd >= 0) ::fcntl(prev_fd, F_SETFL, ::fcntl(prev_fd, F_GETFL) | O_NONBLOCK);
+  const auto t0 = Clock::now();
+  std::size_t sent = connected ? 0 : total;
+  std::size_t got = prev_fd >= 0 ? 0 : total;
+  while (sent < total || got < total) {
+    if (sent < total) {
+      const std::size_t off = sent % buffer_bytes;
+      const ssize_t n = ::send(next_fd, out.data() + off,
+                               std::min(buffer_bytes - off, total - sent), MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) sent = total;
+    }
+    if (got < total) {
+      const std::size_t off = got % buffer_bytes;
+      const ssize_t n =
+          ::recv(prev_fd, in.data() + off, std::min(buffer_bytes - off, total - got), 0);
+      if (n > 0) got += static_cast<std::size_t>(n);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) got = total;
+    }
+    if (sent == total && got == total) break;
+    pollfd fds[2] = {{sent < total ? next_fd : -1, POLLOUT, 0},
+                     {got < total ? prev_fd : -1, POLLIN, 0}};
+    ::poll(fds, 2, 1000);
+  }
+  const double seconds = MaxOverRanks(reference, Seconds(t0, Clock::now()));
+  ::close(next_fd);
+  if (prev_fd >= 0) ::close(prev_fd);
+  ::close(listen_fd);
+  if (rank == 0) {
+    const double gbps = static_cast<double>(total) / seconds / 1e9;
+    std::printf(
+        "{\"method\":\"tcp_ring_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,"
+        "\"algbw_gbps\":%.4f,\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
+        np, buffer_bytes, seconds, gbps, gbps, EagerLimit());
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,7 +236,7 @@ int main(int argc, char** argv) {
   std::size_t shm_ring_bytes = 0;     // 0: TcpOptions' default
   std::size_t shm_segment_bytes = 0;  // 0: as ring_tcp
   int shm_spins = TcpOptions{}.shm_spins;
-  std::string methods = "mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream";
+  std::string methods = "mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--segment-bytes") segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
@@ -236,6 +310,8 @@ int main(int argc, char** argv) {
     }
     const bool stream = methods.find("tcp_stream") != std::string::npos;
     if (stream && bytes >= (std::size_t{1} << 20)) TcpStream(*reference, np, bytes);
+    const bool ring_stream = methods.find("tcp_ring_stream") != std::string::npos;
+    if (ring_stream && bytes >= (std::size_t{1} << 20)) TcpRingStream(*reference, np, bytes);
   }
   return 0;
 }

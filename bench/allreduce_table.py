@@ -5,7 +5,8 @@
     bench/allreduce_table.py /tmp/run*.jsonl
 
 Prints, per np, a markdown row per size: the median busbw (GB/s) of every method, and the
-median of the per-run ratios ring_mpi/mpi, ring_tcp/tcp_stream and ring_shm/ring_tcp (a ratio
+median of the per-run ratios ring_mpi/mpi, ring_tcp/tcp_stream, ring_tcp/tcp_ring_stream and
+ring_shm/ring_tcp (a ratio
 taken inside one run, where both methods saw the same machine, then the median over runs),
 with the per-run ratios in brackets. The machine is noisy: compare ratios, not absolute figures.
 """
@@ -14,8 +15,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-METHODS = ["mpi", "ring_mpi", "ring_tcp", "ring_shm", "tcp_stream"]
-RATIOS = [("ring_mpi", "mpi"), ("ring_tcp", "tcp_stream"), ("ring_shm", "ring_tcp")]
+METHODS = ["mpi", "ring_mpi", "ring_tcp", "ring_shm", "tcp_stream", "tcp_ring_stream"]
+RATIOS = [("ring_mpi", "mpi"), ("ring_tcp", "tcp_stream"), ("ring_tcp", "tcp_ring_stream"),
+          ("ring_shm", "ring_tcp")]
 
 
 def size(b):
