@@ -58,14 +58,56 @@ std::size_t EagerLimit() {
   return limit;
 }
 
-void Print(const char* method, int np, std::size_t bytes, double seconds) {
-  const double algbw = static_cast<double>(bytes) / seconds / 1e9;
-  const double busbw = np > 1 ? algbw * 2.0 * (np - 1) / np : algbw;
+// One JSON line (rank 0 prints).
+void PrintLine(const char* method, int np, std::size_t bytes, double seconds, double algbw,
+               double busbw) {
   std::printf(
       "{\"method\":\"%s\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
       "\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
       method, np, bytes, seconds, algbw, busbw, EagerLimit());
   std::fflush(stdout);
+}
+
+// An allreduce of `bytes` in `seconds`: algbw and busbw = algbw * 2(np-1)/np.
+void Print(const char* method, int np, std::size_t bytes, double seconds) {
+  const double algbw = static_cast<double>(bytes) / seconds / 1e9;
+  PrintLine(method, np, bytes, seconds, algbw, np > 1 ? algbw * 2.0 * (np - 1) / np : algbw);
+}
+
+// A stream of `total` bytes (a buffer of `buffer_bytes` over and over) in `seconds`: the rate
+// of one link, as algbw and busbw.
+void PrintStream(const char* method, int np, std::size_t buffer_bytes, std::size_t total,
+                 double seconds) {
+  const double gbps = static_cast<double>(total) / seconds / 1e9;
+  PrintLine(method, np, buffer_bytes, seconds, gbps, gbps);
+}
+
+// A loopback listener on a free port (*port set), and a TCP_NODELAY connection to one.
+int ListenLoopback(double* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::listen(fd, 1);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+int ConnectLoopback(double port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 // Median time of one allreduce of `floats` elements (slowest rank per repetition).
@@ -96,28 +138,12 @@ void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
   std::vector<char> buf(buffer_bytes, 1);
   int listen_fd = -1;
   double port = 0;
-  if (rank == 1) {
-    listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    ::listen(listen_fd, 1);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
+  if (rank == 1) listen_fd = ListenLoopback(&port);
   port = MaxOverRanks(reference, port);
   double seconds = 0;
   if (rank == 0) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const int fd = ConnectLoopback(port);
+    if (fd >= 0) {
       for (std::size_t sent = 0; sent < total;) {
         const std::size_t off = sent % buffer_bytes;
         const ssize_t n =
@@ -125,8 +151,8 @@ void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
+      ::close(fd);
     }
-    ::close(fd);
   } else if (rank == 1) {
     const int fd = ::accept(listen_fd, nullptr, nullptr);
     std::size_t got = 0;
@@ -143,14 +169,7 @@ void TcpStream(Communicator& reference, int np, std::size_t buffer_bytes) {
     ::close(listen_fd);
   }
   seconds = MaxOverRanks(reference, seconds);
-  if (rank == 0) {
-    const double gbps = static_cast<double>(total) / seconds / 1e9;
-    std::printf(
-        "{\"method\":\"tcp_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,\"algbw_gbps\":%.4f,"
-        "\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
-        np, buffer_bytes, seconds, gbps, gbps, EagerLimit());
-    std::fflush(stdout);
-  }
+  if (rank == 0) PrintStream("tcp_stream", np, buffer_bytes, total, seconds);
 }
 
 // Every rank streams a buffer of `buffer_bytes` over and over to its ring successor over
@@ -164,27 +183,15 @@ void TcpRingStream(Communicator& reference, int np, std::size_t buffer_bytes) {
   const std::size_t total = std::max<std::size_t>(std::size_t{256} << 20, 4 * buffer_bytes);
   std::vector<char> out(buffer_bytes, 1);
   std::vector<char> in(buffer_bytes, 0);
-  const int listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::listen(listen_fd, 1);
-  socklen_t len = sizeof(addr);
-  ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::vector<double> ports(static_cast<std::size_t>(np), 0.0);
-  ports[static_cast<std::size_t>(rank)] = ntohs(addr.sin_port);
+  const int listen_fd = ListenLoopback(&ports[static_cast<std::size_t>(rank)]);
   reference.AllreduceSum(std::span<double>(ports));
-  const int next_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(next_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  addr.sin_port =
-      htons(static_cast<std::uint16_t>(ports[static_cast<std::size_t>((rank + 1) % np)]));
-  const bool connected = ::connect(next_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const int next_fd = ConnectLoopback(ports[static_cast<std::size_t>((rank + 1) % np)]);
+  const bool connected = next_fd >= 0;
   const int prev_fd = ::accept(listen_fd, nullptr, nullptr);
   reference.Barrier();
   // One thread per rank, as in the ring: non-blocking send and receive under one poll().
-  ::fcntl(next_fd, F_SETFL, ::fcntl(next_fd, F_GETFL) | O_NONBLOCK);
+  if (connected) ::fcntl(next_fd, F_SETFL, ::fcntl(next_fd, F_GETFL) | O_NONBLOCK);
   if (prev_fd >= 0) ::fcntl(prev_fd, F_SETFL, ::fcntl(prev_fd, F_GETFL) | O_NONBLOCK);
   const auto t0 = Clock::now();
   std::size_t sent = connected ? 0 : total;
@@ -210,17 +217,10 @@ void TcpRingStream(Communicator& reference, int np, std::size_t buffer_bytes) {
     ::poll(fds, 2, 1000);
   }
   const double seconds = MaxOverRanks(reference, Seconds(t0, Clock::now()));
-  ::close(next_fd);
+  if (connected) ::close(next_fd);
   if (prev_fd >= 0) ::close(prev_fd);
   ::close(listen_fd);
-  if (rank == 0) {
-    const double gbps = static_cast<double>(total) / seconds / 1e9;
-    std::printf(
-        "{\"method\":\"tcp_ring_stream\",\"np\":%d,\"bytes\":%zu,\"seconds\":%.9f,"
-        "\"algbw_gbps\":%.4f,\"busbw_gbps\":%.4f,\"vader_eager_limit\":%zu}\n",
-        np, buffer_bytes, seconds, gbps, gbps, EagerLimit());
-    std::fflush(stdout);
-  }
+  if (rank == 0) PrintStream("tcp_ring_stream", np, buffer_bytes, total, seconds);
 }
 
 }  // namespace
