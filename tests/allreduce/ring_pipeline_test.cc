@@ -157,7 +157,7 @@ void CheckPipelinedRing(int world, int depth, std::size_t segment_bytes,
           << "world " << world << " depth " << depth << " segment " << segment_bytes << " length "
           << n << " element " << i;
     }
-    for (int r = 1; r < world; ++r) {
+    for (int r = 1; r < world && n > 0; ++r) {
       ASSERT_EQ(std::memcmp(results[0][k].data(), results[static_cast<std::size_t>(r)][k].data(),
                             n * sizeof(T)),
                 0)
