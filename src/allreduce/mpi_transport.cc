@@ -7,7 +7,8 @@
 // fixed by the agreed count, so one header per collective and link suffices (MPI messages are
 // not free: a header per segment cost ~5% at 1-4 MiB). All four requests of an Exchange are posted
 // at once (so large payloads go single-copy as early as possible), then polled with MPI_Testall
-// until done, the deadline passes or Abort() is called.
+// until done, the deadline passes or Abort() is called. Up to kMaxInFlight exchanges may be
+// started before the oldest is finished (MPI matches one link's messages in posting order).
 #include <mpi.h>
 
 #include <algorithm>
