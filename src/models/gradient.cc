@@ -38,39 +38,28 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
   const int threads = internal::ThreadsFor(n);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
   std::vector<double> grad_part(grad != nullptr ? nw * static_cast<std::size_t>(threads) : 0);
-  int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = internal::ThreadNum();
-    const int nt = internal::NumThreads();
-    if (t == 0) used = nt;
-    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    std::vector<double> s(static_cast<std::size_t>(sh.k)), d(static_cast<std::size_t>(sh.k));
-    double* g = grad != nullptr ? grad_part.data() + nw * static_cast<std::size_t>(t) : nullptr;
-    double loss = 0;
-    for (std::int64_t i = b; i < e; ++i) {
-      const std::int64_t r = subset ? rows[static_cast<std::size_t>(i)] : i;
-      const internal::Row row = GetRow<kDense>(data, r, sh.nf);
-      internal::Decisions<kDense>(sh, row, w, s.data());
-      const std::int32_t c = data.class_index[static_cast<std::size_t>(r)];
-      if (g != nullptr) {
-        loss += Policy::Row(s.data(), sh.k, c, d.data());
-        internal::Scatter<kDense>(sh, row, d.data(), g);
-      } else {
-        loss += Policy::Loss(s.data(), sh.k, c);
-      }
-    }
-    loss_part[static_cast<std::size_t>(t)] = loss;
-  }
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        std::vector<double> s(static_cast<std::size_t>(sh.k)), d(static_cast<std::size_t>(sh.k));
+        double* g = grad != nullptr ? grad_part.data() + nw * static_cast<std::size_t>(t) : nullptr;
+        double loss = 0;
+        for (std::int64_t i = b; i < e; ++i) {
+          const std::int64_t r = subset ? rows[static_cast<std::size_t>(i)] : i;
+          const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+          internal::Decisions<kDense>(sh, row, w, s.data());
+          const std::int32_t c = data.class_index[static_cast<std::size_t>(r)];
+          if (g != nullptr) {
+            loss += Policy::Row(s.data(), sh.k, c, d.data());
+            internal::Scatter<kDense>(sh, row, d.data(), g);
+          } else {
+            loss += Policy::Loss(s.data(), sh.k, c);
+          }
+        }
+        loss_part[static_cast<std::size_t>(t)] = loss;
+      });
   double loss = 0;
   for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
-  if (grad != nullptr) {
-    for (std::size_t j = 0; j < nw; ++j) {
-      double acc = grad_part[j];
-      for (int t = 1; t < used; ++t) acc += grad_part[nw * static_cast<std::size_t>(t) + j];
-      grad[j] += acc;
-    }
-  }
+  if (grad != nullptr) internal::AddThreadParts(grad_part.data(), nw, used, grad);
   return loss;
 }
 
@@ -134,27 +123,23 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
   std::vector<double> parts(grad != nullptr ? stride * static_cast<std::size_t>(threads) : 0, 0.0);
   const bool avx2 = UseAvx2();
-  int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = internal::ThreadNum();
-    const int nt = internal::NumThreads();
-    if (t == 0) used = nt;
-    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    double* gt = grad != nullptr ? parts.data() + stride * static_cast<std::size_t>(t) : nullptr;
-    double loss = 0;
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        double* gt =
+            grad != nullptr ? parts.data() + stride * static_cast<std::size_t>(t) : nullptr;
+        double loss = 0;
 #ifdef RINGTRAIN_AVX2_PATH
-    if (avx2) {
-      loss = BlockedGradAvx2<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
-    } else {
-      loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
-    }
+        if (avx2) {
+          loss = BlockedGradAvx2<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
+        } else {
+          loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
+        }
 #else
     (void)avx2;
     loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
 #endif
-    loss_part[static_cast<std::size_t>(t)] = loss;
-  }
+        loss_part[static_cast<std::size_t>(t)] = loss;
+      });
   double loss = 0;
   for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
   if (grad != nullptr) AddTransposedParts(sh, Kp, parts, used, grad);

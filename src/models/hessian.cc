@@ -39,30 +39,21 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
   const int threads = internal::ThreadsFor(n);
   std::vector<double> part(nw * static_cast<std::size_t>(threads), 0.0);
-  int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = internal::ThreadNum();
-    const int nt = internal::NumThreads();
-    if (t == 0) used = nt;
-    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    const std::size_t k = static_cast<std::size_t>(sh.k);
-    std::vector<double> s(k), u(k), hu(k);
-    double* g = part.data() + nw * static_cast<std::size_t>(t);
-    for (std::int64_t r = b; r < e; ++r) {
-      const internal::Row row = GetRow<kDense>(data, r, sh.nf);
-      internal::Decisions<kDense>(sh, row, w, s.data());
-      internal::Decisions<kDense>(sh, row, v, u.data());
-      Policy::HessVec(s.data(), u.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
-                      hu.data());
-      internal::Scatter<kDense>(sh, row, hu.data(), g);
-    }
-  }
-  for (std::size_t j = 0; j < nw; ++j) {
-    double acc = part[j];
-    for (int t = 1; t < used; ++t) acc += part[nw * static_cast<std::size_t>(t) + j];
-    out[j] += acc;
-  }
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        const std::size_t k = static_cast<std::size_t>(sh.k);
+        std::vector<double> s(k), u(k), hu(k);
+        double* g = part.data() + nw * static_cast<std::size_t>(t);
+        for (std::int64_t r = b; r < e; ++r) {
+          const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+          internal::Decisions<kDense>(sh, row, w, s.data());
+          internal::Decisions<kDense>(sh, row, v, u.data());
+          Policy::HessVec(s.data(), u.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
+                          hu.data());
+          internal::Scatter<kDense>(sh, row, hu.data(), g);
+        }
+      });
+  internal::AddThreadParts(part.data(), nw, used, out);
 }
 
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
@@ -194,12 +185,7 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   cache.coef.assign(static_cast<std::size_t>(n) * Kp, 0.0);
   const std::vector<double> wt = Transpose(sh, Kp, w);
   double* coef = cache.coef.data();
-  [[maybe_unused]] const int threads = internal::ThreadsFor(n);  // (no OpenMP: unused)
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = internal::ThreadNum();
-    const int nt = internal::NumThreads();
-    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
+  internal::ParallelRowBlocks(n, internal::ThreadsFor(n), [&](int, std::int64_t b, std::int64_t e) {
 #ifdef RINGTRAIN_AVX2_PATH
     if (avx2) {
       BlockedCoefAvx2<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
@@ -210,7 +196,7 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
     (void)avx2;
     BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
 #endif
-  }
+  });
   cache.w.assign(w, w + nw);
   cache.storage = storage;
   cache.rows = n;
@@ -236,24 +222,19 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   const int threads = internal::ThreadsFor(n);
   const std::vector<double> vt = Transpose(sh, Kp, v);
   std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
-  int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = internal::ThreadNum();
-    const int nt = internal::NumThreads();
-    if (t == 0) used = nt;
-    const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    double* gt = parts.data() + stride * static_cast<std::size_t>(t);
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        double* gt = parts.data() + stride * static_cast<std::size_t>(t);
 #ifdef RINGTRAIN_AVX2_PATH
-    if (avx2) {
-      BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
-    } else {
-      BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
-    }
+        if (avx2) {
+          BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+        } else {
+          BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+        }
 #else
     BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
 #endif
-  }
+      });
   AddTransposedParts(sh, Kp, parts, used, out);
 }
 

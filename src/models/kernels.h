@@ -46,6 +46,32 @@ inline int ThreadsFor(std::int64_t n) {
   return static_cast<int>(std::clamp<std::int64_t>(n / 256, 1, MaxThreads()));
 }
 
+// Runs body(t, b, e) once per thread of an OpenMP team of `threads` (at most; OpenMP may start
+// fewer), thread t on rows [b, e) = [n*t/T, n*(t+1)/T) — the deterministic partition above.
+// Returns T, the threads that ran, so their buffers can be summed in thread order.
+template <class Body>
+int ParallelRowBlocks(std::int64_t n, [[maybe_unused]] int threads, Body&& body) {
+  int used = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = ThreadNum();
+    const int nt = NumThreads();
+    if (t == 0) used = nt;
+    body(t, n * t / nt, n * (t + 1) / nt);
+  }
+  return used;
+}
+
+// out[j] += parts[j] + parts[stride + j] + ... over the first `used` per-thread buffers of
+// `stride` values, added in thread order (so the bits depend only on the partition).
+inline void AddThreadParts(const double* parts, std::size_t stride, int used, double* out) {
+  for (std::size_t j = 0; j < stride; ++j) {
+    double acc = parts[j];
+    for (int t = 1; t < used; ++t) acc += parts[stride * static_cast<std::size_t>(t) + j];
+    out[j] += acc;
+  }
+}
+
 // One row: nnz values x[k] at columns idx[k] (idx == nullptr: dense, column k).
 struct Row {
   const float* x;
