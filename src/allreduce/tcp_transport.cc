@@ -124,15 +124,9 @@ bool TcpTransport::Pump(MessageJob* job) {
 }
 
 void TcpTransport::FailLink(int peer, const std::string& what, std::chrono::milliseconds wait) {
-  const int next = ring_.next();
   const auto until = std::chrono::steady_clock::now() + wait;
   while (!reverse_eof_) {
-    WireHeader h{};
-    const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
-    if (n == static_cast<ssize_t>(sizeof(h)) &&
-        h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-      FailRingBroken(static_cast<int>(h.count), "successor", next);
-    }
+    const ssize_t n = PeekReverse();
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
@@ -143,16 +137,21 @@ void TcpTransport::FailLink(int peer, const std::string& what, std::chrono::mill
   Fail(peer, peer, what);
 }
 
+ssize_t TcpTransport::PeekReverse() {
+  WireHeader h{};
+  const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+  if (n == static_cast<ssize_t>(sizeof(h)) &&
+      h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
+    FailRingBroken(static_cast<int>(h.count), "successor", ring_.next());
+  }
+  return n;  // errno as recv left it
+}
+
 // Data on the successor socket's reverse direction: an abort notice, EOF or an error.
 void TcpTransport::CheckReverse(bool send_done) {
   const int next = ring_.next();
-  WireHeader h{};
-  const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+  const ssize_t n = PeekReverse();
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  if (n == static_cast<ssize_t>(sizeof(h)) &&
-      h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-    FailRingBroken(static_cast<int>(h.count), "successor", next);
-  }
   if (n == 0) {
     if (send_done) {  // it has everything we owed it; a finished successor may close
       reverse_eof_ = true;
@@ -161,7 +160,7 @@ void TcpTransport::CheckReverse(bool send_done) {
     Fail(next, next, "the successor closed the connection mid-collective");
   }
   if (n < 0) Fail(next, next, "the successor connection failed: " + ErrnoText(errno));
-  if (n != static_cast<ssize_t>(sizeof(h))) return;  // partial notice: wait for the rest
+  if (n != static_cast<ssize_t>(sizeof(WireHeader))) return;  // partial notice: wait for it
   Fail(next, next, "the successor sent unexpected bytes on the reverse channel");
 }
 

@@ -8,6 +8,8 @@
 // instead of every rank waiting for its deadline. Use ConnectTcpRing (tcp.h) to build one.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 
@@ -27,6 +29,9 @@ class TcpTransport final : public MessageTransport {
   void Run(MessageJob* job, Deadline deadline) override;
   bool Pump(MessageJob* job) override;
   bool CanNotifySuccessor() const override { return !next_mid_message_; }
+  // Peeks the successor socket's reverse direction (never consumes): fails the transport if an
+  // abort notice is there, else returns what recv(MSG_PEEK) returned, errno as it left it.
+  ssize_t PeekReverse();
   void CheckReverse(bool send_done);
   // A neighbour's link failed (reset, EOF, broken pipe). If it is the echo of a failure
   // further round the ring, the successor's abort notice names the rank really lost: it is
