@@ -19,6 +19,11 @@
 #include "allreduce/ring_harness.h"
 #include "common/error.h"
 
+// Sanitizer builds define a smaller one (tests/allreduce/CMakeLists.txt).
+#ifndef RINGTRAIN_TEST_BIG_LENGTH
+#define RINGTRAIN_TEST_BIG_LENGTH ((1u << 20) + 3)
+#endif
+
 namespace ringtrain::allreduce::testing {
 
 // Exact in float and double: small integers.
@@ -69,6 +74,28 @@ void CheckAllreduce(int world, const std::vector<std::size_t>& lengths, const Tc
           << "rank " << r << " differs from rank 0 at length " << lengths[k];
     }
   }
+}
+
+// The per-world checks every transport runs, over `base` (its TcpOptions), float and double:
+// tiny segments on the reduce-scatter + all-gather path (many and empty segments, short
+// chunks) at every length of Lengths(); the whole-buffer path at the same lengths; one big
+// length in 64 KiB segments.
+inline void CheckTinySegmentsAllLengths(int world, TcpOptions options) {
+  options.segment_bytes = 16;
+  options.gather_bytes = 0;  // always reduce-scatter + all-gather
+  CheckAllreduce<float>(world, Lengths(world), options);
+  CheckAllreduce<double>(world, Lengths(world), options);
+}
+inline void CheckGatherPathAllLengths(int world, TcpOptions options) {
+  options.gather_bytes = std::size_t{1} << 30;
+  CheckAllreduce<float>(world, Lengths(world), options);
+  CheckAllreduce<double>(world, Lengths(world), options);
+}
+inline void CheckBigLength(int world, TcpOptions options) {
+  options.segment_bytes = std::size_t{64} * 1024;
+  options.gather_bytes = 0;
+  CheckAllreduce<float>(world, {RINGTRAIN_TEST_BIG_LENGTH}, options);
+  CheckAllreduce<double>(world, {RINGTRAIN_TEST_BIG_LENGTH}, options);
 }
 
 // Random inexact doubles on 5 ranks: every rank ends with the same bits.

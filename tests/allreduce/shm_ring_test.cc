@@ -21,26 +21,23 @@
 #include "allreduce/tcp_transport.h"
 #include "common/error.h"
 
-#ifndef RINGTRAIN_TEST_BIG_LENGTH
-#define RINGTRAIN_TEST_BIG_LENGTH ((1u << 20) + 3)
-#endif
-
 namespace ringtrain::allreduce {
 namespace {
 
 using testing::BindListeners;
 using testing::CheckAbortFromAnotherThreadBreaksABlockedAllreduce;
 using testing::CheckAllreduce;
+using testing::CheckBigLength;
 using testing::CheckBroadcastFromEveryRootAndBarrier;
 using testing::CheckDeadlineFiresAndNamesTheSilentPeer;
+using testing::CheckGatherPathAllLengths;
 using testing::CheckInexactValuesGiveIdenticalBits;
 using testing::CheckLengthMismatchIsATransportErrorNamingThePeer;
+using testing::CheckTinySegmentsAllLengths;
 using testing::Expected;
 using testing::Input;
-using testing::Lengths;
 using testing::MakeRing;
 using testing::PortsOf;
-using testing::RunRanks;
 
 TcpOptions ShmOptions() {
   TcpOptions options;
@@ -52,27 +49,14 @@ TcpOptions ShmOptions() {
 class ShmWorldTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ShmWorldTest, TinySegmentsAllLengthsFloatAndDouble) {
-  TcpOptions options = ShmOptions();
-  options.segment_bytes = 16;
-  options.gather_bytes = 0;
-  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
-  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+  CheckTinySegmentsAllLengths(GetParam(), ShmOptions());
 }
 
 TEST_P(ShmWorldTest, GatherPathAllLengthsFloatAndDouble) {
-  TcpOptions options = ShmOptions();
-  options.gather_bytes = std::size_t{1} << 30;
-  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
-  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+  CheckGatherPathAllLengths(GetParam(), ShmOptions());
 }
 
-TEST_P(ShmWorldTest, BigLengthFloatAndDouble) {
-  TcpOptions options = ShmOptions();
-  options.segment_bytes = std::size_t{64} * 1024;
-  options.gather_bytes = 0;
-  CheckAllreduce<float>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
-  CheckAllreduce<double>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
-}
+TEST_P(ShmWorldTest, BigLengthFloatAndDouble) { CheckBigLength(GetParam(), ShmOptions()); }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, ShmWorldTest, ::testing::Values(1, 2, 3, 4, 5, 8));
 

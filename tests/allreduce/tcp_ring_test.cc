@@ -18,54 +18,43 @@
 #include "allreduce/ring_harness.h"
 #include "common/error.h"
 
-#ifndef RINGTRAIN_TEST_BIG_LENGTH
-#define RINGTRAIN_TEST_BIG_LENGTH ((1u << 20) + 3)
-#endif
-
 namespace ringtrain::allreduce {
 namespace {
 
 using testing::BindListeners;
 using testing::CheckAbortFromAnotherThreadBreaksABlockedAllreduce;
 using testing::CheckAllreduce;
+using testing::CheckBigLength;
 using testing::CheckBroadcastFromEveryRootAndBarrier;
 using testing::CheckDeadlineFiresAndNamesTheSilentPeer;
+using testing::CheckGatherPathAllLengths;
 using testing::CheckInexactValuesGiveIdenticalBits;
 using testing::CheckLengthMismatchIsATransportErrorNamingThePeer;
+using testing::CheckTinySegmentsAllLengths;
 using testing::Expected;
 using testing::Input;
-using testing::Lengths;
 using testing::MakeRing;
 using testing::PortsOf;
 using testing::RunRanks;
 
 class WorldTest : public ::testing::TestWithParam<int> {};
 
-TEST_P(WorldTest, TinySegmentsAllLengthsFloatAndDouble) {
+TcpOptions LongDeadline() {
   TcpOptions options;
   options.timeout = std::chrono::seconds(60);
-  options.segment_bytes = 16;  // tiny: many segments, empty segments, short chunks
-  options.gather_bytes = 0;    // always reduce-scatter + all-gather
-  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
-  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+  return options;
+}
+
+TEST_P(WorldTest, TinySegmentsAllLengthsFloatAndDouble) {
+  CheckTinySegmentsAllLengths(GetParam(), LongDeadline());
 }
 
 // The small-collective path: whole buffers passed round, summed in rank order.
 TEST_P(WorldTest, GatherPathAllLengthsFloatAndDouble) {
-  TcpOptions options;
-  options.timeout = std::chrono::seconds(60);
-  options.gather_bytes = std::size_t{1} << 30;
-  CheckAllreduce<float>(GetParam(), Lengths(GetParam()), options);
-  CheckAllreduce<double>(GetParam(), Lengths(GetParam()), options);
+  CheckGatherPathAllLengths(GetParam(), LongDeadline());
 }
 
-TEST_P(WorldTest, BigLengthFloatAndDouble) {
-  TcpOptions options;
-  options.segment_bytes = 64 * 1024;
-  options.gather_bytes = 0;
-  CheckAllreduce<float>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
-  CheckAllreduce<double>(GetParam(), {RINGTRAIN_TEST_BIG_LENGTH}, options);
-}
+TEST_P(WorldTest, BigLengthFloatAndDouble) { CheckBigLength(GetParam(), TcpOptions{}); }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, WorldTest, ::testing::Values(1, 2, 3, 4, 5, 7, 8));
 
