@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -251,6 +252,26 @@ int main(int argc, char** argv) {
   }
   const int np = session.size();
   const int rank = session.rank();
+  // --methods: a comma-separated list of exact names.
+  std::set<std::string> wanted;
+  for (std::size_t b = 0; b <= methods.size();) {
+    const std::size_t e = std::min(methods.find(',', b), methods.size());
+    wanted.insert(methods.substr(b, e - b));
+    b = e + 1;
+  }
+  for (const std::string& name : wanted) {
+    static const std::set<std::string> known{"mpi",      "ring_mpi",   "ring_tcp",
+                                             "ring_shm", "tcp_stream", "tcp_ring_stream"};
+    if (known.count(name) == 0) {
+      if (rank == 0) {
+        std::fprintf(stderr,
+                     "allreduce_bench: --methods: unknown method '%s'; use a comma-separated "
+                     "list of mpi, ring_mpi, ring_tcp, ring_shm, tcp_stream, tcp_ring_stream\n",
+                     name.c_str());
+      }
+      return 2;
+    }
+  }
   auto reference = MakeMpiCommunicator();
 
   ringtrain::Ring ring;
@@ -298,20 +319,18 @@ int main(int argc, char** argv) {
     Communicator* comm;
   };
   std::vector<Method> list;
-  if (methods.find("mpi,") == 0 || methods == "mpi" || methods.find(",mpi,") != std::string::npos)
-    list.push_back({"mpi", reference.get()});
-  if (methods.find("ring_mpi") != std::string::npos) list.push_back({"ring_mpi", ring_mpi.get()});
-  if (methods.find("ring_tcp") != std::string::npos) list.push_back({"ring_tcp", ring_tcp.get()});
-  if (methods.find("ring_shm") != std::string::npos) list.push_back({"ring_shm", ring_shm.get()});
+  for (const Method& m : {Method{"mpi", reference.get()}, Method{"ring_mpi", ring_mpi.get()},
+                          Method{"ring_tcp", ring_tcp.get()}, Method{"ring_shm", ring_shm.get()}}) {
+    if (wanted.count(m.name) != 0) list.push_back(m);
+  }
   for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
     for (const Method& m : list) {
       const double s = TimeAllreduce(*m.comm, *reference, data.data(), bytes / sizeof(float));
       if (rank == 0) Print(m.name, np, bytes, s);
     }
-    const bool stream = methods.find("tcp_stream") != std::string::npos;
-    if (stream && bytes >= (std::size_t{1} << 20)) TcpStream(*reference, np, bytes);
-    const bool ring_stream = methods.find("tcp_ring_stream") != std::string::npos;
-    if (ring_stream && bytes >= (std::size_t{1} << 20)) TcpRingStream(*reference, np, bytes);
+    if (bytes < (std::size_t{1} << 20)) continue;  // the stream ceilings from 1 MiB
+    if (wanted.count("tcp_stream") != 0) TcpStream(*reference, np, bytes);
+    if (wanted.count("tcp_ring_stream") != 0) TcpRingStream(*reference, np, bytes);
   }
   return 0;
 }
