@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "allreduce/ring_checks.h"
 #include "allreduce/ring_communicator.h"
 #include "allreduce/ring_harness.h"
 #include "common/error.h"
@@ -107,11 +108,6 @@ class QueueTransport final : public Transport {
   std::deque<Pending> pending_;
 };
 
-template <typename T>
-T Input(std::size_t i, int rank) {
-  return static_cast<T>((i * 7 + static_cast<std::size_t>(rank) * 13) % 4096);
-}
-
 // Every rank sums `lengths` in turn; the sums must be exact and the bits identical everywhere.
 template <typename T>
 void CheckPipelinedRing(int world, int depth, std::size_t segment_bytes,
@@ -135,7 +131,7 @@ void CheckPipelinedRing(int world, int depth, std::size_t segment_bytes,
             r, world, options);
         for (std::size_t n : lengths) {
           std::vector<T> data(n);
-          for (std::size_t i = 0; i < n; ++i) data[i] = Input<T>(i, r);
+          for (std::size_t i = 0; i < n; ++i) data[i] = testing::Input<T>(i, r);
           comm.AllreduceSum(std::span<T>(data));
           results[static_cast<std::size_t>(r)].push_back(std::move(data));
         }
@@ -151,9 +147,7 @@ void CheckPipelinedRing(int world, int depth, std::size_t segment_bytes,
   for (std::size_t k = 0; k < lengths.size(); ++k) {
     const std::size_t n = lengths[k];
     for (std::size_t i = 0; i < n; ++i) {
-      std::uint64_t sum = 0;
-      for (int r = 0; r < world; ++r) sum += (i * 7 + static_cast<std::size_t>(r) * 13) % 4096;
-      ASSERT_EQ(results[0][k][i], static_cast<T>(sum))
+      ASSERT_EQ(results[0][k][i], testing::Expected<T>(i, world))
           << "world " << world << " depth " << depth << " segment " << segment_bytes << " length "
           << n << " element " << i;
     }
