@@ -3,23 +3,20 @@
 //
 // Reads and edits the checkpoint registry (/<root>/<job>/checkpoints + latest) without
 // joining the job. `delete` removes the record (and fixes `latest`), then the checkpoint file
-// at the record's path when it exists on this host and is the recorded one (its trailer
-// checksum equals the record's); it says which: removed, not found on this host (remove it on
-// the host that wrote it), or left in place because it is not the recorded file. Errors exit
-// 3 naming the connect string and path; a file that cannot be removed exits 5 naming it.
+// at the record's path when it exists on this host and is the recorded checkpoint of this job
+// (train::RemoveCheckpointFile); it says which: removed, not found on this host (remove it on
+// the host that wrote it), or left in place and why (not this job's, not the recorded file,
+// a symlink, outside a real directory, ...). Errors exit 3 naming the connect string and path.
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <system_error>
 
 #include "cli/command.h"
 #include "cli/zk_cli.h"
 #include "common/deadline.h"
 #include "common/error.h"
-#include "common/file_util.h"
 #include "rendezvous/rendezvous.h"
 #include "train/checkpoint.h"
 
@@ -29,6 +26,7 @@ namespace {
 struct CheckpointsOptions : ZkCli {
   std::string action;  // list | show | delete
   std::int64_t epoch = -1;
+  std::string checkpoint_dir;  // delete: the file must be inside it ("" = its own real directory)
 };
 
 std::string HostName() {
@@ -63,27 +61,17 @@ nlohmann::json ToJson(const rendezvous::CheckpointRecord& c) {
           {"time_unix_ms", c.time_unix_ms}};
 }
 
-// Removes the file of a deleted record if it is on this host and is the recorded file; says
-// what was done.
-std::string RemoveRecordedFile(const rendezvous::CheckpointRecord& c) {
-  std::error_code ec;
-  if (!std::filesystem::exists(c.path, ec))
+// Removes the file of a deleted record if it is on this host and is the recorded file of this
+// job (train::RemoveCheckpointFile: name, real directory, no symlink, header, CRC = record);
+// says what was done.
+std::string RemoveRecordedFile(const rendezvous::CheckpointRecord& c, const std::string& dir,
+                               const std::string& job, const std::string& node) {
+  auto r = train::RemoveCheckpointFile(dir, job, {c.path, c.epoch, c.checksum, "record " + node});
+  if (r.removed) return "removed its file " + c.path;
+  if (r.missing)
     return "its file " + c.path + " was not found on this host (" + HostName() +
            "); remove it on the host that wrote it";
-  std::string sum;
-  try {
-    sum = train::CheckpointFileChecksum(c.path);
-  } catch (const Error& e) {
-    sum = std::string("unreadable: ") + e.what();
-  }
-  if (sum != c.checksum)
-    return "its file " + c.path + " was left in place: it is not the recorded file (" + sum +
-           ", the record says " + c.checksum + ")";
-  if (!std::filesystem::remove(c.path, ec) || ec)
-    throw CheckpointError("the record of epoch " + std::to_string(c.epoch) +
-                              " was deleted but its file could not be removed: " + ec.message(),
-                          c.path, "remove the file by hand");
-  return "removed its file " + c.path;
+  return "its file " + c.path + " was left in place: " + r.reason;
 }
 
 int RunCheckpoints(const CheckpointsOptions& o) {
@@ -120,7 +108,10 @@ int RunCheckpoints(const CheckpointsOptions& o) {
   auto c = reg->Get(o.epoch);
   reg->Delete(o.epoch);
   std::printf("deleted the record of epoch %lld\n", static_cast<long long>(o.epoch));
-  if (c && !c->path.empty()) std::printf("%s\n", RemoveRecordedFile(*c).c_str());
+  if (c && !c->path.empty())
+    std::printf("%s\n", RemoveRecordedFile(*c, o.checkpoint_dir, o.job,
+                                           where + "/epoch-" + std::to_string(o.epoch))
+                            .c_str());
   return 0;
 }
 
@@ -134,6 +125,9 @@ void AddCheckpointsCommand(CLI::App& app, RunFn* run) {
       ->check(CLI::IsMember({"list", "show", "delete"}))
       ->default_val("list");
   cmd->add_option("epoch", opts->epoch, "epoch for show/delete");
+  cmd->add_option("--checkpoint-dir", opts->checkpoint_dir,
+                  "delete: remove the file only if it is inside this directory (default: the "
+                  "record's own directory, which must be a real path)");
   cmd->callback([opts, run] { *run = [opts] { return RunCheckpoints(*opts); }; });
 }
 

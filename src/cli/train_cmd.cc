@@ -117,15 +117,15 @@ int RunStandalone(const train::TrainOptions& o) {
   if (o.resume || o.resume_from >= 0) {
     // Standalone: no registry; the newest valid file of this job in --checkpoint-dir (at or
     // below --resume-from).
-    std::vector<std::string> paths;
+    std::vector<train::CheckpointCandidate> files;
     for (const auto& [epoch, path] : train::ListCheckpointFiles(o.checkpoint_dir, info.job))
-      if (o.resume_from < 0 || epoch <= o.resume_from) paths.push_back(path);
+      if (o.resume_from < 0 || epoch <= o.resume_from) files.push_back({path, epoch, "", ""});
     if (o.resume_from >= 0 &&
         !std::filesystem::exists(train::CheckpointPath(o.checkpoint_dir, info.job, o.resume_from)))
       log::Warn("no checkpoint file of epoch " + std::to_string(o.resume_from) + " at " +
                 train::CheckpointPath(o.checkpoint_dir, info.job, o.resume_from) +
                 "; trying older ones");
-    start = train::LoadFirstValid(paths, o);
+    start = train::LoadFirstValid(o.checkpoint_dir, info.job, files, o);
     log::Info("resuming job " + info.job + " from epoch " + std::to_string(start->file.epoch()) +
               " (" + start->path + ")");
     hooks.start = &start->file.state;
@@ -136,9 +136,10 @@ int RunStandalone(const train::TrainOptions& o) {
 }
 
 // The candidate files of a distributed resume, newest first: `latest` (or --resume-from's
-// record) and every older record.
-std::vector<std::string> RecordedPaths(rendezvous::CheckpointRegistry& reg,
-                                       const train::TrainOptions& o) {
+// record) and every older record, each with the record's epoch and checksum (the file is
+// verified against them before it is read).
+std::vector<train::CheckpointCandidate> RecordedFiles(rendezvous::CheckpointRegistry& reg,
+                                                      const train::TrainOptions& o) {
   const std::string where = "/ringtrain/" + o.job + "/checkpoints";
   std::int64_t newest = -1;
   if (o.resume_from >= 0) {
@@ -155,10 +156,12 @@ std::vector<std::string> RecordedPaths(rendezvous::CheckpointRegistry& reg,
     newest = latest->epoch;
   }
   auto all = reg.List();
-  std::vector<std::string> paths;
+  std::vector<train::CheckpointCandidate> files;
   for (auto it = all.rbegin(); it != all.rend(); ++it)
-    if (it->epoch <= newest) paths.push_back(it->path);
-  return paths;
+    if (it->epoch <= newest)
+      files.push_back(
+          {it->path, it->epoch, it->checksum, "record of epoch " + std::to_string(it->epoch)});
+  return files;
 }
 
 // "; missing: rank 1 (host:port, pid P), ..." — members of the lost ring whose member node is
@@ -290,12 +293,15 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       rv->checkpoints().Record(r);
     }
   };
-  sink.prune = [&rv](int keep) {
-    for (const auto& r : rv->checkpoints().Prune(keep)) {
+  // A pruned record's file is removed only if it is this job's recorded checkpoint inside this
+  // rank's --checkpoint-dir (the record is untrusted input); each removal is logged.
+  sink.prune = [&rv, &o](int keep, std::int64_t newest) {
+    for (const auto& r : rv->checkpoints().Prune(keep, newest)) {
       if (r.path.empty()) continue;
-      std::error_code ec;
-      std::filesystem::remove(r.path, ec);
-      if (ec) log::Warn("cannot remove pruned checkpoint " + r.path + ": " + ec.message());
+      auto removal = train::RemoveCheckpointFile(
+          o.checkpoint_dir, o.job,
+          {r.path, r.epoch, r.checksum, "pruned record of epoch " + std::to_string(r.epoch)});
+      (removal.removed ? log::Info : log::Warn)(removal.line);
     }
   };
   // Elastic without --checkpoint-every: keep every epoch's state in memory (nothing written).
@@ -375,7 +381,8 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
       std::optional<train::CheckpointFile> mine = checkpointer.held();
       std::string source = "memory";
       if (first && (o.resume || o.resume_from >= 0) && ring.is_leader()) {
-        auto loaded = train::LoadFirstValid(RecordedPaths(rv->checkpoints(), o), o);
+        auto loaded =
+            train::LoadFirstValid(o.checkpoint_dir, o.job, RecordedFiles(rv->checkpoints(), o), o);
         source = loaded.path;
         mine = std::move(loaded.file);
       }

@@ -177,9 +177,10 @@ void CheckpointRegistry::Delete(std::int64_t epoch) {
   }
 }
 
-std::vector<CheckpointRecord> CheckpointRegistry::Prune(int keep) {
+std::vector<CheckpointRecord> CheckpointRegistry::Prune(int keep, std::int64_t newest) {
   if (keep < 0) keep = 0;
   auto all = List();
+  std::erase_if(all, [newest](const CheckpointRecord& r) { return r.epoch > newest; });
   std::vector<CheckpointRecord> deleted;
   if (static_cast<int>(all.size()) <= keep) return deleted;
   std::size_t n = all.size() - static_cast<std::size_t>(keep);

@@ -80,8 +80,10 @@ class CheckpointRegistry {
   std::optional<CheckpointRecord> Get(std::int64_t epoch);
   std::vector<CheckpointRecord> List();  // ascending epoch
   void Delete(std::int64_t epoch);       // fixes latest if needed; missing epoch -> error
-  // Deletes all but the newest `keep` records, returns the deleted ones (caller removes files).
-  std::vector<CheckpointRecord> Prune(int keep);
+  // Deletes all but the newest `keep` records at or below epoch `newest` (records above it,
+  // which this run did not make, are neither counted nor deleted), returns the deleted ones
+  // (the caller removes their files).
+  std::vector<CheckpointRecord> Prune(int keep, std::int64_t newest = INT64_MAX);
 
   struct Impl;
   explicit CheckpointRegistry(std::unique_ptr<Impl> impl);

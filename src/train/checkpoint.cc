@@ -172,9 +172,15 @@ WrittenCheckpoint WriteCheckpoint(const std::string& dir, const CheckpointFile& 
   if (ec)
     throw CheckpointError("cannot create the checkpoint directory: " + ec.message(), dir,
                           "check --checkpoint-dir");
+  // The real directory: the recorded path is checked against it before it is ever read or
+  // removed (checkpoint_verify.cc), and a tool in another working directory finds it.
+  const std::string real = std::filesystem::canonical(dir, ec).string();
+  if (ec)
+    throw CheckpointError("cannot resolve the checkpoint directory: " + ec.message(), dir,
+                          "check --checkpoint-dir");
   auto bytes = EncodeCheckpoint(c);
   WrittenCheckpoint w;
-  w.path = CheckpointPath(dir, c.job, c.epoch());
+  w.path = CheckpointPath(real, c.job, c.epoch());
   WriteFileAtomically(w.path, bytes, ExitCode::kCheckpoint);
   w.bytes = static_cast<std::int64_t>(bytes.size());
   // The CRC stored in the trailer (a CRC over the whole file, trailer included, would be the
@@ -186,12 +192,6 @@ WrittenCheckpoint WriteCheckpoint(const std::string& dir, const CheckpointFile& 
 CheckpointFile ReadCheckpoint(const std::string& path) {
   auto bytes = ReadWholeFile(path, ExitCode::kCheckpoint);
   return DecodeCheckpoint(bytes, path);
-}
-
-std::string CheckpointFileChecksum(const std::string& path) {
-  auto bytes = ReadWholeFile(path, ExitCode::kCheckpoint);
-  Reader tail(std::span<const std::byte>(bytes).last(std::min<std::size_t>(bytes.size(), 4)), path);
-  return "crc32:" + Hex32(tail.Get<std::uint32_t>("crc32"));
 }
 
 std::vector<std::pair<std::int64_t, std::string>> ListCheckpointFiles(const std::string& dir,
@@ -218,9 +218,8 @@ std::vector<std::pair<std::int64_t, std::string>> ListCheckpointFiles(const std:
 void PruneCheckpointFiles(const std::string& dir, const std::string& job, int keep) {
   auto files = ListCheckpointFiles(dir, job);
   for (std::size_t i = static_cast<std::size_t>(std::max(keep, 0)); i < files.size(); ++i) {
-    std::error_code ec;
-    std::filesystem::remove(files[i].second, ec);
-    if (ec) log::Warn("cannot remove old checkpoint " + files[i].second + ": " + ec.message());
+    auto r = RemoveCheckpointFile(dir, job, {files[i].second, files[i].first, "", "--keep"});
+    (r.removed ? log::Info : log::Warn)(r.line);
   }
 }
 
@@ -233,32 +232,26 @@ void CheckResumable(const CheckpointFile& c, const TrainOptions& options, const 
                    "resume with the checkpoint's values, or start a new job without --resume");
 }
 
-LoadedCheckpoint LoadFirstValid(const std::vector<std::string>& paths,
+LoadedCheckpoint LoadFirstValid(const std::string& dir, const std::string& job,
+                                const std::vector<CheckpointCandidate>& candidates,
                                 const TrainOptions& options) {
   std::string tried;
-  for (const auto& path : paths) {
+  for (const auto& cand : candidates) {
     CheckpointFile c;
     try {
-      c = ReadCheckpoint(path);
+      c = ReadVerifiedCheckpoint(dir, job, cand);
     } catch (const Error& e) {
-      log::Warn("skipping checkpoint " + path + ": " + e.what_happened() +
+      log::Warn("skipping checkpoint " + cand.path + ": " + e.what_happened() +
                 "; trying the next older one");
-      tried += (tried.empty() ? "" : ", ") + path;
+      tried += (tried.empty() ? "" : ", ") + cand.path;
       continue;
     }
-    if (!options.job.empty() && c.job != options.job) {
-      // A record or file pointing at another job's checkpoint is never resumed from.
-      log::Warn("skipping checkpoint " + path + ": it belongs to job '" + c.job + "', not '" +
-                options.job + "'; trying the next older one");
-      tried += (tried.empty() ? "" : ", ") + path + " (job " + c.job + ")";
-      continue;
-    }
-    CheckResumable(c, options, path);
-    return {std::move(c), path};
+    CheckResumable(c, options, cand.path);
+    return {std::move(c), cand.path};
   }
   throw CheckpointError(
       "no valid checkpoint to resume from (tried: " + (tried.empty() ? "none" : tried) + ")",
-      options.checkpoint_dir,
+      dir.empty() ? options.checkpoint_dir : dir,
       "check the files, resume from another epoch with --resume-from, or start without --resume");
 }
 

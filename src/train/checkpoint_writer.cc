@@ -175,7 +175,7 @@ void Checkpointer::WriteAndRecord(const CheckpointFile& c, double boundary_s) {
   auto t1 = Clock::now();
   if (sink_.record) sink_.record(w, c);
   if (sink_.prune) {
-    sink_.prune(options_.keep);
+    sink_.prune(options_.keep, c.epoch());
   } else {
     PruneCheckpointFiles(options_.checkpoint_dir, job_, options_.keep);
   }

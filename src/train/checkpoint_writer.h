@@ -55,7 +55,7 @@ struct CheckpointSink {
   // Records the durable file (null: standalone, nothing to record).
   std::function<void(const WrittenCheckpoint&, const CheckpointFile&)> record;
   // Keeps the newest `keep` (records and files); null: PruneCheckpointFiles in the directory.
-  std::function<void(int keep)> prune;
+  std::function<void(int keep, std::int64_t newest)> prune;  // newest: the epoch just recorded
 };
 
 struct CheckpointStats {

@@ -2,6 +2,7 @@
 // every corruption detected), directory listing/pruning, choosing the file to resume from,
 // the shape check, and sharing the newest in-memory checkpoint over a real TCP ring.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/checksum.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "support/subprocess.h"
@@ -76,6 +78,20 @@ TEST(CheckpointFile, EveryFlippedByteIsDetected) {
   }
 }
 
+// The streaming check of a file named by a record sees every flipped byte too.
+TEST(CheckpointFileVerify, EveryFlippedByteIsDetected) {
+  ringtrain::testing::TempDir dir;
+  const auto w = WriteCheckpoint(dir.path(), Sample(3));
+  const auto bytes = ReadWholeFile(w.path, ExitCode::kCheckpoint);
+  ASSERT_EQ(VerifyCheckpointFile(dir.path(), "job-a", {w.path, 3, w.checksum, ""}), "");
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto bad = bytes;
+    bad[i] ^= std::byte{0x40};
+    WriteFileAtomically(w.path, bad, ExitCode::kCheckpoint);
+    EXPECT_NE(VerifyCheckpointFile(dir.path(), "job-a", {w.path, 3, "", ""}), "") << "byte " << i;
+  }
+}
+
 TEST(CheckpointFile, TruncationAndGarbageAreCheckpointErrors) {
   auto bytes = EncodeCheckpoint(Sample(3));
   for (std::size_t n : {std::size_t{0}, std::size_t{5}, std::size_t{16}, bytes.size() - 1}) {
@@ -95,7 +111,7 @@ TEST(CheckpointFile, WriteListPruneAndChecksum) {
   const std::string d = dir.path() + "/sub/dir";  // created on demand
   for (std::int64_t e : {2, 4, 6, 8}) {
     auto w = WriteCheckpoint(d, Sample(e));
-    EXPECT_EQ(w.path, CheckpointPath(d, "job-a", e));
+    EXPECT_EQ(w.path, CheckpointPath(fs::canonical(d).string(), "job-a", e));
     EXPECT_EQ(w.bytes, static_cast<std::int64_t>(fs::file_size(w.path)));
     EXPECT_EQ(w.checksum.rfind("crc32:", 0), 0u);
   }
@@ -129,12 +145,13 @@ TEST(CheckpointFile, LoadFirstValidFallsBackAndNamesEveryPathTried) {
   auto bytes = ReadWholeFile(p6, ExitCode::kCheckpoint);
   bytes[bytes.size() / 2] ^= std::byte{1};
   WriteFileAtomically(p6, bytes, ExitCode::kCheckpoint);
-  const std::string missing = dir.path() + "/missing.ckpt";
-  auto got = LoadFirstValid({missing, p6, p4}, o);
+  const std::string missing = dir.path() + "/job-a-epoch-0000000008.ckpt";
+  auto got = LoadFirstValid(dir.path(), "job-a",
+                            {{missing, 8, "", ""}, {p6, 6, "", ""}, {p4, 4, "", ""}}, o);
   EXPECT_EQ(got.path, p4);
   EXPECT_EQ(got.file.epoch(), 4);
   try {
-    LoadFirstValid({missing, p6}, o);
+    LoadFirstValid(dir.path(), "job-a", {{missing, 8, "", ""}, {p6, 6, "", ""}}, o);
     FAIL() << "accepted no valid checkpoint";
   } catch (const CheckpointError& e) {
     EXPECT_NE(e.what_happened().find(missing), std::string::npos) << e.what_happened();
@@ -148,14 +165,131 @@ TEST(CheckpointFile, AnotherJobsCheckpointIsNeverResumedFrom) {
   auto c = Sample(4, o);
   auto p = WriteCheckpoint(dir.path(), c).path;
   o.job = c.job;
-  EXPECT_EQ(LoadFirstValid({p}, o).file.epoch(), 4);
+  EXPECT_EQ(LoadFirstValid(dir.path(), c.job, {{p, 4, "", ""}}, o).file.epoch(), 4);
+  // Another job's file under this job's name (copied or renamed) is never read.
   o.job = c.job + "-other";
+  const std::string renamed = CheckpointPath(dir.path(), o.job, 4);
+  fs::copy_file(p, renamed);
   try {
-    LoadFirstValid({p}, o);
+    LoadFirstValid(dir.path(), o.job, {{renamed, 4, "", ""}}, o);
     FAIL() << "resumed from another job's checkpoint";
   } catch (const CheckpointError& e) {
-    EXPECT_NE(e.what_happened().find("job " + c.job), std::string::npos) << e.what_happened();
+    EXPECT_NE(e.what_happened().find(renamed), std::string::npos) << e.what_happened();
   }
+}
+
+// Files named by a forged record are left alone (and say why in one line); only the recorded
+// checkpoint of this job inside its directory is read or removed.
+TEST(CheckpointFileVerify, OnlyThisJobsRecordedFileInsideTheDirectoryIsTouched) {
+  ringtrain::testing::TempDir tmp;
+  const std::string dir = tmp.path() + "/ck", outside = tmp.path() + "/outside";
+  fs::create_directories(outside);
+  const auto w2 = WriteCheckpoint(dir, Sample(2));
+  const auto w4 = WriteCheckpoint(dir, Sample(4));
+  // A valid checkpoint of the same job, but outside the directory.
+  const auto out4 = WriteCheckpoint(outside, Sample(4));
+  auto size_of = [](const std::string& p) { return fs::file_size(p); };
+  const auto out4_size = size_of(out4.path);
+  struct Case {
+    std::string what, path;
+    std::int64_t epoch;
+    std::string checksum, reason;
+  };
+  const std::string name4 = fs::path(w4.path).filename().string();
+  // A symlink named like the epoch-6 file, pointing at the valid file outside.
+  const std::string link6 = dir + "/job-a-epoch-0000000006.ckpt";
+  fs::create_symlink(out4.path, link6);
+  // A symlinked directory inside the checkpoint dir leading out.
+  fs::create_directory_symlink(outside, dir + "/sub");
+  // A file that is not a checkpoint, named like one.
+  const std::string junk = dir + "/job-a-epoch-0000000007.ckpt";
+  std::ofstream(junk) << "root:x:0:0:root:/root:/bin/bash\n";
+  // Another job's checkpoint renamed to ours.
+  auto other = Sample(8);
+  other.job = "job-b";
+  const auto wb = WriteCheckpoint(outside, other);
+  const std::string stolen = dir + "/job-a-epoch-0000000008.ckpt";
+  fs::copy_file(wb.path, stolen);
+  // The epoch-4 file copied to the epoch-9 name.
+  const std::string wrong_epoch = dir + "/job-a-epoch-0000000009.ckpt";
+  fs::copy_file(w4.path, wrong_epoch);
+  // A FIFO named like a checkpoint (opening it must not hang).
+  const std::string fifo = dir + "/job-a-epoch-0000000010.ckpt";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Version 2: the version field changed and the CRC fixed up.
+  auto v2 = ReadWholeFile(w2.path, ExitCode::kCheckpoint);
+  v2[8] = std::byte{2};
+  const std::uint32_t crc = Crc32(std::span<const std::byte>(v2).first(v2.size() - 4));
+  for (int i = 0; i < 4; ++i)
+    v2[v2.size() - 4 + static_cast<std::size_t>(i)] =
+        static_cast<std::byte>((crc >> (8 * i)) & 0xFF);
+  const std::string v2_path = dir + "/job-a-epoch-0000000011.ckpt";
+  WriteFileAtomically(v2_path, v2, ExitCode::kCheckpoint);
+  const std::vector<Case> cases = {
+      {"outside the directory", out4.path, 4, out4.checksum, "not inside the checkpoint directory"},
+      {"'..' back out", dir + "/../outside/" + name4, 4, out4.checksum, "'..'"},
+      {"a symlink", link6, 6, "", "symbolic link"},
+      {"through a symlinked directory", dir + "/sub/" + name4, 4, out4.checksum,
+       "not inside the checkpoint directory"},
+      {"not a checkpoint", junk, 7, "", "bad magic"},
+      {"another job's", stolen, 8, wb.checksum, "another job"},
+      {"another epoch's", wrong_epoch, 9, w4.checksum, "holds epoch 4, not 9"},
+      {"a FIFO", fifo, 10, "", "not a regular file"},
+      {"version 2", v2_path, 11, "", "format version is 2"},
+      {"another name", "/etc/passwd", 4, "", "its name is not job-a-epoch-0000000004.ckpt"},
+      {"not the recorded file", w4.path, 4, w2.checksum, "not the recorded file"},
+  };
+  for (const auto& c : cases) {
+    const CheckpointCandidate cand{c.path, c.epoch, c.checksum, "record epoch-x"};
+    const std::string reason = VerifyCheckpointFile(dir, "job-a", cand);
+    EXPECT_NE(reason.find(c.reason), std::string::npos) << c.what << ": '" << reason << "'";
+    auto r = RemoveCheckpointFile(dir, "job-a", cand);
+    EXPECT_FALSE(r.removed) << c.what;
+    EXPECT_NE(r.line.find(c.path), std::string::npos) << r.line;
+    EXPECT_NE(r.line.find("record epoch-x"), std::string::npos) << r.line;
+    EXPECT_EQ(r.line.find('\n'), std::string::npos) << r.line;
+    EXPECT_THROW(ReadVerifiedCheckpoint(dir, "job-a", cand), CheckpointError) << c.what;
+  }
+  // Nothing outside (and nothing inside) was removed or changed.
+  EXPECT_EQ(size_of(out4.path), out4_size);
+  EXPECT_TRUE(fs::exists(wb.path));
+  EXPECT_TRUE(fs::is_symlink(link6));
+  for (const auto& p : {w2.path, w4.path, junk, stolen, wrong_epoch, fifo, v2_path})
+    EXPECT_TRUE(fs::exists(fs::symlink_status(p))) << p;
+  // A corrupted byte is found by the CRC computed over the content.
+  auto bytes = ReadWholeFile(w2.path, ExitCode::kCheckpoint);
+  bytes[bytes.size() / 2] ^= std::byte{4};
+  const std::string dir2 = tmp.path() + "/ck2";
+  fs::create_directories(dir2);
+  const std::string bad = CheckpointPath(dir2, "job-a", 2);
+  WriteFileAtomically(bad, bytes, ExitCode::kCheckpoint);
+  EXPECT_NE(VerifyCheckpointFile(dir2, "job-a", {bad, 2, "", ""}).find("CRC-32"),
+            std::string::npos);
+  // The recorded file itself: verified, read, removed (and said so).
+  const CheckpointCandidate ok{w4.path, 4, w4.checksum, "record epoch-0000000004"};
+  EXPECT_EQ(VerifyCheckpointFile(dir, "job-a", ok), "");
+  EXPECT_EQ(ReadVerifiedCheckpoint(dir, "job-a", ok).epoch(), 4);
+  EXPECT_EQ(VerifyCheckpointFile("", "job-a", ok), "");  // its own, real, directory
+  auto r = RemoveCheckpointFile(dir, "job-a", ok);
+  EXPECT_TRUE(r.removed) << r.line;
+  EXPECT_EQ(r.line, "removed checkpoint file " + w4.path + " (record epoch-0000000004)");
+  EXPECT_FALSE(fs::exists(w4.path));
+  auto gone = RemoveCheckpointFile(dir, "job-a", ok);
+  EXPECT_TRUE(gone.missing);
+  // Without a directory to compare with, a recorded directory through a symlink is refused.
+  fs::create_directory_symlink(dir, tmp.path() + "/alias");
+  EXPECT_NE(VerifyCheckpointFile("", "job-a",
+                                 {tmp.path() + "/alias/" + fs::path(w2.path).filename().string(), 2,
+                                  w2.checksum, ""})
+                .find("symbolic link"),
+            std::string::npos);
+  // Standalone pruning removes only verified files of the job: the junk, the FIFO and the
+  // symlink stay.
+  PruneCheckpointFiles(dir, "job-a", 0);
+  EXPECT_FALSE(fs::exists(w2.path));
+  EXPECT_TRUE(fs::exists(junk));
+  EXPECT_TRUE(fs::is_symlink(link6));
+  EXPECT_TRUE(fs::exists(out4.path));
 }
 
 TEST(CheckpointFile, ShapeKeysMustMatchRunKeysMayChange) {

@@ -2,7 +2,8 @@
 # tests/checkpoint/delete_test.sh — `ringtrain checkpoints --job J delete EPOCH` removes the
 # record and, when the recorded file is on this host, the file too (saying so); a record whose
 # file is not here says it was not found on this host; a file at the path that is not the
-# recorded one (another checksum) is left in place; `latest` moves to the newest remaining.
+# recorded one (another epoch's) is left in place, saying why; `latest` moves to the newest
+# remaining. (Forged records: tests/reliability/hostile_test.cc.)
 source "$(dirname "$0")/../e2e/lib.sh"
 start_zk
 job=$(job_name del)
@@ -45,7 +46,7 @@ pass "delete of a record whose file is elsewhere says the file was not found her
 # 3. another file at the recorded path (a different checksum) is left in place.
 cp "$WORK/elsewhere.ckpt" "$(f 2)"
 ck_cli delete 2 >"$WORK/d2.out" || fail "delete 2 failed"
-grep -qF "its file $(f 2) was left in place: it is not the recorded file" "$WORK/d2.out" ||
+grep -qF "its file $(f 2) was left in place: it holds epoch 4, not 2" "$WORK/d2.out" ||
   fail "a foreign file is not reported: $(cat "$WORK/d2.out")"
 cmp -s "$WORK/elsewhere.ckpt" "$(f 2)" || fail "the foreign file at $(f 2) was changed or removed"
 ck_cli list | grep -q "no checkpoints recorded" || fail "records are left: $(ck_cli list)"
