@@ -47,36 +47,33 @@ Faults ReadFaults() {
   return f;
 }
 
-train::CheckpointSink FaultSink(const Faults& faults) {
-  train::CheckpointSink sink;
+train::JobHooks FaultJobHooks(const Faults& faults) {
+  train::JobHooks hooks;
   if (faults.after_write >= 0) {
-    sink.after_write = [fault = faults.after_write](const train::WrittenCheckpoint& w,
-                                                    const train::CheckpointFile& c) {
+    hooks.after_checkpoint_write = [fault = faults.after_write](const train::WrittenCheckpoint& w,
+                                                                const train::CheckpointFile& c) {
       if (c.epoch() != fault) return;
       log::Error("RINGTRAIN_FAULT: exiting after writing " + w.path + " before recording it");
       ::_exit(9);
     };
   }
-  return sink;
-}
-
-std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
-    train::Checkpointer& checkpointer, const Faults& faults) {
-  return [&checkpointer, faults](const train::TrainState& s, const train::EpochMetrics& m) {
-    checkpointer.AfterEpoch(s, m);
-    if (faults.epoch_delay_ms > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(faults.epoch_delay_ms));
-    if (faults.kill_at >= 0 && s.model.epoch == faults.kill_at) {
-      log::Warn("RINGTRAIN_FAULT: killing this process after epoch " +
-                std::to_string(s.model.epoch));
-      ::raise(SIGKILL);
-    }
-    if (faults.stop_at >= 0 && s.model.epoch == faults.stop_at) {
-      log::Warn("RINGTRAIN_FAULT: stopping this process after epoch " +
-                std::to_string(s.model.epoch));
-      ::raise(SIGSTOP);
-    }
-  };
+  if (faults.epoch_delay_ms > 0 || faults.kill_at >= 0 || faults.stop_at >= 0) {
+    hooks.after_epoch = [faults](const train::TrainState& s, const train::EpochMetrics&) {
+      if (faults.epoch_delay_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(faults.epoch_delay_ms));
+      if (faults.kill_at >= 0 && s.model.epoch == faults.kill_at) {
+        log::Warn("RINGTRAIN_FAULT: killing this process after epoch " +
+                  std::to_string(s.model.epoch));
+        ::raise(SIGKILL);
+      }
+      if (faults.stop_at >= 0 && s.model.epoch == faults.stop_at) {
+        log::Warn("RINGTRAIN_FAULT: stopping this process after epoch " +
+                  std::to_string(s.model.epoch));
+        ::raise(SIGSTOP);
+      }
+    };
+  }
+  return hooks;
 }
 
 }  // namespace ringtrain::cli

@@ -1,18 +1,16 @@
 // cli/fault_hooks.h — the RINGTRAIN_FAULT test hooks of `ringtrain train` and the
-// after-epoch hook that runs them.
+// job hooks that run them.
 //
 // Deterministic fault injection for the reliability tests ("fail rank R at step S": the
 // variable is given to the one process that should fail; docs/checkpoints.md lists the
-// hooks). Unset, every hook is off and AfterEpoch only checkpoints. Internal to the train
+// hooks). Unset, every hook is off. Internal to the train
 // command (the only place of the train path that reads the environment).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
-#include "train/checkpoint.h"
-#include "train/checkpoint_writer.h"
-#include "train/trainer.h"
+#include "train/job.h"
 
 namespace ringtrain::cli {
 
@@ -36,10 +34,8 @@ struct Faults {
 
 // RINGTRAIN_FAULT parsed; a UsageError (exit 1) names an unknown item.
 Faults ReadFaults();
-// The checkpoint sink with the after-checkpoint-write hook installed (if set).
-train::CheckpointSink FaultSink(const Faults& faults);
-// The after_epoch hook: checkpoints, then the epoch-delay / kill / stop faults if any.
-std::function<void(const train::TrainState&, const train::EpochMetrics&)> AfterEpoch(
-    train::Checkpointer& checkpointer, const Faults& faults);
+// The job's hooks running the faults: after-checkpoint-write on the writer thread; the
+// epoch-delay / kill / stop faults after each epoch (once the checkpointer has taken it).
+train::JobHooks FaultJobHooks(const Faults& faults);
 
 }  // namespace ringtrain::cli

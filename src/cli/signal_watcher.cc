@@ -1,6 +1,5 @@
 #include "cli/signal_watcher.h"
 
-#include <limits>
 #include <string>
 
 #include "common/log.h"
@@ -22,10 +21,7 @@ SignalWatcher::SignalWatcher(std::shared_ptr<AbortTarget> target) : target_(std:
       log::Warn(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                 ": leaving the ring");
       std::lock_guard<std::mutex> lock(target_->mu);
-      if (target_->comm != nullptr) target_->comm->Abort();
-      if (target_->listener != nullptr) {
-        target_->listener->AbortConnect(std::numeric_limits<std::int64_t>::max());
-      }
+      if (target_->job != nullptr) target_->job->Abort();
       if (target_->rendezvous != nullptr) target_->rendezvous->Leave();
       return;
     }

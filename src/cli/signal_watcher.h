@@ -2,8 +2,8 @@
 //
 // What it does: blocks SIGINT/SIGTERM in the calling thread (so every thread started later —
 // ZooKeeper's, OpenMP's, MPI's — inherits the mask) and waits for them on its own thread; on
-// a signal it aborts the communicator, stops a ring connect and leaves the rendezvous named in
-// the AbortTarget, so peers learn of it in milliseconds. Internal to the train command.
+// a signal it aborts the job (its collective and any ring connect) and leaves the rendezvous
+// named in the AbortTarget, so peers learn of it in milliseconds. Internal to the train command.
 #pragma once
 
 #include <signal.h>
@@ -14,20 +14,16 @@
 #include <mutex>
 #include <thread>
 
-#include "allreduce/communicator.h"
-#include "allreduce/tcp.h"
 #include "rendezvous/rendezvous.h"
+#include "train/job.h"
 
 namespace ringtrain::cli {
 
-// Lets the rendezvous thread and the signal thread abort the communicator, and the signal
-// thread leave the rendezvous, only while they exist.
+// Lets the signal thread abort the job and leave the rendezvous, only while they exist.
 struct AbortTarget {
   std::mutex mu;
-  allreduce::Communicator* comm = nullptr;
+  train::Job* job = nullptr;
   rendezvous::Rendezvous* rendezvous = nullptr;
-  allreduce::TcpListener* listener = nullptr;  // its connect of `generation` can be aborted
-  std::int64_t generation = 0;                 // of the ring being connected or run
 };
 
 // SIGINT/SIGTERM during a distributed run: leave the ring cleanly so peers learn of it in
