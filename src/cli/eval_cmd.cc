@@ -43,8 +43,9 @@ int RunEval(const EvalOptions& o) {
   j["accuracy"] = sums.rows > 0 ? sums.correct / sums.rows : 0.0;
   j["objective"] = 0.5 * sq + o.c * sums.loss_sum;
   j["C"] = o.c;
-  if (model.spec.loss == models::Loss::kLogistic && sums.rows > 0)
-    j["log_loss"] = sums.log_loss_sum / sums.rows;
+  const models::LossInfo& loss = models::Info(model.spec.loss);
+  j["loss"] = loss.name;
+  if (loss.probabilistic && sums.rows > 0) j["log_loss"] = sums.log_loss_sum / sums.rows;
   if (k == 2) {
     auto scores = models::DecisionValues(model, data);
     j["auc"] = models::BinaryAuc(scores, data.class_index);

@@ -43,7 +43,7 @@ int RunPredict(const PredictOptions& o) {
   std::string out;
   auto predicted = models::PredictLabels(model, data);
   if (o.probabilities) {
-    if (model.spec.loss != models::Loss::kLogistic)
+    if (!models::Info(model.spec.loss).probabilistic)
       throw UsageError("--probabilities needs a logistic-regression model", o.model,
                        "predict labels only for SVM models");
     auto probs = models::PredictProbabilities(model, data);

@@ -23,7 +23,11 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
     throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
                      "ModelSpec", "check the training labels");
   }
-  if (spec.multiclass == Multiclass::kMultinomial && spec.loss != Loss::kLogistic) {
+  if (!IsLossCode(static_cast<std::uint32_t>(spec.loss))) {
+    throw UsageError("unknown loss code " + std::to_string(static_cast<std::uint32_t>(spec.loss)),
+                     "ModelSpec", "use one of " + LossNames());
+  }
+  if (spec.multiclass == Multiclass::kMultinomial && !Info(spec.loss).multinomial) {
     throw UsageError("multinomial needs the logistic loss, not " + ToString(spec.loss),
                      "--multiclass", "use --multiclass ovr with SVM losses");
   }
@@ -135,15 +139,9 @@ auto Dispatch(const ModelSpec& spec, const Dataset& data, Fn&& fn) {
   if (spec.multiclass == Multiclass::kMultinomial && spec.num_outputs() > 1) {
     return by_storage.template operator()<internal::SoftmaxPolicy>();
   }
-  switch (spec.loss) {
-    case Loss::kHinge:
-      return by_storage.template operator()<internal::OvrPolicy<internal::HingeLoss>>();
-    case Loss::kSquaredHinge:
-      return by_storage.template operator()<internal::OvrPolicy<internal::SquaredHingeLoss>>();
-    case Loss::kLogistic:
-      break;
-  }
-  return by_storage.template operator()<internal::OvrPolicy<internal::LogisticLoss>>();
+  return WithLoss(spec.loss, AllLosses{}, [&]<class L>() {
+    return by_storage.template operator()<internal::OvrPolicy<L>>();
+  });
 }
 
 }  // namespace ringtrain::models::internal

@@ -6,10 +6,10 @@
 // per-thread partial sums added in thread order, so a fixed thread count gives bit-identical
 // results. The class-blocked path takes the AVX2+FMA code iff the CPU has both
 // (gradient_internal.h).
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <span>
-#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -48,8 +48,7 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
           internal::Decisions<kDense>(sh, row, v, u.data());
-          Policy::HessVec(s.data(), u.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
-                          hu.data());
+          Policy::HessVec(s.data(), u.data(), sh.k, Policy::Target(data, r), hu.data());
           internal::Scatter<kDense>(sh, row, hu.data(), g);
         }
       });
@@ -73,7 +72,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& da
       for (int o = 0; o < k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
     double* cr = coef + r * Kp;
     for (int o = 0; o < Kp; ++o) cr[o] = 0.0;
-    Policy::HessCoef(s, k, data.class_index[static_cast<std::size_t>(r)], cr);
+    Policy::HessCoef(s, k, Policy::Target(data, r), cr);
   }
 }
 
@@ -142,7 +141,7 @@ struct HessianCache {
   std::uint64_t labels_hash = 0;
   int k = 0;
   int kp = 0;
-  int policy = -1;
+  const void* policy = nullptr;  // PolicyTag<Policy>
   std::int64_t dim = 0;
   bool bias = false;
   double bias_value = 0;
@@ -150,22 +149,25 @@ struct HessianCache {
   std::vector<double> coef;
 };
 
+// FNV-1a over what the policy's losses compare the scores with (class indices or targets).
+template <class Policy>
 std::uint64_t LabelsHash(const Dataset& data) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the class indices
-  for (std::int32_t c : data.class_index) {
-    h ^= static_cast<std::uint32_t>(c);
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::int64_t r = 0; r < data.rows(); ++r) {
+    const auto t = Policy::Target(data, r);
+    if constexpr (sizeof(t) == 8) {
+      h ^= std::bit_cast<std::uint64_t>(t);
+    } else {
+      h ^= static_cast<std::uint32_t>(t);
+    }
     h *= 1099511628211ull;
   }
   return h;
 }
 
+// One distinct address per row policy: the cache key's "which loss" without a list to keep.
 template <class Policy>
-constexpr int PolicyId() {
-  if constexpr (std::is_same_v<Policy, internal::SoftmaxPolicy>) return 0;
-  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::LogisticLoss>>) return 1;
-  if constexpr (std::is_same_v<Policy, internal::OvrPolicy<internal::SquaredHingeLoss>>) return 2;
-  return 3;
-}
+constexpr char kPolicyTag = 0;
 
 template <class Policy, bool kDense, int Kp>
 const double* HessianCoefficients(const Shape& sh, const Dataset& data, const double* w,
@@ -173,10 +175,10 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   thread_local HessianCache cache;
   const void* storage = kDense ? static_cast<const void*>(data.dense.data())
                                : static_cast<const void*>(data.val.data());
-  const std::uint64_t labels = LabelsHash(data);
+  const std::uint64_t labels = LabelsHash<Policy>(data);
   const bool hit = cache.data == &data && cache.storage == storage && cache.rows == data.rows() &&
                    cache.labels_hash == labels && cache.k == sh.k && cache.kp == Kp &&
-                   cache.policy == PolicyId<Policy>() && cache.dim == sh.dim &&
+                   cache.policy == &kPolicyTag<Policy> && cache.dim == sh.dim &&
                    cache.bias == sh.bias && cache.bias_value == sh.bias_value &&
                    cache.w.size() == nw && std::memcmp(cache.w.data(), w, nw * sizeof(double)) == 0;
   if (hit) return cache.coef.data();
@@ -203,7 +205,7 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   cache.labels_hash = labels;
   cache.k = sh.k;
   cache.kp = Kp;
-  cache.policy = PolicyId<Policy>();
+  cache.policy = &kPolicyTag<Policy>;
   cache.dim = sh.dim;
   cache.bias = sh.bias;
   cache.bias_value = sh.bias_value;
@@ -243,9 +245,9 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
 void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
                       std::span<const double> v, std::span<double> out) {
   CheckInputs(spec, data, w.size(), {});
-  if (spec.loss == Loss::kHinge) {
-    throw UsageError("the hinge loss has no Hessian", "HessianVectorSum",
-                     "use squared_hinge or logistic with a Newton optimizer");
+  if (!Info(spec.loss).has_hessian) {
+    throw UsageError("the " + ToString(spec.loss) + " loss has no Hessian", "HessianVectorSum",
+                     "use a loss with a Hessian (docs/training.md) with a Newton optimizer");
   }
   if (v.size() != w.size() || out.size() != w.size()) {
     throw UsageError("v/out sizes differ from the weights", "HessianVectorSum",

@@ -41,9 +41,7 @@ void ExportLiblinear(const LinearModel& model, const std::string& path) {
   }
   std::string out;
   out += "solver_type ";
-  out += s.loss == Loss::kLogistic       ? "L2R_LR"
-         : s.loss == Loss::kSquaredHinge ? "L2R_L2LOSS_SVC"
-                                         : "L2R_L1LOSS_SVC_DUAL";
+  out += Info(s.loss).liblinear_type;
   out += "\nnr_class " + std::to_string(s.classes.size()) + "\nlabel";
   const int k = s.num_outputs();
   if (k == 1) {

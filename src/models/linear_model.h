@@ -5,10 +5,7 @@
 // gives only the data terms: sum_i loss_i and its gradient, over one shard, OpenMP-parallel
 // inside the rank with a fixed reduction order (deterministic for a fixed thread count).
 //
-// Losses, with z = y * w.x, y in {-1,+1}:
-//   logistic       log(1 + exp(-z))          (overflow-safe for |z| ~ 1e3)
-//   hinge          max(0, 1 - z)             (subgradient)
-//   squared_hinge  max(0, 1 - z)^2
+// Losses: the descriptor table in loss_info.h (names, formulas, which model, Hessian or not).
 // Multiclass: one-vs-rest (K binary problems sharing the data, y = +1 for class k) or
 // multinomial softmax (logistic only): loss_i = logsumexp_k(w_k.x) - w_{y_i}.x.
 // Binary problems (2 classes) have one output; class index 1 (the larger label) is y = +1.
@@ -22,16 +19,14 @@
 #include <vector>
 
 #include "models/dataset.h"
+#include "models/loss_info.h"
 
 namespace ringtrain::models {
 
-enum class Loss { kLogistic, kHinge, kSquaredHinge };
 enum class Multiclass { kOvr, kMultinomial };
 
-// "logistic" | "hinge" | "squared_hinge" and "ovr" | "multinomial"; UsageError otherwise.
-Loss ParseLoss(const std::string& text);
+// "ovr" | "multinomial"; UsageError otherwise.
 Multiclass ParseMulticlass(const std::string& text);
-std::string ToString(Loss loss);
 std::string ToString(Multiclass mc);
 
 struct ModelSpec {
@@ -63,7 +58,7 @@ double LossGradientSum(const ModelSpec& spec, const Dataset& data, std::span<con
                        std::span<double> grad, std::span<const std::int64_t> rows = {});
 
 // Sum over the shard of the generalized Hessian (Gauss-Newton for squared hinge) times `v`,
-// added into `out` — for trust-region Newton. Logistic and squared hinge only.
+// added into `out` — for trust-region Newton. Losses with Info(loss).has_hessian only.
 void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
                       std::span<const double> v, std::span<double> out);
 

@@ -1,5 +1,7 @@
 // models/losses.h — internal: the per-example losses as types (template parameters of the
 // kernels, so no virtual call per example), and the row policies binary/OVR and softmax.
+// Each functor names its descriptor (kId, loss_info.h); AllLosses lists every functor, and
+// WithLoss turns a Loss value into its functor type: the one switch from value to type.
 //
 // z = y * s, s = w.x (+ bias), y in {-1,+1}.
 //   logistic       L = log(1+exp(-z)) = log1p(exp(-|z|)) + max(0,-z)   (never overflows)
@@ -14,9 +16,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "models/dataset.h"
+#include "models/loss_info.h"
+
 namespace ringtrain::models::internal {
 
 struct LogisticLoss {
+  static constexpr Loss kId = Loss::kLogistic;
   static constexpr bool kHasCurvature = true;
   static double Value(double z) { return std::log1p(std::exp(-std::fabs(z))) + std::max(0.0, -z); }
   static double Deriv(double z) {
@@ -33,6 +39,7 @@ struct LogisticLoss {
 };
 
 struct HingeLoss {
+  static constexpr Loss kId = Loss::kHinge;
   static constexpr bool kHasCurvature = false;
   static double Value(double z) { return z < 1.0 ? 1.0 - z : 0.0; }
   static double Deriv(double z) { return z < 1.0 ? -1.0 : 0.0; }
@@ -40,16 +47,54 @@ struct HingeLoss {
 };
 
 struct SquaredHingeLoss {
+  static constexpr Loss kId = Loss::kSquaredHinge;
   static constexpr bool kHasCurvature = true;
   static double Value(double z) { return z < 1.0 ? (1.0 - z) * (1.0 - z) : 0.0; }
   static double Deriv(double z) { return z < 1.0 ? -2.0 * (1.0 - z) : 0.0; }
   static double Curvature(double z) { return z < 1.0 ? 2.0 : 0.0; }
 };
 
+template <class... Ls>
+struct LossList {};
+using AllLosses = LossList<LogisticLoss, HingeLoss, SquaredHingeLoss>;
+
+// Every row of the table has its functor, in table order, and the flags agree.
+template <class... Ls>
+constexpr bool ListMatchesTable(LossList<Ls...>) {
+  std::size_t i = 0;
+  bool ok = sizeof...(Ls) == kLossTable.size();
+  ((ok = ok && Ls::kId == kLossTable[i].loss && Ls::kHasCurvature == kLossTable[i].has_hessian,
+    ++i),
+   ...);
+  return ok;
+}
+static_assert(ListMatchesTable(AllLosses{}), "AllLosses must list one functor per kLossTable row");
+
+// fn.template operator()<Functor>() for the functor of `loss` (a value the edges validated;
+// an unknown one falls to the last functor, never reached).
+template <class Fn, class L, class... Rest>
+decltype(auto) WithLossIn(Loss loss, Fn& fn) {
+  if constexpr (sizeof...(Rest) == 0) {
+    return fn.template operator()<L>();
+  } else {
+    if (loss == L::kId) return fn.template operator()<L>();
+    return WithLossIn<Fn, Rest...>(loss, fn);
+  }
+}
+template <class Fn, class... Ls>
+decltype(auto) WithLoss(Loss loss, LossList<Ls...>, Fn&& fn) {
+  return WithLossIn<Fn, Ls...>(loss, fn);
+}
+
 // Binary (k == 1: y = +1 iff class index 1) and one-vs-rest (y_o = +1 iff class index o).
+// Target(data, r) is what the row's loss compares the scores with: its class index.
 template <class L>
 struct OvrPolicy {
   static constexpr bool kHasCurvature = L::kHasCurvature;
+  using TargetType = std::int32_t;
+  static std::int32_t Target(const Dataset& data, std::int64_t r) {
+    return data.class_index[static_cast<std::size_t>(r)];
+  }
   static double Sign(int k, int o, std::int32_t c) {
     return (k == 1 ? c == 1 : c == o) ? 1.0 : -1.0;
   }
@@ -85,6 +130,10 @@ struct OvrPolicy {
 
 struct SoftmaxPolicy {
   static constexpr bool kHasCurvature = true;
+  using TargetType = std::int32_t;
+  static std::int32_t Target(const Dataset& data, std::int64_t r) {
+    return data.class_index[static_cast<std::size_t>(r)];
+  }
   // p[o] = softmax(s)_o; returns logsumexp(s).
   static double Probabilities(const double* s, int k, double* p) {
     double m = s[0];

@@ -3,8 +3,8 @@
 // Little-endian, fixed layout:
 //   0  char[8]  magic "RTMODEL1"
 //   8  u32      format version (1)
-//  12  u32      model kind (0 = lr, 1 = svm; follows from the loss, checked on load)
-//  16  u32      loss (0 logistic, 1 hinge, 2 squared_hinge)
+//  12  u32      model kind (ModelKind codes, loss_info.h; follows from the loss, checked)
+//  16  u32      loss (Loss codes, loss_info.h: 0 logistic, 1 hinge, 2 squared_hinge)
 //  20  u32      multiclass (0 ovr, 1 multinomial)
 //  24  u32      flags (bit 0: bias)
 //  28  u32      number of classes K
@@ -68,7 +68,7 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-std::uint32_t KindOf(Loss loss) { return loss == Loss::kLogistic ? 0 : 1; }
+std::uint32_t KindOf(Loss loss) { return static_cast<std::uint32_t>(Info(loss).model); }
 
 }  // namespace
 
@@ -147,8 +147,8 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
                     where, hint);
   }
   // Content checks (a matching CRC over nonsense means a buggy writer, still reject).
-  if (loss > 2 || mc > 1 || kind != KindOf(static_cast<Loss>(loss)) || (flags & ~1u) != 0 ||
-      num_classes < 2 || m.spec.num_features < 0 ||
+  if (!IsLossCode(loss) || mc > 1 || kind != KindOf(static_cast<Loss>(loss)) ||
+      (flags & ~1u) != 0 || num_classes < 2 || m.spec.num_features < 0 ||
       m.spec.num_features > num_weights ||  // fuzzing: else num_weights() overflows int64
       !std::is_sorted(m.spec.classes.begin(), m.spec.classes.end())) {
     throw DataError("inconsistent model file header", where, hint);

@@ -97,7 +97,7 @@ std::vector<double> PredictLabels(const LinearModel& model, const Dataset& data)
 }
 
 std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset& data) {
-  if (model.spec.loss != Loss::kLogistic) {
+  if (!Info(model.spec.loss).probabilistic) {
     throw UsageError(
         "probabilities need a logistic model, this one uses " + ToString(model.spec.loss),
         "predict", "predict labels instead, or train with --model lr");
@@ -145,7 +145,7 @@ EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
   e.loss_sum = LossGradientSum(model.spec, data, model.weights, {});
   const std::vector<double> s = DecisionValues(model, data);
   const int k = model.spec.num_outputs();
-  const bool probabilistic = model.spec.loss == Loss::kLogistic;
+  const bool probabilistic = Info(model.spec.loss).probabilistic;
   std::vector<double> p(nc);
   for (std::size_t r = 0; r < static_cast<std::size_t>(data.rows()); ++r) {
     const double* sr = s.data() + r * static_cast<std::size_t>(k);

@@ -44,7 +44,7 @@ double DistributedObjective::ValueGradient(std::span<const double> w, std::span<
 }
 
 bool DistributedObjective::has_hessian() const {
-  return local_.spec().loss != models::Loss::kHinge;
+  return models::Info(local_.spec().loss).has_hessian;
 }
 
 void DistributedObjective::HessianVector(std::span<const double> w, std::span<const double> v,

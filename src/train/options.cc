@@ -79,24 +79,43 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (o.format == "idx" && o.labels.empty())
     Bad("labels", "is required with --format idx", "give the IDX labels file");
   if (!o.test_labels.empty() && o.test_data.empty()) Bad("test-labels", "needs --test-data");
-  if (!OneOf(o.model, {"lr", "svm"})) Bad("model", "must be lr|svm, got '" + o.model + "'");
-  if (o.loss.empty()) o.loss = o.model == "lr" ? "logistic" : "squared_hinge";
-  if (!OneOf(o.loss, {"logistic", "hinge", "squared_hinge"}))
-    Bad("loss", "must be logistic|hinge|squared_hinge, got '" + o.loss + "'");
-  if (o.model == "lr" && o.loss != "logistic")
-    Bad("loss", "'" + o.loss + "' does not go with --model lr", "use --model svm");
-  if (o.model == "svm" && o.loss == "logistic")
-    Bad("loss", "'logistic' does not go with --model svm", "use --model lr");
+  Choices& ch = o.choices;
+  bool known = false;
+  for (const models::ModelInfo& m : models::kModelTable)
+    if (o.model == m.name) ch.model = m.kind, known = true;
+  if (!known) Bad("model", "must be " + models::ModelNames() + ", got '" + o.model + "'");
+  if (o.loss.empty()) o.loss = std::string(models::Info(models::Info(ch.model).default_loss).name);
+  known = false;
+  for (const models::LossInfo& l : models::kLossTable)
+    if (o.loss == l.name) ch.loss = l.loss, known = true;
+  if (!known) Bad("loss", "must be " + models::LossNames() + ", got '" + o.loss + "'");
+  const models::LossInfo& loss = models::Info(ch.loss);
+  if (loss.model != ch.model) {
+    Bad("loss", "'" + o.loss + "' does not go with --model " + o.model,
+        "use --model " + models::ToString(loss.model) + ", or a --loss of " +
+            models::LossNames(ch.model));
+  }
   if (!OneOf(o.multiclass, {"ovr", "multinomial"}))
     Bad("multiclass", "must be ovr|multinomial, got '" + o.multiclass + "'");
-  if (o.multiclass == "multinomial" && o.loss != "logistic")
+  ch.multiclass = models::ParseMulticlass(o.multiclass);
+  if (ch.multiclass == models::Multiclass::kMultinomial && !loss.multinomial)
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
   if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
-  if (!OneOf(o.optimizer, {"lbfgs", "tron", "sgd"}))
+  if (o.optimizer == "lbfgs") {
+    ch.optimizer = OptimizerKind::kLbfgs;
+  } else if (o.optimizer == "tron") {
+    ch.optimizer = OptimizerKind::kTron;
+  } else if (o.optimizer == "sgd") {
+    ch.optimizer = OptimizerKind::kSgd;
+  } else {
     Bad("optimizer", "must be lbfgs|tron|sgd, got '" + o.optimizer + "'");
-  if (o.optimizer != "sgd" && o.loss == "hinge")
-    Bad("optimizer", o.optimizer + " needs a smooth loss; hinge is not differentiable",
-        "use --optimizer sgd or --loss squared_hinge");
+  }
+  if (ch.optimizer != OptimizerKind::kSgd && !loss.smooth)
+    Bad("optimizer", o.optimizer + " needs a smooth loss; " + o.loss + " is not differentiable",
+        "use --optimizer sgd or another --loss");
+  if (ch.optimizer == OptimizerKind::kTron && !loss.has_hessian)
+    Bad("optimizer", "tron needs a loss with a Hessian; " + o.loss + " has none",
+        "use --optimizer lbfgs");
   if (o.batch_size < 1) Bad("batch-size", "must be >= 1, got " + ValueText(o.batch_size));
   if (!(o.lr > 0)) Bad("lr", "must be > 0, got " + ValueText(o.lr));
   if (!(o.lr_decay >= 0)) Bad("lr-decay", "must be >= 0, got " + ValueText(o.lr_decay));

@@ -15,9 +15,23 @@
 #include <cstdint>
 #include <string>
 
+#include "models/linear_model.h"
+#include "models/loss_info.h"
+
 namespace ringtrain::train {
 
 enum class Scope { kShape, kRun };
+enum class OptimizerKind { kLbfgs, kTron, kSgd };
+
+// The choices of the text fields, parsed once by FinalizeAndValidate: code behind the edge
+// reads these, never the strings (the strings stay the fields: they are what is hashed,
+// compared across ranks and shown).
+struct Choices {
+  models::ModelKind model = models::ModelKind::kLr;
+  models::Loss loss = models::Loss::kLogistic;
+  models::Multiclass multiclass = models::Multiclass::kOvr;
+  OptimizerKind optimizer = OptimizerKind::kLbfgs;
+};
 
 struct TrainOptions {
   // Job and rendezvous (run scope).
@@ -41,8 +55,8 @@ struct TrainOptions {
   std::string test_data;  // run scope: evaluation only
   std::string test_labels;
   // Model and objective (shape scope).
-  std::string model = "lr";  // lr | svm
-  std::string loss;          // "" = logistic for lr, squared_hinge for svm
+  std::string model = "lr";  // models::kModelTable names
+  std::string loss;          // models::kLossTable names; "" = the model's default loss
   std::string multiclass = "ovr";
   double c = 1.0;
   bool bias = false;
@@ -67,6 +81,8 @@ struct TrainOptions {
   std::string metrics;
   int threads = 0;  // 0 = cores / local ranks
   double timeout = 60.0;
+  // Not a field: filled by FinalizeAndValidate from model, loss, multiclass, optimizer.
+  Choices choices;
 };
 
 // visitor(name, member_ref, help, scope) for every field in canonical order. `name` is the
@@ -97,8 +113,9 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("label-column", o.label_column, "CSV: 0-based label column (-1 = last)", Scope::kShape);
   v("test-data", o.test_data, "test data evaluated every epoch", Scope::kRun);
   v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kRun);
-  v("model", o.model, "lr|svm", Scope::kShape);
-  v("loss", o.loss, "logistic|hinge|squared_hinge (default: by --model)", Scope::kShape);
+  v("model", o.model, "lr|svm (docs/training.md)", Scope::kShape);
+  v("loss", o.loss, "logistic (lr); squared_hinge, hinge (svm); default: by --model",
+    Scope::kShape);
   v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
   v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
   v("bias", o.bias, "add a bias feature of value 1 (regularised, like liblinear -B 1)",
@@ -126,8 +143,9 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("timeout", o.timeout, "seconds any blocking step may take", Scope::kRun);
 }
 
-// Fills defaults that depend on other fields (loss from model) and checks every rule; throws
-// UsageError naming the option (e.g. "--C must be > 0, got -1"). Idempotent.
+// Fills defaults that depend on other fields (loss from model), checks every rule and parses
+// the choices into options.choices; throws UsageError naming the option (e.g. "--C must be
+// > 0, got -1"). Idempotent.
 void FinalizeAndValidate(TrainOptions& options);
 
 // "key = value" lines of the kShape fields, in field-list order, values canonical (doubles

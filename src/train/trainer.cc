@@ -156,8 +156,8 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   models::AssignClasses(d.train, classes, o.data);
   if (d.has_test) models::AssignClasses(d.test, classes, o.test_data);
 
-  d.spec.loss = models::ParseLoss(o.loss);
-  d.spec.multiclass = models::ParseMulticlass(o.multiclass);
+  d.spec.loss = o.choices.loss;
+  d.spec.multiclass = o.choices.multiclass;
   d.spec.classes = classes;
   d.spec.num_features = features;
   d.spec.bias = o.bias;
@@ -190,7 +190,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   DistributedObjective objective(local, comm, data.global_rows);
 
   std::unique_ptr<Optimizer> optimizer;
-  if (o.optimizer == "lbfgs" || o.optimizer == "tron") {
+  const OptimizerKind kind = o.choices.optimizer;
+  if (kind == OptimizerKind::kLbfgs || kind == OptimizerKind::kTron) {
     LbfgsOptions lo;
     lo.memory = o.lbfgs_memory;
     // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
@@ -202,7 +203,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     double smallest = n;
     for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
     lo.tol = o.tol * std::max(smallest, 1.0) / n;
-    if (o.optimizer == "tron") {
+    if (kind == OptimizerKind::kTron) {
       TronOptions to;
       to.tol = lo.tol;
       optimizer = MakeTron(objective, to);
@@ -247,7 +248,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   }
 
   const auto start = Clock::now();
-  const bool sgd = o.optimizer == "sgd";
+  const bool sgd = kind == OptimizerKind::kSgd;
   for (std::int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const double ar0 = comm.seconds();
