@@ -92,6 +92,9 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (o.multiclass == "multinomial" && o.loss != "logistic")
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
   if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
+  // The method that reaches liblinear's optimum fastest for the loss; the hinge is not
+  // differentiable, so only sgd applies to it.
+  if (o.optimizer.empty()) o.optimizer = o.loss == "hinge" ? "sgd" : "tron";
   if (!OneOf(o.optimizer, {"lbfgs", "tron", "sgd"}))
     Bad("optimizer", "must be lbfgs|tron|sgd, got '" + o.optimizer + "'");
   if (o.optimizer != "sgd" && o.loss == "hinge")
@@ -132,6 +135,20 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("job", "is required for a distributed run", "name the job, e.g. --job exp42");
   CheckWritableParent("output", o.output);
   CheckWritableParent("metrics", o.metrics);
+}
+
+models::ReadOptions ReaderOptions(const std::string& path, const std::string& labels,
+                                  const std::string& format, int label_column,
+                                  const char* labels_option) {
+  models::ReadOptions ro;
+  ro.path = path;
+  ro.labels_path = labels;
+  ro.format = format.empty() ? models::GuessFormat(path) : models::ParseFormat(format);
+  ro.label_column = label_column;
+  if (ro.format == models::Format::kIdx && labels.empty())
+    throw UsageError("IDX data needs its labels file", path,
+                     std::string("give ") + labels_option + " (the *-labels-idx1-ubyte file)");
+  return ro;
 }
 
 std::string CanonicalText(const TrainOptions& options) {
