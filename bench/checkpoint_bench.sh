@@ -41,7 +41,7 @@ run_fm() {  # run_fm TAG EXTRA... -> $work/TAG-m.jsonl, $work/TAG-o<r>.log
   for ((r = 0; r < ranks; r++)); do
     "$rt" train --zk "$ZK_CONNECT" --job "ckbench-$tag-$$" --ranks "$ranks" \
       --data "$fm/train-images-idx3-ubyte.gz" --labels "$fm/train-labels-idx1-ubyte.gz" \
-      --format idx --bias --tol 1e-9 --epochs "$epochs" --eval-every 1000 --threads 1 \
+      --format idx --optimizer lbfgs --tol 1e-9 --epochs "$epochs" --eval-every 1000 --threads 1 \
       --metrics "$work/$tag-m.jsonl" "$@" >"$work/$tag-o$r.log" 2>&1 &
     pids+=($!)
   done
@@ -91,6 +91,7 @@ for st in ${SESSION_TIMEOUTS:-2000 10000}; do
   for r in 0 1 2 3; do
     RINGTRAIN_ZK_SESSION_TIMEOUT_MS=$st RINGTRAIN_FAULT=epoch-delay:100 "$rt" train \
       --zk "$ZK_CONNECT" --job "$job" --min-ranks 3 --max-ranks 4 --data "$heart" --C 100 \
+      --optimizer lbfgs \
       --tol 1e-300 --epochs 400 --threads 1 --timeout 60 --metrics "$work/r.jsonl" \
       >"$work/r$r.log" 2>&1 &
     pids+=($!)

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   spec.classes = DistinctLabels(d);
   spec.num_features = d.num_features;
   spec.bias = true;
-  AssignClasses(d, spec.classes, o.path);
+  AssignClasses(d, spec.classes);
   std::vector<double> w(static_cast<std::size_t>(spec.num_weights()), 0.001);
   std::vector<double> g(w.size());
   for (int t : threads) {

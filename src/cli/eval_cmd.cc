@@ -1,14 +1,19 @@
 // cli/eval_cmd.cc — `ringtrain eval`: accuracy, objective, log-loss, AUC (binary) and the
 // confusion matrix of a model on a labelled data file, printed to stdout (--json: one JSON
-// object).
+// object). The data file is described by the same reader options as train's --data. Rows of a
+// class the model never saw count as errors in the accuracy (one warning names the classes);
+// the objective, log-loss, AUC and confusion matrix cover the other rows.
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
 #include "train/trainer.h"
@@ -17,7 +22,9 @@ namespace ringtrain::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, data, labels, format;
+  std::string model, data;
+  std::string labels, format;  // the reader fields (train::VisitReaderFields)
+  int label_column = 0;
   double c = 1.0;
   bool json = false;
 };
@@ -25,16 +32,14 @@ struct EvalOptions {
 int RunEval(const EvalOptions& o) {
   if (!(o.c > 0)) throw UsageError("--C must be > 0", "ringtrain eval");
   models::LinearModel model = models::LoadModel(o.model);
-  models::ReadOptions ro;
-  ro.path = o.data;
-  ro.labels_path = o.labels;
-  ro.format = o.format.empty() ? models::GuessFormat(o.data) : models::ParseFormat(o.format);
-  if (ro.format == models::Format::kIdx && o.labels.empty())
-    throw UsageError("--labels is required for IDX data", o.data);
-  models::Dataset data = models::ReadShard(ro);
+  models::Dataset data = models::ReadShard(train::ReaderOptions(o, o.data, o.labels, "--labels"));
   train::FitFeatures(data, model.spec.num_features);
-  models::AssignClasses(data, model.spec.classes, o.data);
+  // Rows of a class the model never saw are evaluated as errors (like liblinear-predict).
+  const std::vector<double> unseen = models::AssignClasses(data, model.spec.classes);
   models::EvalSums sums = models::Evaluate(model, data);
+  if (!unseen.empty())
+    log::Warn(models::UnseenClassesWarning(o.data, unseen, sums.unseen, sums.rows));
+  const double seen_rows = sums.rows - sums.unseen;
   double sq = 0;
   for (double w : model.weights) sq += w * w;
   const std::size_t k = model.spec.classes.size();
@@ -45,7 +50,9 @@ int RunEval(const EvalOptions& o) {
   j["C"] = o.c;
   const models::LossInfo& loss = models::Info(model.spec.loss);
   j["loss"] = loss.name;
-  if (loss.probabilistic && sums.rows > 0) j["log_loss"] = sums.log_loss_sum / sums.rows;
+  j["unseen_rows"] = sums.unseen;
+  j["unseen_classes"] = unseen;
+  if (loss.probabilistic && seen_rows > 0) j["log_loss"] = sums.log_loss_sum / seen_rows;
   if (k == 2) {
     auto scores = models::DecisionValues(model, data);
     j["auc"] = models::BinaryAuc(scores, data.class_index);
@@ -64,6 +71,12 @@ int RunEval(const EvalOptions& o) {
   }
   std::printf("rows       %.0f\naccuracy   %.6f\nobjective  %.10g (C = %g)\n", sums.rows,
               j["accuracy"].get<double>(), j["objective"].get<double>(), o.c);
+  if (!unseen.empty()) {
+    std::printf(
+        "unseen     %.0f rows of classes the model never saw: %s (counted as errors; "
+        "left out of the objective, log_loss, auc and confusion)\n",
+        sums.unseen, models::LabelList(unseen, 10).c_str());
+  }
   if (j.contains("log_loss")) std::printf("log_loss   %.6f\n", j["log_loss"].get<double>());
   if (j.contains("auc")) std::printf("auc        %.6f\n", j["auc"].get<double>());
   std::printf("confusion (rows: true, columns: predicted)\n%10s", "");
@@ -84,8 +97,7 @@ void AddEvalCommand(CLI::App& app, RunFn* run) {
   auto o = std::make_shared<EvalOptions>();
   sub->add_option("--model", o->model, "model file written by train")->required();
   sub->add_option("--data", o->data, "data file (IDX: images)")->required();
-  sub->add_option("--labels", o->labels, "IDX labels file");
-  sub->add_option("--format", o->format, "libsvm|idx|csv (default: from the file name)");
+  RegisterReaderOptions(*sub, *o);  // --labels, --format, --label-column: as train reads --data
   sub->add_option("--C", o->c, "C of the objective 0.5|w|^2 + C sum loss")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->callback([run, o] { *run = [o] { return RunEval(*o); }; });

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -54,21 +53,13 @@ void CheckTomlLines(const std::string& path) {
 void RegisterTrainOptions(CLI::App& app, TrainCli& cli) {
   app.add_option("--config", cli.config_path,
                  "TOML file with any of these options as keys (the command line wins)");
-  train::VisitTrainFields(
-      cli.options, [&](const char* name, auto& value, const char* help, train::Scope scope) {
-        std::string flag = std::string("--") + name;
-        std::string text = help;
-        if (scope == train::Scope::kShape) text += " [must match across ranks and on resume]";
-        if constexpr (std::is_same_v<std::remove_reference_t<decltype(value)>, bool>) {
-          app.add_flag(flag, value, text);
-        } else {
-          // Repeating an option is allowed and the last one wins, so wrapper scripts can
-          // append to a user's command line.
-          app.add_option(flag, value, text)
-              ->capture_default_str()
-              ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-        }
-      });
+  train::VisitTrainFields(cli.options,
+                          [&](const char* name, auto& value, const char* help, train::Scope scope) {
+                            std::string text = help;
+                            if (scope == train::Scope::kShape)
+                              text += " [must match across ranks and on resume]";
+                            AddFieldOption(app, name, value, text);
+                          });
 }
 
 void FinishTrainOptions(CLI::App& app, TrainCli& cli) {
@@ -88,7 +79,9 @@ void FinishTrainOptions(CLI::App& app, TrainCli& cli) {
       bool in_train =
           item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == "train");
       CLI::Option* opt = app.get_option_no_throw("--" + item.name);
-      if (!in_train || opt == nullptr || item.name == "config")
+      // Only a field's own name is a key (not an alias such as --no-bias: bias = false).
+      if (!in_train || opt == nullptr || item.name == "config" ||
+          opt->get_single_name() != item.name)
         throw UsageError("unknown key '" + item.fullname() + "' in the --config file", path,
                          "keys are train options without the dashes, e.g. C = 1.0");
       if (opt->count() > 0) continue;  // the command line wins

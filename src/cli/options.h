@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <type_traits>
 
 #include "train/options.h"
 
@@ -20,8 +21,30 @@ struct TrainCli {
   bool ranks_given = false;  // --ranks came from the command line or the file
 };
 
+// One field as --<name>: a bool is a flag (--<name>=false also works; a bool on by default
+// gets --no-<name> too), anything else an option whose last occurrence wins, so wrapper
+// scripts can append to a user's command line.
+template <class T>
+void AddFieldOption(CLI::App& app, const std::string& name, T& value, const std::string& help) {
+  if constexpr (std::is_same_v<T, bool>) {
+    app.add_flag(value ? "--" + name + ",!--no-" + name : "--" + name, value, help);
+  } else {
+    app.add_option("--" + name, value, help)
+        ->capture_default_str()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+}
+
 // Registers --config and every TrainOptions field as --<name> (bools as flags) on `app`.
 void RegisterTrainOptions(CLI::App& app, TrainCli& cli);
+
+// Registers train's reader fields (train::VisitReaderFields: --labels, --format,
+// --label-column, ...) on a command that reads a data file too (eval, predict).
+template <class Fields>
+void RegisterReaderOptions(CLI::App& app, Fields& fields) {
+  train::VisitReaderFields(fields, [&](const char* name, auto& value, const char* help,
+                                       train::Scope) { AddFieldOption(app, name, value, help); });
+}
 // After app.parse(): applies --config (command line wins), sets options.zk_given and
 // ranks_given. Throws UsageError for a missing/malformed file or an unknown key.
 void FinishTrainOptions(CLI::App& app, TrainCli& cli);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "models/dataset.h"
@@ -20,7 +21,9 @@ namespace ringtrain::cli {
 namespace {
 
 struct PredictOptions {
-  std::string model, data, labels, format, output;
+  std::string model, data, output;
+  std::string labels, format;  // the reader fields (train::VisitReaderFields)
+  int label_column = 0;
   bool probabilities = false;
 };
 
@@ -32,13 +35,7 @@ std::string Num(double v) {
 
 int RunPredict(const PredictOptions& o) {
   models::LinearModel model = models::LoadModel(o.model);
-  models::ReadOptions ro;
-  ro.path = o.data;
-  ro.labels_path = o.labels;
-  ro.format = o.format.empty() ? models::GuessFormat(o.data) : models::ParseFormat(o.format);
-  if (ro.format == models::Format::kIdx && o.labels.empty())
-    throw UsageError("--labels is required for IDX data", o.data);
-  models::Dataset data = models::ReadShard(ro);
+  models::Dataset data = models::ReadShard(train::ReaderOptions(o, o.data, o.labels, "--labels"));
   train::FitFeatures(data, model.spec.num_features);
   std::string out;
   auto predicted = models::PredictLabels(model, data);
@@ -75,8 +72,7 @@ void AddPredictCommand(CLI::App& app, RunFn* run) {
   auto o = std::make_shared<PredictOptions>();
   sub->add_option("--model", o->model, "model file written by train")->required();
   sub->add_option("--data", o->data, "data file (IDX: images)")->required();
-  sub->add_option("--labels", o->labels, "IDX labels file");
-  sub->add_option("--format", o->format, "libsvm|idx|csv (default: from the file name)");
+  RegisterReaderOptions(*sub, *o);  // --labels, --format, --label-column: as train reads --data
   sub->add_option("--output", o->output, "output file (default: stdout)");
   sub->add_flag("--probabilities", o->probabilities, "class probabilities (LR models)");
   sub->callback([run, o] { *run = [o] { return RunPredict(*o); }; });

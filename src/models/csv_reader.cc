@@ -113,6 +113,8 @@ Dataset ReadCsvShard(const ReadOptions& options) {
             path + ":" + std::to_string(no), "remove or impute NaN/inf values");
       }
       if (static_cast<std::int64_t>(c) == label_col) {
+        if (options.class_labels) CheckClassLabel(v, path, no);
+        if (data.labels.empty()) data.first_line = no;
         data.labels.push_back(v);
       } else {
         data.dense.push_back(static_cast<float>(v));

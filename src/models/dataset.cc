@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <string>
 
 #include "common/error.h"
@@ -16,13 +17,46 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string LabelText(double v) {
+}  // namespace
+
+std::string LabelText(double label) {
   char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  auto r = std::to_chars(buf, buf + sizeof buf, label);
   return std::string(buf, r.ptr);
 }
 
-}  // namespace
+std::string LabelList(const std::vector<double>& labels, std::size_t at_most) {
+  std::string list;
+  for (std::size_t i = 0; i < labels.size() && i < at_most; ++i)
+    list += (i == 0 ? "" : ", ") + LabelText(labels[i]);
+  if (labels.size() > at_most) list += " and " + std::to_string(labels.size() - at_most) + " more";
+  return list;
+}
+
+std::string UnseenClassesWarning(const std::string& path, const std::vector<double>& unseen,
+                                 double rows, double all_rows) {
+  const auto n = static_cast<std::int64_t>(rows);
+  std::string out = path + ": " + std::to_string(n) +
+                    (n == 1 ? " row has a label" : " rows have labels") +
+                    " the model never saw (class" + (unseen.size() == 1 ? " " : "es ") +
+                    LabelList(unseen, 10) + "); they are evaluated and count as errors";
+  if (rows == all_rows)
+    out += " (no row is of a class of the model: are --label-column and --format right?)";
+  return out;
+}
+
+std::string RegressionHint() {
+  return "for real-valued targets train a regression model (--model svr or --model linreg); "
+         "for classes give integer labels";
+}
+
+void internal::CheckClassLabel(double label, const std::string& path, std::int64_t line_no) {
+  if (label == std::trunc(label)) return;
+  throw DataError("label " + LabelText(label) +
+                      " is not an integer: the labels look continuous (real-valued targets), "
+                      "but a classifier needs class labels",
+                  path + ":" + std::to_string(line_no), RegressionHint());
+}
 
 Format ParseFormat(const std::string& text) {
   if (text == "libsvm") return Format::kLibsvm;
@@ -91,21 +125,22 @@ void SetNumFeatures(Dataset& data, std::int64_t n) {
   data.num_features = n;
 }
 
-void AssignClasses(Dataset& data, std::span<const double> classes, const std::string& where) {
+std::vector<double> AssignClasses(Dataset& data, std::span<const double> classes) {
+  std::vector<double> unseen;
   data.class_index.resize(data.labels.size());
   for (std::size_t i = 0; i < data.labels.size(); ++i) {
     const double y = data.labels[i];
     auto it = std::lower_bound(classes.begin(), classes.end(), y);
     if (it == classes.end() || *it != y) {
-      std::string list;
-      for (double c : classes) list += (list.empty() ? "" : " ") + LabelText(c);
-      throw DataError("label " + LabelText(y) + " (row " +
-                          std::to_string(data.first_row + static_cast<std::int64_t>(i)) +
-                          ") is not one of the model's classes [" + list + "]",
-                      where, "predict/evaluate with data of the classes the model was trained on");
+      data.class_index[i] = kUnseenClass;
+      unseen.push_back(y);
+      continue;
     }
     data.class_index[i] = static_cast<std::int32_t>(it - classes.begin());
   }
+  std::sort(unseen.begin(), unseen.end());
+  unseen.erase(std::unique(unseen.begin(), unseen.end()), unseen.end());
+  return unseen;
 }
 
 }  // namespace ringtrain::models

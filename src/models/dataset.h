@@ -29,12 +29,19 @@ struct ReadOptions {
   int shard = 0;  // this rank's shard index, 0 <= shard < num_shards
   int num_shards = 1;
   int label_column = 0;  // CSV: 0-based label column; -1 = last column
+  // The labels are classes (the data of a classifier): a label that is not an integer means
+  // the targets are real values, and is a DataError naming file:line ("the labels look
+  // continuous"). IDX labels are bytes, always integers.
+  bool class_labels = false;
   // CSV: a header line is detected automatically (first line not numeric) unless forced.
 };
 
 struct Dataset {
   // Global position of this shard's first row; rows of shard s precede those of s+1.
   std::int64_t first_row = 0;
+  // Text formats: the 1-based line of this shard's first row in the file (0: no row, or IDX),
+  // so checks made after reading can still name file:line.
+  std::int64_t first_line = 0;
   // Feature count: max feature index seen in this shard + 1 until the trainer agrees the
   // global count across ranks and sets it (SetNumFeatures).
   std::int64_t num_features = 0;
@@ -50,7 +57,8 @@ struct Dataset {
   std::vector<float> dense;
   std::int64_t dense_cols = 0;
 
-  // Filled by AssignClasses: index into the agreed, sorted class list, one per row.
+  // Filled by AssignClasses: index into the agreed, sorted class list, one per row;
+  // kUnseenClass for a label that is not one of the classes (evaluation data only).
   std::vector<std::int32_t> class_index;
 
   std::int64_t rows() const { return static_cast<std::int64_t>(labels.size()); }
@@ -70,8 +78,24 @@ std::vector<double> DistinctLabels(const Dataset& data);
 // n the rows are widened with zeros.
 void SetNumFeatures(Dataset& data, std::int64_t n);
 
-// Maps every label to its index in `classes` (sorted ascending). A label not in the list
-// throws DataError naming the label and `where` (e.g. the file).
-void AssignClasses(Dataset& data, std::span<const double> classes, const std::string& where);
+inline constexpr std::int32_t kUnseenClass = -1;
+
+// Maps every label to its index in `classes` (sorted ascending). A label not in the list (a
+// class the model never saw) gets kUnseenClass; returns those labels, sorted and distinct
+// (empty when every label is a class). Evaluate counts such rows as errors.
+std::vector<double> AssignClasses(Dataset& data, std::span<const double> classes);
+
+// The one warning about them: "<path>: 12 rows have labels the model never saw (classes 7,
+// 9); they are evaluated and count as errors" (`rows` of `all_rows` rows).
+std::string UnseenClassesWarning(const std::string& path, const std::vector<double>& unseen,
+                                 double rows, double all_rows);
+// "1, 2.5, 7" (at most `at_most` labels, then "and N more").
+std::string LabelList(const std::vector<double>& labels, std::size_t at_most);
+
+// "2.5", "-1", "1e+30": a label as the messages print it (shortest round trip).
+std::string LabelText(double label);
+// What to do with real-valued targets, for the "labels look continuous" errors: names the
+// regression models.
+std::string RegressionHint();
 
 }  // namespace ringtrain::models

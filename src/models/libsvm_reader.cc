@@ -27,8 +27,9 @@ constexpr const char* kHint =
     "LIBSVM lines are '<label> <index>:<value> ...' with 1-based ascending indices";
 
 // Parses one line into `data`; returns false for blank/comment lines.
-bool ParseLine(std::string_view line, std::int64_t line_no, const std::string& path, Dataset& data,
-               std::int64_t& max_index) {
+bool ParseLine(std::string_view line, std::int64_t line_no, const ReadOptions& options,
+               Dataset& data, std::int64_t& max_index) {
+  const std::string& path = options.path;
   std::size_t hash = line.find('#');
   if (hash != std::string_view::npos) line = line.substr(0, hash);
   std::size_t i = 0;
@@ -45,6 +46,7 @@ bool ParseLine(std::string_view line, std::int64_t line_no, const std::string& p
   if (!ParseDouble(label_text, label) || !std::isfinite(label)) {
     Fail(path, line_no, "unparsable label", label_text, kHint);
   }
+  if (options.class_labels) CheckClassLabel(label, path, line_no);
   std::int64_t prev = 0;
   for (std::string_view tok = next_token(); !tok.empty(); tok = next_token()) {
     std::size_t colon = tok.find(':');
@@ -78,6 +80,7 @@ bool ParseLine(std::string_view line, std::int64_t line_no, const std::string& p
     data.val.push_back(fv);
   }
   if (prev > max_index) max_index = prev;
+  if (data.labels.empty()) data.first_line = line_no;
   data.labels.push_back(label);
   data.row_ptr.push_back(static_cast<std::int64_t>(data.col.size()));
   return true;
@@ -103,7 +106,7 @@ Dataset ReadLibsvmShard(const ReadOptions& options) {
   // for typical files; it avoids most regrowth without holding 2x.
   std::int64_t max_index = 0;
   file.ForEachLine(begin, end, prefix.lines + 1, [&](std::string_view line, std::int64_t no) {
-    ParseLine(line, no, options.path, data, max_index);
+    ParseLine(line, no, options, data, max_index);
   });
   data.col.shrink_to_fit();
   data.val.shrink_to_fit();

@@ -71,9 +71,13 @@ std::vector<double> PredictLabels(const LinearModel& model, const Dataset& data)
 std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset& data);
 
 // Additive statistics so ranks can allreduce them: sums and counts only.
+// Rows of a class the model never saw (class_index kUnseenClass) count in `rows` and
+// `unseen` and never as correct (liblinear-predict's accuracy); the loss, log-loss and
+// confusion sums cover the other rows only.
 struct EvalSums {
   double rows = 0;
   double correct = 0;
+  double unseen = 0;              // rows whose label is not one of the model's classes
   double loss_sum = 0;            // data loss sum, same as LossGradientSum's value
   double log_loss_sum = 0;        // -log p(true class) (probabilistic models; 0 otherwise)
   std::vector<double> confusion;  // classes x classes, [true * K + predicted]
@@ -81,7 +85,8 @@ struct EvalSums {
   static EvalSums Unpack(std::span<const double> packed, std::size_t num_classes);
 };
 EvalSums Evaluate(const LinearModel& model, const Dataset& data);
-// AUC of the binary decision values against labels (class index 1 positive), one shard.
+// AUC of the binary decision values against labels (class index 1 positive, rows of unseen
+// classes left out), one shard.
 double BinaryAuc(std::span<const double> scores, std::span<const std::int32_t> class_index);
 
 // Binary model file (magic, version, kind, loss, classes, features, bias, epoch, weights,

@@ -113,23 +113,24 @@ std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset
 }
 
 std::vector<double> EvalSums::Pack() const {
-  std::vector<double> out{rows, correct, loss_sum, log_loss_sum};
+  std::vector<double> out{rows, correct, unseen, loss_sum, log_loss_sum};
   out.insert(out.end(), confusion.begin(), confusion.end());
   return out;
 }
 
 EvalSums EvalSums::Unpack(std::span<const double> packed, std::size_t num_classes) {
-  if (packed.size() != 4 + num_classes * num_classes) {
+  if (packed.size() != 5 + num_classes * num_classes) {
     throw UsageError("packed EvalSums has " + std::to_string(packed.size()) + " values, expected " +
-                         std::to_string(4 + num_classes * num_classes),
+                         std::to_string(5 + num_classes * num_classes),
                      "EvalSums::Unpack", "pack and unpack with the same class count");
   }
   EvalSums e;
   e.rows = packed[0];
   e.correct = packed[1];
-  e.loss_sum = packed[2];
-  e.log_loss_sum = packed[3];
-  e.confusion.assign(packed.begin() + 4, packed.end());
+  e.unseen = packed[2];
+  e.loss_sum = packed[3];
+  e.log_loss_sum = packed[4];
+  e.confusion.assign(packed.begin() + 5, packed.end());
   return e;
 }
 
@@ -142,12 +143,22 @@ EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
   EvalSums e;
   e.confusion.assign(nc * nc, 0.0);
   e.rows = static_cast<double>(data.rows());
-  e.loss_sum = LossGradientSum(model.spec, data, model.weights, {});
+  // The loss needs a true class: rows of unseen classes are left out of it.
+  std::vector<std::int64_t> seen;
+  for (std::size_t r = 0; r < data.class_index.size(); ++r)
+    if (data.class_index[r] != kUnseenClass) seen.push_back(static_cast<std::int64_t>(r));
+  e.unseen = e.rows - static_cast<double>(seen.size());
+  if (e.unseen == 0) {
+    e.loss_sum = LossGradientSum(model.spec, data, model.weights, {});
+  } else if (!seen.empty()) {
+    e.loss_sum = LossGradientSum(model.spec, data, model.weights, {}, seen);
+  }
   const std::vector<double> s = DecisionValues(model, data);
   const int k = model.spec.num_outputs();
   const bool probabilistic = Info(model.spec.loss).probabilistic;
   std::vector<double> p(nc);
   for (std::size_t r = 0; r < static_cast<std::size_t>(data.rows()); ++r) {
+    if (data.class_index[r] == kUnseenClass) continue;  // an error: no prediction matches it
     const double* sr = s.data() + r * static_cast<std::size_t>(k);
     const std::size_t truth = static_cast<std::size_t>(data.class_index[r]);
     const std::size_t pred = PredictIndex(sr, k);
@@ -166,9 +177,11 @@ double BinaryAuc(std::span<const double> scores, std::span<const std::int32_t> c
   if (scores.size() != class_index.size()) {
     throw UsageError("scores and labels differ in count", "BinaryAuc", "one score per row");
   }
-  const std::size_t n = scores.size();
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t{0});
+  // Ranks among the rows of the model's classes only.
+  std::vector<std::size_t> order;
+  for (std::size_t r = 0; r < scores.size(); ++r)
+    if (class_index[r] != kUnseenClass) order.push_back(r);
+  const std::size_t n = order.size();
   std::sort(order.begin(), order.end(),
             [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
   // Mann-Whitney U with average ranks for ties.

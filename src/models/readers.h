@@ -36,4 +36,8 @@ inline bool ParseInt64(std::string_view text, std::int64_t& out) {
 
 inline bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
+// ReadOptions::class_labels: a label that is not an integer is a DataError naming
+// path:line_no ("the labels look continuous").
+void CheckClassLabel(double label, const std::string& path, std::int64_t line_no);
+
 }  // namespace ringtrain::models::internal

@@ -101,6 +101,9 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (ch.multiclass == models::Multiclass::kMultinomial && !loss.multinomial)
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
   if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
+  // The method that reaches liblinear's optimum fastest for the loss: tron where the loss has a
+  // Hessian, lbfgs for other smooth losses, sgd for the non-differentiable ones (the hinge).
+  if (o.optimizer.empty()) o.optimizer = !loss.smooth ? "sgd" : loss.has_hessian ? "tron" : "lbfgs";
   if (o.optimizer == "lbfgs") {
     ch.optimizer = OptimizerKind::kLbfgs;
   } else if (o.optimizer == "tron") {
@@ -151,6 +154,20 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("job", "is required for a distributed run", "name the job, e.g. --job exp42");
   CheckWritableParent("output", o.output);
   CheckWritableParent("metrics", o.metrics);
+}
+
+models::ReadOptions ReaderOptions(const std::string& path, const std::string& labels,
+                                  const std::string& format, int label_column,
+                                  const char* labels_option) {
+  models::ReadOptions ro;
+  ro.path = path;
+  ro.labels_path = labels;
+  ro.format = format.empty() ? models::GuessFormat(path) : models::ParseFormat(format);
+  ro.label_column = label_column;
+  if (ro.format == models::Format::kIdx && labels.empty())
+    throw UsageError("IDX data needs its labels file", path,
+                     std::string("give ") + labels_option + " (the *-labels-idx1-ubyte file)");
+  return ro;
 }
 
 std::string CanonicalText(const TrainOptions& options) {

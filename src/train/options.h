@@ -9,12 +9,17 @@
 // Scope::kShape keys change the model shape or the objective/trajectory: they must match
 // across the ranks of a job and on resume. Scope::kRun keys may differ (epochs, checkpoint
 // interval, ranks, threads, timeout, output paths, ZooKeeper address, ...).
+// VisitReaderFields(fields, visitor) is the part of the field list that says how a data file
+// is read (besides its path): train registers it through VisitTrainFields, eval and predict
+// register the same fields on their own option structs (cli/options.h), so a CSV or IDX file
+// is described the same way to every command and a new reader option reaches all of them.
 // No getenv, no I/O here: plain data and pure functions.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "models/dataset.h"
 #include "models/linear_model.h"
 #include "models/loss_info.h"
 
@@ -59,10 +64,10 @@ struct TrainOptions {
   std::string loss;          // models::kLossTable names; "" = the model's default loss
   std::string multiclass = "ovr";
   double c = 1.0;
-  bool bias = false;
+  bool bias = true;  // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
   // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
-  std::string optimizer = "lbfgs";
-  int batch_size = 256;  // sgd: local batch; global batch = local x ranks
+  std::string optimizer;  // "" = by the loss: tron for smooth losses, sgd for the hinge
+  int batch_size = 256;   // sgd: local batch; global batch = local x ranks
   double lr = 0.1;
   double lr_decay = 0.0;  // sgd: lr_t = lr / (1 + lr_decay * t), t = global step
   double momentum = 0.9;
@@ -85,8 +90,30 @@ struct TrainOptions {
   Choices choices;
 };
 
+// visitor(name, member_ref, help, scope) for the fields that describe how a data file is read
+// (every member `Fields` needs: labels, format, label_column). Canonical order.
+template <class Fields, class Visitor>
+void VisitReaderFields(Fields& o, Visitor&& v) {
+  v("labels", o.labels, "IDX labels file of --data", Scope::kShape);
+  v("format", o.format, "libsvm|idx|csv (default: from the file name)", Scope::kShape);
+  v("label-column", o.label_column, "CSV: 0-based label column (-1 = last)", Scope::kShape);
+}
+
+// The reader options of data file `path` (IDX: its labels file `labels`) under the reader
+// fields of `o`: the one place train, eval and predict turn their options into a reader call.
+// An IDX file without a labels file is a UsageError telling to give `labels_option`.
+models::ReadOptions ReaderOptions(const std::string& path, const std::string& labels,
+                                  const std::string& format, int label_column,
+                                  const char* labels_option);
+template <class Fields>
+models::ReadOptions ReaderOptions(const Fields& o, const std::string& path,
+                                  const std::string& labels, const char* labels_option) {
+  return ReaderOptions(path, labels, o.format, o.label_column, labels_option);
+}
+
 // visitor(name, member_ref, help, scope) for every field in canonical order. `name` is the
-// long option / TOML key without dashes. zk_given is not a field (cli/ sets it).
+// long option / TOML key without dashes. zk_given is not a field (cli/ sets it). A bool field
+// whose default is true is also registered as --no-<name> (and --<name>=false works).
 template <class Options, class Visitor>
 void VisitTrainFields(Options& o, Visitor&& v) {
   v("job", o.job, "job name (ZooKeeper node /ringtrain/<job>)", Scope::kRun);
@@ -108,9 +135,7 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("interface", o.interface, "advertise (and bind) this network interface's IPv4 address",
     Scope::kRun);
   v("data", o.data, "training data file (IDX: the images file)", Scope::kShape);
-  v("labels", o.labels, "IDX labels file of --data", Scope::kShape);
-  v("format", o.format, "libsvm|idx|csv (default: from the file name)", Scope::kShape);
-  v("label-column", o.label_column, "CSV: 0-based label column (-1 = last)", Scope::kShape);
+  VisitReaderFields(o, v);
   v("test-data", o.test_data, "test data evaluated every epoch", Scope::kRun);
   v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kRun);
   v("model", o.model, "lr|svm (docs/training.md)", Scope::kShape);
@@ -118,9 +143,14 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     Scope::kShape);
   v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
   v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
-  v("bias", o.bias, "add a bias feature of value 1 (regularised, like liblinear -B 1)",
+  v("bias", o.bias,
+    "add a bias feature of value 1 (regularised, like liblinear -B 1); on by default, "
+    "--no-bias (or --bias=false) leaves it out",
     Scope::kShape);
-  v("optimizer", o.optimizer, "lbfgs|tron|sgd", Scope::kShape);
+  v("optimizer", o.optimizer,
+    "lbfgs|tron|sgd (default: tron, the one that converges, for the logistic and squared "
+    "hinge losses; sgd for the hinge)",
+    Scope::kShape);
   v("batch-size", o.batch_size, "sgd: rows per rank per step", Scope::kShape);
   v("lr", o.lr, "sgd: learning rate", Scope::kShape);
   v("lr-decay", o.lr_decay, "sgd: lr / (1 + lr-decay * step)", Scope::kShape);
@@ -143,9 +173,9 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("timeout", o.timeout, "seconds any blocking step may take", Scope::kRun);
 }
 
-// Fills defaults that depend on other fields (loss from model), checks every rule and parses
-// the choices into options.choices; throws UsageError naming the option (e.g. "--C must be
-// > 0, got -1"). Idempotent.
+// Fills defaults that depend on other fields (loss from model, optimizer from loss), checks
+// every rule and parses the choices into options.choices; throws UsageError naming the option
+// (e.g. "--C must be > 0, got -1"). Idempotent.
 void FinalizeAndValidate(TrainOptions& options);
 
 // "key = value" lines of the kShape fields, in field-list order, values canonical (doubles

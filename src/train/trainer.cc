@@ -31,19 +31,37 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-models::Dataset ReadPart(const std::string& path, const std::string& labels, const TrainOptions& o,
-                         int shard, int shards) {
-  models::ReadOptions ro;
-  ro.path = path;
-  ro.labels_path = labels;
-  ro.format = o.format.empty() ? models::GuessFormat(path) : models::ParseFormat(o.format);
+// Every model of this build is a classifier: its labels are classes.
+bool IsClassifier(const TrainOptions&) { return true; }
+
+models::Dataset ReadPart(const std::string& path, const std::string& labels,
+                         const char* labels_option, const TrainOptions& o, int shard, int shards,
+                         bool class_labels) {
+  models::ReadOptions ro = ReaderOptions(o, path, labels, labels_option);
   ro.shard = shard;
   ro.num_shards = shards;
-  ro.label_column = o.label_column;
-  if (ro.format == models::Format::kIdx && labels.empty())
-    throw UsageError("IDX data needs its labels file", path,
-                     "give --labels (or --test-labels for --test-data)");
+  ro.class_labels = class_labels;
   return models::ReadShard(ro);
+}
+
+// A classifier's labels that look like real-valued targets: many distinct values with few rows
+// each (integer-valued targets; a non-integer label is refused by the reader already). Every
+// rank decides on the agreed values, so all fail together; the error names the first row.
+constexpr std::size_t kContinuousMinLabels = 20;
+constexpr std::int64_t kContinuousRowsPerLabel = 3;
+
+void CheckLabelsLookLikeClasses(const std::vector<double>& classes, std::int64_t global_rows,
+                                std::int64_t first_line, const std::string& path) {
+  if (classes.size() <= kContinuousMinLabels ||
+      global_rows >= kContinuousRowsPerLabel * static_cast<std::int64_t>(classes.size()))
+    return;
+  throw DataError("the labels look continuous: " + std::to_string(classes.size()) +
+                      " distinct values in " + std::to_string(global_rows) + " rows (fewer than " +
+                      std::to_string(kContinuousRowsPerLabel) + " rows per value), from " +
+                      models::LabelText(classes.front()) + " to " +
+                      models::LabelText(classes.back()) + ", but a classifier needs classes",
+                  first_line > 0 ? path + ":" + std::to_string(first_line) : path,
+                  models::RegressionHint());
 }
 
 // Accuracy and loss sum over every rank's shard.
@@ -90,6 +108,8 @@ std::string EpochMetrics::ToJson() const {
   j["wall_s"] = wall_s;
   j["generation"] = generation;
   j["world_size"] = world_size;
+  j["converged"] = converged;
+  if (!stop_reason.empty()) j["stop_reason"] = stop_reason;
   return j.dump();  // NaN becomes null
 }
 
@@ -131,9 +151,12 @@ void FitFeatures(models::Dataset& data, std::int64_t n) {
 ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm) {
   ShardedData d;
   const int rank = comm.rank(), world = comm.world_size();
-  d.train = ReadPart(o.data, o.labels, o, rank, world);
+  const bool classifier = IsClassifier(o);
+  d.train = ReadPart(o.data, o.labels, "--labels", o, rank, world, classifier);
   d.has_test = !o.test_data.empty();
-  if (d.has_test) d.test = ReadPart(o.test_data, o.test_labels, o, rank, world);
+  // Test labels are not checked: a value the model never saw is an error in the accuracy.
+  if (d.has_test)
+    d.test = ReadPart(o.test_data, o.test_labels, "--test-labels", o, rank, world, false);
 
   // Feature count: the widest training shard. Test data is fitted to it.
   auto widths = AllGatherInt(comm, d.train.num_features);
@@ -149,12 +172,30 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   if (d.has_test) FitFeatures(d.test, features);
 
   auto classes = AgreeUnion(comm, models::DistinctLabels(d.train));
+  if (classifier) {
+    // The first row of the file is on the lowest rank holding a row.
+    std::int64_t first_line = 0;
+    for (std::int64_t line : AllGatherInt(comm, d.train.first_line))
+      if (first_line == 0) first_line = line;
+    CheckLabelsLookLikeClasses(classes, d.global_rows, first_line, o.data);
+  }
   if (classes.size() < 2)
     throw DataError("the training data has only one class (label " +
                         std::to_string(classes.empty() ? 0.0 : classes[0]) + ")",
                     o.data, "a classifier needs at least two distinct labels");
-  models::AssignClasses(d.train, classes, o.data);
-  if (d.has_test) models::AssignClasses(d.test, classes, o.test_data);
+  models::AssignClasses(d.train, classes);
+  if (d.has_test) {
+    // liblinear-predict's behaviour: rows of a class the model never saw are evaluated and
+    // count as errors; the leader says so once, naming the classes.
+    std::vector<double> unseen = AgreeUnion(comm, models::AssignClasses(d.test, classes));
+    if (!unseen.empty()) {
+      std::vector<double> rows = {0.0, static_cast<double>(d.test.rows())};
+      for (auto k : d.test.class_index) rows[0] += k == models::kUnseenClass ? 1.0 : 0.0;
+      comm.AllreduceSum(std::span<double>(rows));
+      if (comm.rank() == 0)
+        log::Warn(models::UnseenClassesWarning(o.test_data, unseen, rows[0], rows[1]));
+    }
+  }
 
   d.spec.loss = o.choices.loss;
   d.spec.multiclass = o.choices.multiclass;
@@ -283,6 +324,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
         epoch_compute_s > 0 ? passes * static_cast<double>(data.global_rows) / epoch_compute_s : 0;
     m.generation = info.generation;
     m.world_size = world;
+    m.converged = rep.converged;
+    if (last) m.stop_reason = rep.converged ? "converged" : "epoch_cap";
     result.history.push_back(m);
     if (leader) {
       double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /
@@ -306,12 +349,24 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   }
   state.optimizer_state = optimizer->SaveState();
   result.train_s = Seconds(start);
+  if (!result.history.empty()) result.stop_reason = result.history.back().stop_reason;
   if (leader && !result.history.empty()) {
     const auto& m = result.history.back();
+    if (!result.converged && !sgd) {
+      log::Warn("stopped at the epoch cap (--epochs " + std::to_string(o.epochs) + ") before " +
+                o.optimizer + " converged (|grad| " + Fmt(m.grad_norm, 4, false) +
+                " is above the --tol " + Fmt(o.tol, 4, false) +
+                " stopping rule): the model is short of the optimum; raise --epochs");
+    } else if (!result.converged) {
+      log::Info("sgd ran its --epochs " + std::to_string(o.epochs) +
+                " (it has no stopping rule; tron or lbfgs stop at the optimum)");
+    }
     log::Info("done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) +
-              " s" + (result.converged ? " (converged)" : "") + ", objective " +
-              Fmt(m.objective, 10, false) + ", train_acc " + Fmt(m.train_accuracy, 4, true) +
-              ", test_acc " + Fmt(m.test_accuracy, 4, true) + ", allreduce " +
+              " s" +
+              (result.converged ? " (converged)" : " (stopped at the epoch cap, not converged)") +
+              ", objective " + Fmt(m.objective, 10, false) + ", train_acc " +
+              Fmt(m.train_accuracy, 4, true) + ", test_acc " + Fmt(m.test_accuracy, 4, true) +
+              ", allreduce " +
               Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%");
   }
   return result;

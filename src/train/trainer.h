@@ -46,7 +46,9 @@ struct EpochMetrics {
   double epoch_s = 0;
   std::int64_t generation = 0;
   int world_size = 1;
-  std::string ToJson() const;  // one line, no newline
+  bool converged = false;      // the optimizer's stopping rule holds after this epoch
+  std::string stop_reason;     // the run's last epoch: "converged" | "epoch_cap"; else ""
+  std::string ToJson() const;  // one line, no newline; stop_reason only when set
 };
 
 struct TrainState {
@@ -64,8 +66,9 @@ struct TrainResult {
   TrainState state;
   std::vector<EpochMetrics> history;
   bool converged = false;
-  double read_s = 0;   // reading + agreeing the data
-  double train_s = 0;  // the epochs
+  std::string stop_reason;  // "converged" | "epoch_cap" ("" when no epoch ran)
+  double read_s = 0;        // reading + agreeing the data
+  double train_s = 0;       // the epochs
   std::int64_t global_rows = 0;
 };
 

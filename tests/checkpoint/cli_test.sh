@@ -90,13 +90,14 @@ for opt in sgd lbfgs; do
   [[ ${RCS[*]} == "0 0" ]] || fail "2-rank resume $opt: exit codes ${RCS[*]} $(tail -2 "$WORK/z-res-$opt.0")"
   # "resuming job J from epoch 4", or, if the first ring was re-formed under load before
   # training, "... resumes from epoch 4": either way the bits are compared below.
-  cat "$WORK"/z-res-$opt.* | grep -Eq "(resuming job $job from epoch|resumes from epoch) 4" ||
+  grep -hqE "(resuming job $job from epoch|resumes from epoch) 4" "$WORK"/z-res-$opt.* ||
     fail "$opt: no resume from 4: $(grep -h -E 'resum|ERROR|WARN' "$WORK"/z-res-$opt.* | head -5)"
   same "$WORK/z-full-$opt.model" "$WORK/z-res-$opt.model" "2-rank $opt resume"
 done
 pass "2 ranks: resume is bit-identical for sgd and lbfgs; --keep prunes records and files"
 
 # --- 4. crash between the durable file and its record ---
+common+=(--optimizer lbfgs)  # sections 4-5 compare with the lbfgs run of section 3
 job=$(job_name fault)
 RINGTRAIN_FAULT=after-checkpoint-write:4 run_ranks 2 "$job" "$WORK/f" --epochs 10 \
   --checkpoint-every 2 --checkpoint-dir "$WORK/f" --timeout 20
@@ -110,7 +111,7 @@ grep -qi "checkpoint" "$WORK/f.status" && grep -q "2" "$WORK/f.status" || fail "
 run_ranks 2 "$job" "$WORK/f-res" --epochs 10 --checkpoint-every 2 --checkpoint-dir "$WORK/f" \
   --resume --output "$WORK/f-res.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "resume after the fault: exit codes ${RCS[*]}"
-cat "$WORK"/f-res.* | grep -q "resuming job $job from epoch 2" || fail "did not resume from 2"
+grep -hq "resuming job $job from epoch 2" "$WORK"/f-res.* || fail "did not resume from 2"
 same "$WORK/z-full-lbfgs.model" "$WORK/f-res.model" "resume after the injected crash"
 pass "a crash between write and record leaves latest on the previous checkpoint"
 
@@ -134,7 +135,7 @@ cat "$WORK"/c-res.* | grep -Eq "(resuming job $job from epoch|resumes from epoch
 same "$WORK/z-full-lbfgs.model" "$WORK/c-res.model" "fallback from a corrupted record"
 run_ranks 2 "$job" "$WORK/rf" --epochs 10 --resume-from "$oldest" --output "$WORK/rf.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "--resume-from $oldest: exit codes ${RCS[*]}"
-cat "$WORK"/rf.* | grep -q "resuming job $job from epoch $oldest" ||
+grep -hq "resuming job $job from epoch $oldest" "$WORK"/rf.* ||
   fail "--resume-from $oldest did not start at $oldest"
 same "$WORK/z-full-lbfgs.model" "$WORK/rf.model" "--resume-from $oldest"
 pass "corrupted latest -> previous record with a WARN; --resume-from"

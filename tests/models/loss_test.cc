@@ -45,8 +45,8 @@ Pair RandomData(std::int64_t rows, std::int64_t nf, int k, std::uint32_t seed) {
   p.csr.num_features = p.dense.num_features = nf;
   std::vector<double> classes;
   for (int c = 0; c < k; ++c) classes.push_back(c * 2 - 1);
-  AssignClasses(p.csr, classes, "test");
-  AssignClasses(p.dense, classes, "test");
+  AssignClasses(p.csr, classes);
+  AssignClasses(p.dense, classes);
   return p;
 }
 
@@ -152,7 +152,7 @@ TEST(Gradient, LogisticAtLargeMarginsIsFiniteAndExact) {
   d.dense = {1.0f, 1.0f};
   d.dense_cols = d.num_features = 1;
   const std::vector<double> classes = {-1, 1};
-  AssignClasses(d, classes, "test");
+  AssignClasses(d, classes);
   ModelSpec s = Spec(Loss::kLogistic, Multiclass::kOvr, 2, 1, false);
   for (double w0 : {1000.0, -1000.0, 1e5}) {
     std::vector<double> w = {w0}, g = {0.0};
@@ -170,7 +170,7 @@ TEST(Gradient, LogisticAtLargeMarginsIsFiniteAndExact) {
   d3.dense = {1.0f, 1.0f};
   d3.dense_cols = d3.num_features = 1;
   const std::vector<double> c3 = {-1, 1, 3};
-  AssignClasses(d3, c3, "test");
+  AssignClasses(d3, c3);
   std::vector<double> w = {0, 1000, -1000}, g(3, 0.0);
   const double f = LossGradientSum(m, d3, w, g);
   EXPECT_EQ(f, 2000.0);  // row 1 loss 0, row 2 loss 1000 - (-1000)

@@ -136,7 +136,7 @@ void ExpectLiblinearAgrees(const std::string& data_path, Loss loss, Multiclass m
   m.spec.classes = DistinctLabels(d);
   m.spec.num_features = d.num_features;
   m.spec.bias = bias;
-  AssignClasses(d, m.spec.classes, data_path);
+  AssignClasses(d, m.spec.classes);
   Fit(m, d, 30, lr);
   const std::vector<double> ours = PredictLabels(m, d);
   ExportLiblinear(m, dir.File("model.txt"));

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/error.h"
 #include "models/dataset.h"
+#include "models/linear_model.h"
 #include "support/subprocess.h"
 
 namespace ringtrain::models {
@@ -311,16 +313,79 @@ TEST(Dataset, FormatsClassesAndWidening) {
   SetNumFeatures(d, 3);
   EXPECT_EQ(d.dense, (std::vector<float>{1, 0, 0, 2, 0, 0, 3, 0, 0}));
   const std::vector<double> classes = {-1, 3};
-  AssignClasses(d, classes, "here");
+  EXPECT_TRUE(AssignClasses(d, classes).empty());
   EXPECT_EQ(d.class_index, (std::vector<std::int32_t>{1, 0, 1}));
+  // A class the model never saw: kUnseenClass, and the label is returned once.
   const std::vector<double> other = {-1, 2};
-  try {
-    AssignClasses(d, other, "test.svm");
-    ADD_FAILURE();
-  } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("label 3"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("test.svm"), std::string::npos) << e.what();
+  EXPECT_EQ(AssignClasses(d, other), (std::vector<double>{3}));
+  EXPECT_EQ(d.class_index, (std::vector<std::int32_t>{kUnseenClass, 0, kUnseenClass}));
+}
+
+// ReadOptions::class_labels (a classifier's data): a non-integer label means real-valued
+// targets and is refused naming file:line; integer labels (also "+1", "-1.0") pass. The
+// reader records the line of the shard's first row for later checks.
+TEST(Readers, ClassLabelsRefuseContinuousTargetsNamingTheLine) {
+  TempDir dir;
+  const std::string svm = dir.File("reg.svm"), csv = dir.File("reg.csv");
+  WriteText(svm, "# targets\n1 1:1\n\n-1.0 1:2\n+1 1:3\n2.5 1:4\n");
+  WriteText(csv, "x,y\n1,3\n2,0.25\n");
+  for (auto [path, format, line, column] :
+       {std::tuple{svm, Format::kLibsvm, std::string("reg.svm:6"), 0},
+        std::tuple{csv, Format::kCsv, std::string("reg.csv:3"), -1}}) {
+    ReadOptions o;
+    o.path = path;
+    o.format = format;
+    o.label_column = column;
+    EXPECT_NO_THROW(ReadShard(o)) << "without class_labels any finite label is read";
+    o.class_labels = true;
+    try {
+      ReadShard(o);
+      ADD_FAILURE() << "no DataError for " << path;
+    } catch (const DataError& e) {
+      for (const std::string& needle :
+           {line, std::string("continuous"), std::string("--model svr")})
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_EQ(e.code(), ExitCode::kData);
+    }
   }
+  WriteText(svm, "# integers only\n1 1:1\n-1.0 1:2\n+1 1:3\n");
+  ReadOptions o;
+  o.path = svm;
+  o.class_labels = true;
+  Dataset d = ReadShard(o);
+  EXPECT_EQ(d.labels, (std::vector<double>{1, -1, 1}));
+  EXPECT_EQ(d.first_line, 2);
+  o.shard = 1;
+  o.num_shards = 2;
+  EXPECT_EQ(ReadShard(o).first_line, 3) << "shard 1 starts at the first line after byte 19";
+}
+
+// Rows of a class the model never saw: counted in rows and unseen, never correct; the loss,
+// log-loss, confusion matrix and AUC cover the other rows.
+TEST(Evaluate, UnseenClassesCountAsErrorsAndStayOutOfTheLoss) {
+  Dataset d;
+  d.labels = {1, 2, 7, 1};
+  d.dense = {1, -1, 5, 2};
+  d.dense_cols = d.num_features = 1;
+  LinearModel m;
+  m.spec.loss = Loss::kLogistic;
+  m.spec.classes = {1, 2};
+  m.spec.num_features = 1;
+  m.spec.bias = false;
+  m.weights = {-1.0};  // score -x: x < 0 is class 2 (index 1)
+  EXPECT_EQ(AssignClasses(d, m.spec.classes), (std::vector<double>{7}));
+  const EvalSums e = Evaluate(m, d);
+  EXPECT_EQ(e.rows, 4);
+  EXPECT_EQ(e.unseen, 1);
+  EXPECT_EQ(e.correct, 3);
+  const std::vector<std::int64_t> seen = {0, 1, 3};
+  EXPECT_EQ(e.loss_sum, LossGradientSum(m.spec, d, m.weights, {}, seen));
+  double total = 0;
+  for (double c : e.confusion) total += c;
+  EXPECT_EQ(total, 3);
+  EXPECT_EQ(EvalSums::Unpack(e.Pack(), 2).unseen, 1);
+  EXPECT_DOUBLE_EQ(BinaryAuc(DecisionValues(m, d), d.class_index), 1.0);
+  EXPECT_EQ(PredictLabels(m, d), (std::vector<double>{1, 2, 1, 1}));
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ printf 'data = "%s"\nno_such_key = 3\n' "$HS" >unknown_key.toml
 printf 'data = "%s"\nC = "abc"\n' "$HS" >wrong_type.toml
 printf 'data = [\n' >broken.toml
 printf '1 1:1\n2 1:1 20:1\n3 5:1\n' >three_classes.svm
+printf '3 1:1\n2.5 1:2\n' >continuous.svm
 
 if [[ $set_ == main ]]; then
   # --- data files (exit 2) ---
@@ -66,12 +67,19 @@ if [[ $set_ == main ]]; then
     --format idx --output "$OUT"
   bad test_data_not_found 2 "nope-test.svm" -- train --data "$HS" --test-data nope-test.svm \
     --output "$OUT"
+  bad continuous_labels 2 "continuous.svm:2" "--model svr" -- train --data continuous.svm \
+    --output "$OUT"
 
   # --- labels/features that do not match the model (exit 2) ---
   reset_out
   run_cli train_ok 120 train --data "$HS" --output model.bin
   [[ $RC -eq 0 ]] || fail "reference training failed: $ERR"
-  bad eval_foreign_labels 2 "three_classes.svm" -- eval --model model.bin --data three_classes.svm
+  # Classes the model never saw are not an error: evaluated as errors, with one warning.
+  run_cli eval_foreign_labels 60 eval --model model.bin --data three_classes.svm
+  [[ $RC -eq 0 ]] || fail "eval_foreign_labels: exit $RC, want 0; stderr: $ERR"
+  [[ $(grep -c '^WARN' "$WORK/eval_foreign_labels.err") -eq 1 && $ERR == *"classes 2, 3"* ]] ||
+    fail "eval_foreign_labels: want one warning naming classes 2 and 3; stderr: $ERR"
+  pass "eval_foreign_labels -> exit 0, one warning naming the unseen classes"
 
   # --- model files (exit 2): truncated, corrupted payload, wrong version, not a model ---
   size=$(stat -c %s model.bin)

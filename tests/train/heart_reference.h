@@ -1,9 +1,10 @@
 // tests/train/heart_reference.h — heart_scale and Debian's liblinear-train as the accuracy
 // reference for the optimizer tests (liblinear_reference_test, tron_test).
 //
-// RunLiblinear runs liblinear-train (-c 1 -B 1 -e 0.0001) on heart_scale and reads its model
-// file; LiblinearObjective evaluates OUR objective at liblinear's weights (mapped to our sign
-// convention: class index 1 positive), which is the reference the optimizers must reach.
+// RunLiblinear runs liblinear-train (-c 1 -B 1 -e 0.0001, or the -e given) on heart_scale and
+// reads its model file; LiblinearObjective evaluates OUR objective at liblinear's weights (mapped
+// to our sign convention: class index 1 positive), which is the reference the optimizers must
+// reach.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -29,10 +30,11 @@ struct Liblinear {
   std::vector<double> w;       // nr_feature (+1 bias) weights, binary
 };
 
-inline Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir) {
+inline Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir,
+                              const std::string& eps = "0.0001") {
   std::string model = dir.File("liblinear_" + std::to_string(solver) + ".model");
   ringtrain::testing::Subprocess p({"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c",
-                                    "1", "-B", "1", "-e", "0.0001", "-q", kHeart, model},
+                                    "1", "-B", "1", "-e", eps, "-q", kHeart, model},
                                    {}, dir.File("ll.out"), dir.File("ll.err"));
   auto st = p.Wait(std::chrono::seconds(60));
   EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();

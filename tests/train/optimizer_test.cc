@@ -168,7 +168,7 @@ models::Dataset TinyData() {
   d.val = {1.0f, -2.0f, 0.5f, 3.0f, 1.0f, -1.0f};
   d.labels = {1, -1, 1, -1};
   d.num_features = 3;
-  models::AssignClasses(d, std::vector<double>{-1, 1}, "tiny");
+  models::AssignClasses(d, std::vector<double>{-1, 1});
   return d;
 }
 

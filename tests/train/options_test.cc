@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -35,14 +36,26 @@ std::string UsageMessage(TrainOptions o) {
   return "";
 }
 
-TEST(Options, ValidDefaultsPassAndFillTheLoss) {
+TEST(Options, ValidDefaultsPassAndFillTheLossAndOptimizer) {
   auto o = Valid();
+  EXPECT_TRUE(o.bias) << "a bias by default, like scikit-learn's intercept";
   FinalizeAndValidate(o);
   EXPECT_EQ(o.loss, "logistic");
+  EXPECT_EQ(o.optimizer, "tron");
   o = Valid();
   o.model = "svm";
   FinalizeAndValidate(o);
   EXPECT_EQ(o.loss, "squared_hinge");
+  EXPECT_EQ(o.optimizer, "tron");
+  o = Valid();
+  o.model = "svm";
+  o.loss = "hinge";
+  FinalizeAndValidate(o);
+  EXPECT_EQ(o.optimizer, "sgd") << "the hinge is not differentiable";
+  o = Valid();
+  o.optimizer = "lbfgs";
+  FinalizeAndValidate(o);
+  EXPECT_EQ(o.optimizer, "lbfgs") << "an explicit optimizer is kept";
 }
 
 TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
@@ -56,7 +69,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {[](TrainOptions& o) { o.epochs = 0; }, "--epochs"},
       {[](TrainOptions& o) { o.data.clear(); }, "--data"},
       {[](TrainOptions& o) { o.resume = true, o.resume_from = 3; }, "--resume"},
-      {[](TrainOptions& o) { o.model = "svm", o.loss = "hinge"; }, "--optimizer"},
+      {[](TrainOptions& o) { o.model = "svm", o.loss = "hinge", o.optimizer = "tron"; },
+       "--optimizer"},
       {[](TrainOptions& o) { o.model = "svm", o.multiclass = "multinomial"; }, "--multiclass"},
       {[](TrainOptions& o) { o.model = "lr", o.loss = "hinge"; }, "--loss"},
       {[](TrainOptions& o) { o.model = "tree"; }, "--model"},
@@ -118,12 +132,12 @@ TEST(Options, CanonicalTextHoldsShapeKeysOnly) {
 TEST(Options, DifferingKeysNamesEachKeyAndBothValues) {
   auto a = Valid(), b = Valid();
   b.c = 2;
-  b.bias = true;
+  b.bias = false;
   FinalizeAndValidate(a);
   FinalizeAndValidate(b);
   std::string diff = DifferingKeys(CanonicalText(a), CanonicalText(b));
   EXPECT_NE(diff.find("C ('1' here, '2' in the job)"), std::string::npos) << diff;
-  EXPECT_NE(diff.find("bias ('false' here, 'true' in the job)"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("bias ('true' here, 'false' in the job)"), std::string::npos) << diff;
   EXPECT_EQ(DifferingKeys(CanonicalText(a), CanonicalText(a)), "");
 }
 
@@ -152,12 +166,12 @@ std::string WriteTemp(const std::string& name, const std::string& text) {
 
 TEST(Options, EveryFieldIsACommandLineOption) {
   bool zk_given = false;
-  auto o = ParseArgs({"--data", "d", "--C", "0.25", "--bias", "--epochs", "3", "--lr-decay", "0.5",
-                      "--seed", "99", "--zk", "h:1", "--resume-from", "4"},
+  auto o = ParseArgs({"--data", "d", "--C", "0.25", "--no-bias", "--epochs", "3", "--lr-decay",
+                      "0.5", "--seed", "99", "--zk", "h:1", "--resume-from", "4"},
                      &zk_given);
   EXPECT_EQ(o.data, "d");
   EXPECT_EQ(o.c, 0.25);
-  EXPECT_TRUE(o.bias);
+  EXPECT_FALSE(o.bias);
   EXPECT_EQ(o.epochs, 3);
   EXPECT_EQ(o.lr_decay, 0.5);
   EXPECT_EQ(o.seed, 99u);
@@ -166,9 +180,53 @@ TEST(Options, EveryFieldIsACommandLineOption) {
   EXPECT_THROW(ParseArgs({"--data", "d", "--no-such-option", "1"}), CLI::ParseError);
 }
 
+TEST(Options, BiasIsOnByDefaultAndEachWayOfTurningItOffWorks) {
+  EXPECT_TRUE(ParseArgs({"--data", "d"}).bias);
+  EXPECT_TRUE(ParseArgs({"--data", "d", "--bias"}).bias);
+  EXPECT_FALSE(ParseArgs({"--data", "d", "--no-bias"}).bias);
+  EXPECT_FALSE(ParseArgs({"--data", "d", "--bias=false"}).bias);
+  EXPECT_TRUE(ParseArgs({"--data", "d", "--no-bias", "--bias"}).bias) << "the last one wins";
+  auto path = WriteTemp("ringtrain_options_bias.toml", "data = \"d\"\nbias = false\n");
+  EXPECT_FALSE(ParseArgs({"--config", path}).bias);
+  EXPECT_TRUE(ParseArgs({"--config", path, "--bias"}).bias) << "the command line wins";
+  std::filesystem::remove(path);
+  // The alias is not a key: `bias = false` is.
+  path = WriteTemp("ringtrain_options_nobias.toml", "data = \"d\"\nno-bias = true\n");
+  EXPECT_THROW(ParseArgs({"--config", path}), UsageError);
+  std::filesystem::remove(path);
+}
+
+// eval and predict register train's reader fields on their own structs: the same names,
+// parsed the same way.
+TEST(Options, ReaderFieldsRegisterOnAnyCommand) {
+  struct Fields {
+    std::string labels, format;
+    int label_column = 0;
+  } f;
+  CLI::App app;
+  cli::RegisterReaderOptions(app, f);
+  std::vector<std::string> names;
+  VisitReaderFields(f, [&](const char* name, auto&, const char*, Scope) { names.push_back(name); });
+  EXPECT_EQ(names, (std::vector<std::string>{"labels", "format", "label-column"}));
+  std::vector<std::string> train_names;
+  TrainOptions t;
+  VisitTrainFields(
+      t, [&](const char* name, auto&, const char*, Scope) { train_names.push_back(name); });
+  for (const auto& n : names) {
+    EXPECT_NE(app.get_option_no_throw("--" + n), nullptr) << n;
+    EXPECT_NE(std::find(train_names.begin(), train_names.end(), n), train_names.end()) << n;
+  }
+  std::vector<const char*> argv = {"eval", "--label-column", "-1", "--format",
+                                   "csv",  "--labels",       "l"};
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  EXPECT_EQ(f.label_column, -1);
+  EXPECT_EQ(f.format, "csv");
+  EXPECT_EQ(f.labels, "l");
+}
+
 TEST(Options, CommandLineWinsOverTheConfigFile) {
   auto path = WriteTemp("ringtrain_options_test.toml",
-                        "data = \"from_file\"\nC = 4.0\nepochs = 9\nbias = true\nzk = \"h:2\"\n");
+                        "data = \"from_file\"\nC = 4.0\nepochs = 9\nbias = false\nzk = \"h:2\"\n");
   bool zk_given = false;
   auto o = ParseArgs({"--config", path, "--C", "0.5"}, &zk_given);
   std::filesystem::remove(path);
@@ -176,7 +234,7 @@ TEST(Options, CommandLineWinsOverTheConfigFile) {
   EXPECT_EQ(o.zk, "h:2");
   EXPECT_EQ(o.data, "from_file");
   EXPECT_EQ(o.epochs, 9);
-  EXPECT_TRUE(o.bias);
+  EXPECT_FALSE(o.bias);
   EXPECT_EQ(o.c, 0.5);
 }
 
