@@ -50,10 +50,14 @@ struct TronOptions {
   double tol = 0.01;    // |g| <= tol * |g0|, g0 the gradient at the first point seen
   double eps_cg = 0.1;  // CG stops when |r| <= eps_cg * |g| (liblinear's eps_cg)
   int max_cg = 0;       // CG steps per outer iteration at most (0 = dim)
+  // liblinear 2.3's diagonal preconditioner M = 0.99 I + 0.01 diag(H) (one more pass and
+  // allreduce per accepted step); false = identity (kept so tests can compare the two).
+  bool precondition = true;
 };
-// Full-batch trust-region Newton (liblinear's TRON): Steihaug CG on Hessian-vector products
-// (one Function::HessianVector, so one allreduce, per CG step). Needs f.has_hessian()
-// (UsageError otherwise). State: f, |g0|, trust radius, g.
+// Full-batch trust-region Newton (liblinear's TRON): Steihaug preconditioned CG on
+// Hessian-vector products (one Function::HessianVector, so one allreduce, per CG step).
+// Needs f.has_hessian() (UsageError otherwise). State: f, |g0|, trust radius, g (the
+// preconditioner is a function of w, recomputed after a restore).
 std::unique_ptr<Optimizer> MakeTron(Function& f, const TronOptions& options);
 
 struct SgdOptions {
