@@ -23,7 +23,8 @@ struct EpochReport {
   double objective = 0;          // F(w) after the epoch (NaN if the optimizer does not know it)
   double grad_norm = 0;          // |grad F| after the epoch (NaN if unknown)
   bool converged = false;        // the stopping rule holds; the trainer stops
-  std::int64_t evaluations = 0;  // function evaluations this epoch
+  std::int64_t evaluations = 0;  // function evaluations this epoch (each about one data pass)
+  std::int64_t hessian_products = 0;  // of which Hessian-vector products (tron's CG steps)
 };
 
 class Optimizer {

@@ -72,6 +72,7 @@ class Tron final : public Optimizer {
     bool reach_boundary = false;
     const int cg_iter = Cg(w, &reach_boundary);
     r.evaluations += cg_iter;  // a Hessian-vector product costs about one pass
+    r.hessian_products = cg_iter;
     for (std::size_t i = 0; i < n_; ++i) w_new_[i] = w[i] + s_[i];
     const double gs = Dot(g_, s_);
     const double prered = -0.5 * (gs - Dot(s_, r_));
