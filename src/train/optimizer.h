@@ -38,7 +38,8 @@ class Optimizer {
 
 struct LbfgsOptions {
   int memory = 10;
-  double tol = 0.01;  // |g| <= tol * |g0|, g0 the gradient at the first point seen
+  double tol = 0.01;  // |g| <= tol * |g0| (g0 the gradient at the first point seen) and the
+                      // predicted objective gap -0.5 g.d <= 1e-5 |f| (lbfgs.cc)
   double c1 = 1e-4;   // sufficient decrease
   double c2 = 0.9;    // curvature (strong Wolfe)
   int max_line_search = 30;

@@ -309,6 +309,40 @@ INSTANTIATE_TEST_SUITE_P(Sets, TronPreconditioner,
                                            std::make_tuple("sparse", "logistic", 2),
                                            std::make_tuple("sparse", "squared_hinge", 1)));
 
+// At the same --tol (liblinear's -e 0.01, the default), lbfgs stops within 1e-4 relative of
+// tron's objective: its gap rule (lbfgs.cc) continues past the gradient rule, which alone
+// stopped 7e-4 above on gen_ctr data.
+class LbfgsNearTron : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(LbfgsNearTron, SameTolSameObjectiveWithin1e4) {
+  auto [set, loss] = GetParam();
+  ringtrain::testing::TempDir dir;
+  TrainOptions o = HeartOptions(loss, "tron", 1000);
+  if (std::string(set) == "sparse") o.data = WriteSparseBinary(dir, 1500, 3000, 12);
+  o.tol = 0.01;
+  FinalizeAndValidate(o);
+  double objective[2] = {0, 0};
+  int k = 0;
+  for (const char* opt : {"tron", "lbfgs"}) {
+    o.optimizer = opt;
+    FinalizeAndValidate(o);
+    testing::RunRanks(1, [&](allreduce::Communicator& comm) {
+      TrainResult r = Train(o, comm, RunInfo{});
+      EXPECT_TRUE(r.converged) << opt;
+      objective[k] = r.history.back().objective;
+    });
+    ++k;
+  }
+  EXPECT_LE(objective[1] - objective[0], 1e-4 * objective[0])
+      << "tron " << objective[0] << " lbfgs " << objective[1];
+}
+
+INSTANTIATE_TEST_SUITE_P(Sets, LbfgsNearTron,
+                         ::testing::Values(std::make_pair("heart", "logistic"),
+                                           std::make_pair("heart", "squared_hinge"),
+                                           std::make_pair("sparse", "logistic"),
+                                           std::make_pair("sparse", "squared_hinge")));
+
 // The Hessian's diagonal is the diagonal of the Hessian-vector product: H e_j at j, for the
 // binary (K = 1 CSR), one-vs-rest and softmax kernels, dense and sparse.
 class HessianDiagonal : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
