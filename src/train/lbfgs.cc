@@ -106,12 +106,18 @@ class Lbfgs final : public Optimizer {
   std::vector<double> SaveState() const override {
     std::vector<double> st = {initialised_ ? 1.0 : 0.0, f_val_, g0_norm_,
                               static_cast<double>(head_), static_cast<double>(count_)};
+    const auto m = static_cast<std::size_t>(o_.memory);
+    st.reserve(st.size() + n_ + m * (1 + 2 * n_));
     st.insert(st.end(), g_.begin(), g_.end());
-    for (int k = 0; k < o_.memory; ++k) {
-      auto idx = static_cast<std::size_t>(k);
-      st.push_back(rho_[idx]);
-      for (std::size_t i = 0; i < n_; ++i) st.push_back(s_[idx].empty() ? 0.0 : s_[idx][i]);
-      for (std::size_t i = 0; i < n_; ++i) st.push_back(y_[idx].empty() ? 0.0 : y_[idx][i]);
+    for (std::size_t k = 0; k < m; ++k) {
+      st.push_back(rho_[k]);
+      for (const auto* v : {&s_[k], &y_[k]}) {
+        if (v->empty()) {
+          st.resize(st.size() + n_, 0.0);
+        } else {
+          st.insert(st.end(), v->begin(), v->end());
+        }
+      }
     }
     return st;
   }

@@ -313,7 +313,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
     }
     if (hooks.after_epoch) {
-      state.optimizer_state = optimizer->SaveState();
+      if (!hooks.needs_state || hooks.needs_state(epoch)) {
+        state.optimizer_state = optimizer->SaveState();
+      } else {
+        state.optimizer_state.clear();
+      }
       hooks.after_epoch(state, m);
     }
     if (rep.converged) {

@@ -62,6 +62,10 @@ struct TrainState {
 struct TrainHooks {
   const TrainState* start = nullptr;  // resume from here (same on every rank)
   std::function<void(const TrainState&, const EpochMetrics&)> after_epoch;
+  // Whether after_epoch needs the optimizer state at this epoch (unset: always). When false,
+  // after_epoch sees an empty optimizer_state: lbfgs's state is 2 x memory x dim doubles, and
+  // building it every epoch cost about as much as a pass at 2^20 features (issue 11).
+  std::function<bool(std::int64_t epoch)> needs_state;
 };
 
 struct TrainResult {
