@@ -1,6 +1,8 @@
 // bench/train_bench.cc — scores a liblinear text model with OUR objective and evaluation,
 // so scripts/bench_train.sh can put liblinear-train and ringtrain side by side on the same
-// numbers: prints one JSON line {objective, train_accuracy, test_accuracy, classes, dim}.
+// numbers: prints one JSON line {objective, train_accuracy, test_accuracy, test_log_loss
+// (logistic), test_auc (binary), classes, dim}. Also the one scorer of scripts/bench_scale.sh
+// (ringtrain models go through `ringtrain export`, XGBoost's are written in liblinear's format).
 //
 //   train_bench --liblinear-model M --data TRAIN.svm [--test-data TEST.svm] --C 1
 //               --loss logistic|squared_hinge|hinge
@@ -118,6 +120,11 @@ int Run(int argc, char** argv) {
   if (d.has_test) {
     auto te = models::Evaluate(model, d.test);
     j["test_accuracy"] = te.correct / te.rows;
+    // Log loss only for probabilistic (logistic) models; AUC only for binary ones.
+    j["test_log_loss"] = loss == "logistic" ? nlohmann::json(te.log_loss_sum / te.rows) : nullptr;
+    j["test_auc"] = nullptr;
+    if (outputs == 1)
+      j["test_auc"] = models::BinaryAuc(models::DecisionValues(model, d.test), d.test.class_index);
   }
   j["classes"] = spec.classes.size();
   j["dim"] = dim;

@@ -18,6 +18,7 @@ PACKAGES=(
   iproute2 netcat-openbsd procps      # network namespaces (multi-host tests), ruok probes
   clang libclang-rt-14-dev            # libFuzzer targets
   python3                             # scripts/fashion_to_libsvm.sh (benchmarks)
+  python3-xgboost                     # scripts/bench_scale.sh: XGBoost gblinear beside ringtrain
 )
 
 missing=()

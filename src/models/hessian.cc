@@ -240,6 +240,96 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   AddTransposedParts(sh, Kp, parts, used, out);
 }
 
+// ---- The Hessian's diagonal (tron's preconditioner) ----
+//
+// diag(H)_{o,j} = sum_r (H_r)_{oo} x_rj^2 with H_r the example's Hessian in s-space. Its
+// diagonal is read off the policy's own HessCoef / HessApply on unit vectors (K products of
+// K values per row, nothing loss-specific here), so every policy with a Hessian-vector
+// product has a diagonal.
+template <class Policy>
+RINGTRAIN_ALWAYS_INLINE void RowDiagonal(const double* coef, int k, double* unit, double* tmp,
+                                         double* diag) {
+  for (int o = 0; o < k; ++o) {
+    unit[o] = 1.0;
+    Policy::HessApply(coef, unit, k, tmp);
+    unit[o] = 0.0;
+    diag[o] = tmp[o];
+  }
+}
+
+// g_o[j] += diag[o] * x_j^2 (and the bias), the squares' counterpart of Scatter.
+template <bool kDense>
+RINGTRAIN_ALWAYS_INLINE void ScatterSquares(const Shape& sh, const internal::Row& row,
+                                            const double* diag, double* g) {
+  for (int o = 0; o < sh.k; ++o) {
+    const double a = diag[o];
+    if (a == 0.0) continue;
+    double* go = g + o * sh.dim;
+    for (std::int64_t q = 0; q < row.nnz; ++q) {
+      const double x = static_cast<double>(row.x[q]);
+      go[kDense ? q : row.idx[q]] += a * x * x;
+    }
+    if (sh.bias) go[sh.nf] += a * sh.bias_value * sh.bias_value;
+  }
+}
+
+// Plain path: the decisions at w per row (like HessianKernel), then the diagonal.
+template <class Policy, bool kDense>
+void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, double* out) {
+  const std::int64_t n = data.rows();
+  const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
+  const int threads = internal::ThreadsFor(n);
+  std::vector<double> part(nw * static_cast<std::size_t>(threads), 0.0);
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        const std::size_t k = static_cast<std::size_t>(sh.k);
+        std::vector<double> s(k), coef(k), unit(k, 0.0), tmp(k), diag(k);
+        double* g = part.data() + nw * static_cast<std::size_t>(t);
+        for (std::int64_t r = b; r < e; ++r) {
+          const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+          internal::Decisions<kDense>(sh, row, w, s.data());
+          Policy::HessCoef(s.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
+                           coef.data());
+          RowDiagonal<Policy>(coef.data(), sh.k, unit.data(), tmp.data(), diag.data());
+          ScatterSquares<kDense>(sh, row, diag.data(), g);
+        }
+      });
+  internal::AddThreadParts(part.data(), nw, used, out);
+}
+
+// Blocked path: the cached per-row coefficients at w (shared with the Hessian-vector
+// products that follow at the same w), feature-major per-thread buffers.
+template <class Policy, bool kDense, int Kp>
+void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w, double* out) {
+  const std::int64_t n = data.rows();
+  const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
+  const double* coef = HessianCoefficients<Policy, kDense, Kp>(
+      sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), UseAvx2());
+  const int threads = internal::ThreadsFor(n);
+  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
+  const int used =
+      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+        double* gt = parts.data() + stride * static_cast<std::size_t>(t);
+        const int k = Kp == 1 ? 1 : sh.k;
+        const std::int64_t bias_at = sh.nf * Kp;
+        double unit[Kp] = {}, tmp[Kp] = {}, diag[Kp] = {};
+        for (std::int64_t r = b; r < e; ++r) {
+          const double* cr = coef + r * Kp;
+          if (AllZero<Kp>(cr)) continue;
+          RowDiagonal<Policy>(cr, k, unit, tmp, diag);
+          const internal::Row row = GetRow<kDense>(data, r, sh.nf);
+          for (std::int64_t q = 0; q < row.nnz; ++q) {
+            const double x = static_cast<double>(row.x[q]);
+            double* gj = gt + (kDense ? q : row.idx[q]) * Kp;
+            for (int o = 0; o < k; ++o) gj[o] += diag[o] * x * x;
+          }
+          if (sh.bias)
+            for (int o = 0; o < k; ++o) gt[bias_at + o] += diag[o] * sh.bias_value * sh.bias_value;
+        }
+      });
+  AddTransposedParts(sh, Kp, parts, used, out);
+}
+
 }  // namespace
 
 void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
@@ -261,6 +351,28 @@ void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<cons
                                                              out.data());
       });
       if (!blocked) HessianKernel<P, kDense>(sh, data, w.data(), v.data(), out.data());
+    }
+  });
+}
+
+void HessianDiagonalSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
+                        std::span<double> out) {
+  CheckInputs(spec, data, w.size(), {});
+  if (spec.loss == Loss::kHinge) {
+    throw UsageError("the hinge loss has no Hessian", "HessianDiagonalSum",
+                     "use squared_hinge or logistic with a Newton optimizer");
+  }
+  if (out.size() != w.size()) {
+    throw UsageError("out's size differs from the weights", "HessianDiagonalSum",
+                     "size it as ModelSpec::num_weights()");
+  }
+  const Shape sh = internal::ShapeOf(spec);
+  Dispatch(spec, data, [&]<class P, bool kDense>() {
+    if constexpr (P::kHasCurvature) {
+      const bool blocked = ByBlockWidth<!kSoftmax<P>>(sh.k, kDense, [&](auto kp) {
+        BlockedDiagonalKernel<P, kDense, decltype(kp)::value>(sh, data, w.data(), out.data());
+      });
+      if (!blocked) DiagonalKernel<P, kDense>(sh, data, w.data(), out.data());
     }
   });
 }

@@ -61,6 +61,10 @@ double LossGradientSum(const ModelSpec& spec, const Dataset& data, std::span<con
 // added into `out` — for trust-region Newton. Losses with Info(loss).has_hessian only.
 void HessianVectorSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
                       std::span<const double> v, std::span<double> out);
+// The diagonal of that Hessian summed over the shard, added into `out` — the diagonal
+// preconditioner of trust-region Newton's conjugate gradient.
+void HessianDiagonalSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
+                        std::span<double> out);
 
 // Decision values: rows x num_outputs, row-major.
 std::vector<double> DecisionValues(const LinearModel& model, const Dataset& data);

@@ -74,6 +74,11 @@ void Checkpointer::RethrowLocked(std::unique_lock<std::mutex>& lock) {
   std::rethrow_exception(e);
 }
 
+bool Checkpointer::NeedsState(std::int64_t epoch) const {
+  return keep_every_epoch_ ||
+         (options_.checkpoint_every > 0 && epoch % options_.checkpoint_every == 0);
+}
+
 void Checkpointer::AfterEpoch(const TrainState& state, const EpochMetrics& metrics) {
   const auto t0 = Clock::now();
   const std::int64_t epoch = state.model.epoch;
@@ -83,8 +88,7 @@ void Checkpointer::AfterEpoch(const TrainState& state, const EpochMetrics& metri
     std::unique_lock<std::mutex> lock(mu_);
     RethrowLocked(lock);  // a failure of the writer surfaces at the next epoch boundary
   }
-  const bool hold = keep_every_epoch_ ||
-                    (options_.checkpoint_every > 0 && epoch % options_.checkpoint_every == 0);
+  const bool hold = NeedsState(epoch);
   if (!hold) return;
   if (!held_) held_.emplace();
   CopyInto(*held_, state, metrics);

@@ -84,6 +84,8 @@ class Checkpointer {
   void SetRing(int rank, int world_size, std::int64_t generation);
   // The TrainHooks::after_epoch body. Rethrows a failure of the writer first.
   void AfterEpoch(const TrainState& state, const EpochMetrics& metrics);
+  // Whether AfterEpoch keeps the state of this epoch (TrainHooks::needs_state).
+  bool NeedsState(std::int64_t epoch) const;
   // A TrainHooks::after_epoch calling AfterEpoch (this must outlive the training).
   std::function<void(const TrainState&, const EpochMetrics&)> Hook();
   // Waits until every queued checkpoint is written and recorded. Rethrows a failure of the

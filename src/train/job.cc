@@ -69,6 +69,7 @@ void Job::RunLocal() {
   Checkpointer checkpointer(o, info.job, false, std::move(sink));
   TrainHooks hooks;
   hooks.after_epoch = AfterEpoch(checkpointer, hooks_);
+  hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
   std::optional<LoadedCheckpoint> start;
   if (o.resume || o.resume_from >= 0) {
     // Standalone: no registry; the newest valid file of this job in --checkpoint-dir (at or
@@ -217,6 +218,7 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       TrainHooks hooks;
       hooks.start = start ? &start->state : nullptr;
       hooks.after_epoch = AfterEpoch(checkpointer, hooks_);
+      hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
       Train(o, *comm, info, hooks);
       // The leader's last checkpoints are written and recorded before the ring is left (a
       // member leaving could publish a new generation and fence the record out).

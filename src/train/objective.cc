@@ -22,6 +22,12 @@ void LocalObjective::DataHessianVector(std::span<const double> w, std::span<cons
   for (double& o : out) o *= c_;
 }
 
+void LocalObjective::DataHessianDiagonal(std::span<const double> w, std::span<double> out) const {
+  std::fill(out.begin(), out.end(), 0.0);
+  if (shard_.rows() > 0) models::HessianDiagonalSum(spec_, shard_, w, out);
+  for (double& o : out) o *= c_;
+}
+
 DistributedObjective::DistributedObjective(const LocalObjective& local,
                                            allreduce::Communicator& comm, std::int64_t global_rows)
     : local_(local), comm_(comm), global_rows_(static_cast<double>(global_rows)) {}
@@ -54,6 +60,15 @@ void DistributedObjective::HessianVector(std::span<const double> w, std::span<co
   local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n));
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
   for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + v[j];
+  rows_touched_ += local_.rows();
+}
+
+void DistributedObjective::HessianDiagonal(std::span<const double> w, std::span<double> out) {
+  const std::size_t n = out.size();
+  buffer_.resize(n);
+  local_.DataHessianDiagonal(w, std::span<double>(buffer_.data(), n));
+  comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
+  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + 1.0;  // the regulariser's I
   rows_touched_ += local_.rows();
 }
 

@@ -36,6 +36,8 @@ class Function {
   // out = H(w) v (generalised Hessian), overwritten.
   virtual void HessianVector(std::span<const double> w, std::span<const double> v,
                              std::span<double> out) = 0;
+  // out = diag(H(w)), overwritten: tron's diagonal preconditioner (about one pass).
+  virtual void HessianDiagonal(std::span<const double> w, std::span<double> out) = 0;
 };
 
 // A mini-batch estimate of grad(F/N), for sgd.
@@ -64,6 +66,7 @@ class LocalObjective {
                            std::span<const std::int64_t> rows = {}) const;
   void DataHessianVector(std::span<const double> w, std::span<const double> v,
                          std::span<double> out) const;
+  void DataHessianDiagonal(std::span<const double> w, std::span<double> out) const;
 
  private:
   const models::ModelSpec& spec_;
@@ -82,6 +85,7 @@ class DistributedObjective final : public Function, public StochasticFunction {
   bool has_hessian() const override;
   void HessianVector(std::span<const double> w, std::span<const double> v,
                      std::span<double> out) override;
+  void HessianDiagonal(std::span<const double> w, std::span<double> out) override;
   double BatchGradient(std::span<const double> w, std::span<const std::int64_t> rows,
                        std::span<double> grad) override;
 

@@ -23,7 +23,8 @@ struct EpochReport {
   double objective = 0;          // F(w) after the epoch (NaN if the optimizer does not know it)
   double grad_norm = 0;          // |grad F| after the epoch (NaN if unknown)
   bool converged = false;        // the stopping rule holds; the trainer stops
-  std::int64_t evaluations = 0;  // function evaluations this epoch
+  std::int64_t evaluations = 0;  // function evaluations this epoch (each about one data pass)
+  std::int64_t hessian_products = 0;  // of which Hessian-vector products (tron's CG steps)
 };
 
 class Optimizer {
@@ -37,7 +38,8 @@ class Optimizer {
 
 struct LbfgsOptions {
   int memory = 10;
-  double tol = 0.01;  // |g| <= tol * |g0|, g0 the gradient at the first point seen
+  double tol = 0.01;  // |g| <= tol * |g0| (g0 the gradient at the first point seen) and the
+                      // predicted objective gap -0.5 g.d <= 1e-5 |f| (lbfgs.cc)
   double c1 = 1e-4;   // sufficient decrease
   double c2 = 0.9;    // curvature (strong Wolfe)
   int max_line_search = 30;
@@ -50,10 +52,14 @@ struct TronOptions {
   double tol = 0.01;    // |g| <= tol * |g0|, g0 the gradient at the first point seen
   double eps_cg = 0.1;  // CG stops when |r| <= eps_cg * |g| (liblinear's eps_cg)
   int max_cg = 0;       // CG steps per outer iteration at most (0 = dim)
+  // liblinear 2.3's diagonal preconditioner M = 0.99 I + 0.01 diag(H) (one more pass and
+  // allreduce per accepted step); false = identity (kept so tests can compare the two).
+  bool precondition = true;
 };
-// Full-batch trust-region Newton (liblinear's TRON): Steihaug CG on Hessian-vector products
-// (one Function::HessianVector, so one allreduce, per CG step). Needs f.has_hessian()
-// (UsageError otherwise). State: f, |g0|, trust radius, g.
+// Full-batch trust-region Newton (liblinear's TRON): Steihaug preconditioned CG on
+// Hessian-vector products (one Function::HessianVector, so one allreduce, per CG step).
+// Needs f.has_hessian() (UsageError otherwise). State: f, |g0|, trust radius, g (the
+// preconditioner is a function of w, recomputed after a restore).
 std::unique_ptr<Optimizer> MakeTron(Function& f, const TronOptions& options);
 
 struct SgdOptions {

@@ -105,6 +105,9 @@ std::string EpochMetrics::ToJson() const {
   j["samples_per_s"] = samples_per_s;
   j["allreduce_s"] = allreduce_s;
   j["epoch_s"] = epoch_s;
+  j["passes"] = passes;
+  j["hessian_products"] = hessian_products;
+  j["read_s"] = read_s;
   j["wall_s"] = wall_s;
   j["generation"] = generation;
   j["world_size"] = world_size;
@@ -149,6 +152,7 @@ void FitFeatures(models::Dataset& data, std::int64_t n) {
 }
 
 ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm) {
+  const auto t0 = Clock::now();
   ShardedData d;
   const int rank = comm.rank(), world = comm.world_size();
   const bool classifier = IsClassifier(o);
@@ -202,6 +206,7 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   d.spec.classes = classes;
   d.spec.num_features = features;
   d.spec.bias = o.bias;
+  d.read_s = Seconds(t0);
   return d;
 }
 
@@ -279,6 +284,14 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
               std::to_string(data.global_rows) + "; " + DescribeSpec(data.spec) + "; " +
               o.optimizer + ", C " + Fmt(o.c, 6, false) + ", up to " + std::to_string(o.epochs) +
               " epochs");
+    // What this rank's shard costs in memory: the CSR (or dense) storage with its labels and
+    // row offsets, per stored value.
+    const auto& t = data.train;
+    const double values = static_cast<double>(t.is_dense() ? t.dense.size() : t.val.size());
+    const double bytes = static_cast<double>(t.StorageBytes());
+    log::Info("data: shard 0 read in " + Fmt(data.read_s, 2, true) + " s, " +
+              Fmt(bytes / 1048576.0, 1, true) + " MiB in memory, " +
+              Fmt(values > 0 ? bytes / values : kNaN, 2, true) + " bytes per nonzero");
   }
   std::ofstream metrics;
   if (leader && !o.metrics.empty()) {
@@ -319,9 +332,13 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.epoch_s = Seconds(t0);
     m.wall_s = Seconds(start);
     m.allreduce_s = comm.seconds() - ar0;
-    double passes = sgd ? 1.0 : static_cast<double>(rep.evaluations);
-    m.samples_per_s =
-        epoch_compute_s > 0 ? passes * static_cast<double>(data.global_rows) / epoch_compute_s : 0;
+    m.passes = sgd ? 1 : rep.evaluations;
+    m.hessian_products = rep.hessian_products;
+    m.read_s = data.read_s;
+    m.samples_per_s = epoch_compute_s > 0
+                          ? static_cast<double>(m.passes) * static_cast<double>(data.global_rows) /
+                                epoch_compute_s
+                          : 0;
     m.generation = info.generation;
     m.world_size = world;
     m.converged = rep.converged;
@@ -339,7 +356,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
     }
     if (hooks.after_epoch) {
-      state.optimizer_state = optimizer->SaveState();
+      if (!hooks.needs_state || hooks.needs_state(epoch)) {
+        state.optimizer_state = optimizer->SaveState();
+      } else {
+        state.optimizer_state.clear();
+      }
       hooks.after_epoch(state, m);
     }
     if (rep.converged) {
@@ -374,11 +395,9 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
 
 TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, const RunInfo& info,
                   const TrainHooks& hooks) {
-  const auto t0 = Clock::now();
   ShardedData data = LoadShardedData(options, comm);
-  const double read_s = Seconds(t0);
   TrainResult result = TrainOnData(options, data, comm, info, hooks);
-  result.read_s = read_s;
+  result.read_s = data.read_s;
   if (comm.rank() == 0 && !options.output.empty()) {
     models::SaveModel(result.state.model, options.output);
     log::Info("model written to " + options.output);

@@ -44,6 +44,10 @@ struct EpochMetrics {
   double allreduce_s = 0;     // seconds this epoch spent in collectives (this rank)
   double wall_s = 0;          // seconds since training started (after reading the data)
   double epoch_s = 0;
+  std::int64_t passes = 0;            // passes over the data this epoch (sgd: 1; full batch:
+                                      // gradients + Hessian-vector products + diagonals)
+  std::int64_t hessian_products = 0;  // of which Hessian-vector products (tron's CG steps)
+  double read_s = 0;                  // seconds reading + agreeing the data (same every epoch)
   std::int64_t generation = 0;
   int world_size = 1;
   bool converged = false;      // the optimizer's stopping rule holds after this epoch
@@ -60,6 +64,10 @@ struct TrainState {
 struct TrainHooks {
   const TrainState* start = nullptr;  // resume from here (same on every rank)
   std::function<void(const TrainState&, const EpochMetrics&)> after_epoch;
+  // Whether after_epoch needs the optimizer state at this epoch (unset: always). When false,
+  // after_epoch sees an empty optimizer_state: lbfgs's state is 2 x memory x dim doubles, and
+  // building it every epoch cost about as much as a pass at 2^20 features (issue 11).
+  std::function<bool(std::int64_t epoch)> needs_state;
 };
 
 struct TrainResult {
@@ -82,6 +90,7 @@ struct ShardedData {
   std::int64_t global_rows = 0;
   std::int64_t max_local_rows = 0;
   std::vector<std::int64_t> rows_per_rank;
+  double read_s = 0;  // seconds LoadShardedData took on this rank
 };
 
 // Reads this rank's shards and agrees the shape (allreduce). Options must be finalized.

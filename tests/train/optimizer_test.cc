@@ -36,6 +36,7 @@ class Bowl final : public Function {
   bool has_hessian() const override { return false; }
   void HessianVector(std::span<const double>, std::span<const double>, std::span<double>) override {
   }
+  void HessianDiagonal(std::span<const double>, std::span<double>) override {}
   int evaluations = 0;
 
  private:
