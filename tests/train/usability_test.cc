@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "models/loss_info.h"
 #include "support/subprocess.h"
 #include "train/heart_reference.h"
 
@@ -140,6 +141,14 @@ TEST(Usability, ContinuousLabelsAreRefusedForClassifiers) {
     const std::string line = r.Lines("ERROR")[0];
     for (const char* needle : {"reg.svm:3", "2.75", "continuous", "--model svr", "--model linreg"})
       EXPECT_TRUE(Has(line, needle)) << needle << " not in: " << line;
+  }
+  // Only classifiers refuse them: every regression model of the table trains on that file.
+  for (const models::ModelInfo& m : models::kModelTable) {
+    if (models::Info(m.default_loss).task != models::Task::kRegression) continue;
+    const std::string name(m.name);
+    CliRun ok = RunCli(dir, "reg_" + name,
+                       {"train", "--data", dir.File("reg.svm"), "--model", name, "--epochs", "5"});
+    EXPECT_TRUE(ok.ok()) << "--model " << name << ": " << ok.err;
   }
   // Integer-valued targets with almost one row per value (a CSV, the target last, a header):
   // refused after reading, naming the first row.
