@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "models/loss_info.h"
 #include "models/readers.h"
 
 namespace ringtrain::models {
@@ -46,8 +47,13 @@ std::string UnseenClassesWarning(const std::string& path, const std::vector<doub
 }
 
 std::string RegressionHint() {
-  return "for real-valued targets train a regression model (--model svr or --model linreg); "
-         "for classes give integer labels";
+  std::string names;  // the regression models of kModelTable
+  for (const ModelInfo& m : kModelTable)
+    if (Info(m.default_loss).task == Task::kRegression)
+      names += (names.empty() ? "--model " : " or --model ") + std::string(m.name);
+  if (names.empty()) names = "--model svr or --model linreg";  // until they are in the table
+  return "for real-valued targets train a regression model (" + names +
+         "); for classes give integer labels";
 }
 
 void internal::CheckClassLabel(double label, const std::string& path, std::int64_t line_no) {

@@ -66,7 +66,7 @@ struct TrainOptions {
   double c = 1.0;
   bool bias = true;  // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
   // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
-  std::string optimizer;  // "" = by the loss: tron for smooth losses, sgd for the hinge
+  std::string optimizer;  // "" = by the loss: tron with a Hessian, lbfgs if smooth, else sgd
   int batch_size = 256;   // sgd: local batch; global batch = local x ranks
   double lr = 0.1;
   double lr_decay = 0.0;  // sgd: lr_t = lr / (1 + lr_decay * t), t = global step
@@ -148,8 +148,8 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     "--no-bias (or --bias=false) leaves it out",
     Scope::kShape);
   v("optimizer", o.optimizer,
-    "lbfgs|tron|sgd (default: tron, the one that converges, for the logistic and squared "
-    "hinge losses; sgd for the hinge)",
+    "lbfgs|tron|sgd (default: the one that converges for the loss: tron for logistic and "
+    "squared hinge, sgd for the hinge)",
     Scope::kShape);
   v("batch-size", o.batch_size, "sgd: rows per rank per step", Scope::kShape);
   v("lr", o.lr, "sgd: learning rate", Scope::kShape);

@@ -31,8 +31,10 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// Every model of this build is a classifier: its labels are classes.
-bool IsClassifier(const TrainOptions&) { return true; }
+// A classifier's labels are classes (a regression model's are targets).
+bool IsClassifier(const TrainOptions& o) {
+  return models::Info(o.choices.loss).task == models::Task::kClassification;
+}
 
 models::Dataset ReadPart(const std::string& path, const std::string& labels,
                          const char* labels_option, const TrainOptions& o, int shard, int shards,

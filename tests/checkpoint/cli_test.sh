@@ -130,8 +130,8 @@ printf '\x00\x01' | dd of="$latest" bs=1 seek=64 conv=notrunc status=none
 run_ranks 2 "$job" "$WORK/c-res" --epochs 10 --checkpoint-dir "$WORK/f" --resume \
   --output "$WORK/c-res.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "resume with a corrupted latest: exit codes ${RCS[*]}"
-cat "$WORK"/c-res.* | grep -q "WARN.*$latest" || fail "no WARN naming $latest: $(grep -h -E "resum|WARN|ERROR" "$WORK"/c-res.* | head -5)"
-cat "$WORK"/c-res.* | grep -Eq "(resuming job $job from epoch|resumes from epoch) $prev" || fail "did not fall back to $prev: $(grep -h -E "resum|WARN|ERROR" "$WORK"/c-res.* | head -5)"
+grep -hq "WARN.*$latest" "$WORK"/c-res.* || fail "no WARN naming $latest: $(grep -h -E "resum|WARN|ERROR" "$WORK"/c-res.* | head -5)"
+grep -hqE "(resuming job $job from epoch|resumes from epoch) $prev" "$WORK"/c-res.* || fail "did not fall back to $prev: $(grep -h -E "resum|WARN|ERROR" "$WORK"/c-res.* | head -5)"
 same "$WORK/z-full-lbfgs.model" "$WORK/c-res.model" "fallback from a corrupted record"
 run_ranks 2 "$job" "$WORK/rf" --epochs 10 --resume-from "$oldest" --output "$WORK/rf.model"
 [[ ${RCS[*]} == "0 0" ]] || fail "--resume-from $oldest: exit codes ${RCS[*]}"
