@@ -111,6 +111,8 @@ std::string EpochMetrics::ToJson() const {
   j["converged"] = converged;
   if (!stop_reason.empty()) j["stop_reason"] = stop_reason;
   j["partition_generation"] = partition_generation;
+  j["rank_compute_s"] = rank_compute_s;
+  j["rank_rows"] = rank_rows;
   return j.dump();  // NaN becomes null
 }
 
@@ -376,6 +378,19 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.converged = rep.converged;
     if (last) m.stop_reason = rep.converged ? "converged" : "epoch_cap";
     m.partition_generation = data.map.generation;
+    // The epoch's compute seconds of every rank (they rode in the gradient allreduce): into
+    // the map's figures, and, with --balance auto, the move to a balanced map.
+    const auto& cumulative = objective.ranks_compute_seconds();
+    std::vector<double> compute(cumulative.size());
+    for (std::size_t r = 0; r < compute.size(); ++r) {
+      compute[r] = cumulative[r] - last_compute[r];
+      auto& part = data.map.parts[r];
+      part.compute_s = compute[r];
+      part.rows_per_s = compute[r] > 0 ? static_cast<double>(part.rows) / compute[r] : 0;
+    }
+    last_compute = cumulative;
+    m.rank_compute_s = compute;
+    m.rank_rows = data.rows_per_rank;
     result.history.push_back(m);
     if (leader) {
       double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /
@@ -388,17 +403,6 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
                 (rep.converged ? std::string("0s (converged)") : Fmt(eta, 0, true) + "s"));
       if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
     }
-    // The epoch's compute seconds of every rank (they rode in the gradient allreduce): into
-    // the map's figures, and, with --balance auto, the move to a balanced map.
-    const auto& cumulative = objective.ranks_compute_seconds();
-    std::vector<double> compute(cumulative.size());
-    for (std::size_t r = 0; r < compute.size(); ++r) {
-      compute[r] = cumulative[r] - last_compute[r];
-      auto& part = data.map.parts[r];
-      part.compute_s = compute[r];
-      part.rows_per_s = compute[r] > 0 ? static_cast<double>(part.rows) / compute[r] : 0;
-    }
-    last_compute = cumulative;
     if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
       PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
       MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,

@@ -55,6 +55,8 @@ struct EpochMetrics {
   std::string stop_reason;     // the run's last epoch: "converged" | "epoch_cap"; else ""
   std::string ToJson() const;  // one line, no newline; stop_reason only when set
   std::int64_t partition_generation = 0;  // the partition map the epoch ran with
+  std::vector<double> rank_compute_s;     // every rank's compute seconds this epoch
+  std::vector<std::int64_t> rank_rows;    // every rank's rows this epoch
 };
 
 struct TrainState {
