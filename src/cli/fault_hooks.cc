@@ -35,12 +35,15 @@ Faults ReadFaults() {
       f.kill_at = value;
     } else if (key == "stop-at-epoch" && value >= 0) {
       f.stop_at = value;
+    } else if (key == "slow-rows" && value >= 0) {
+      f.slow_row_us = value;
     } else if (key == "kill-at-join" && colon == std::string::npos) {
       f.kill_at_join = true;
     } else if (!item.empty()) {
       throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
                        "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH, "
-                       "stop-at-epoch:EPOCH or kill-at-join, or unset it");
+                       "stop-at-epoch:EPOCH, slow-rows:US or kill-at-join, or "
+                       "unset it");
     }
     pos = end + 1;
   }
@@ -71,6 +74,11 @@ train::JobHooks FaultJobHooks(const Faults& faults) {
                   std::to_string(s.model.epoch));
         ::raise(SIGSTOP);
       }
+    };
+  }
+  if (faults.slow_row_us > 0) {
+    hooks.after_compute = [us = faults.slow_row_us](double, std::int64_t rows) {
+      std::this_thread::sleep_for(std::chrono::microseconds(us * rows));
     };
   }
   return hooks;

@@ -23,13 +23,17 @@ namespace ringtrain::cli {
 //                                 variable on the one process to fail: "fail rank R at step S");
 //   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout);
 //   kill-at-join                  SIGKILL right after the member znode is created, before
-//                                 the ring forms (a rank lost during rendezvous).
+//                                 the ring forms (a rank lost during rendezvous);
+//   slow-rows:US                  every gradient/Hessian computation of this process sleeps
+//                                 US microseconds per row it touched, counted as compute (a
+//                                 host of known speed, for the load-balancing tests).
 struct Faults {
   bool kill_at_join = false;
   std::int64_t after_write = -1;
   int epoch_delay_ms = 0;
   std::int64_t kill_at = -1;
   std::int64_t stop_at = -1;
+  std::int64_t slow_row_us = 0;
 };
 
 // RINGTRAIN_FAULT parsed; a UsageError (exit 1) names an unknown item.

@@ -185,6 +185,9 @@ class ZkRingSource final : public train::RingSource {
       return "";
     }
   }
+  void PublishPartitions(const PartitionMap& map) override {
+    rv_.checkpoints().PublishPartitions(map);
+  }
   std::string where() const override { return o_.zk + " /ringtrain/" + o_.job; }
   void Leave() override { rv_.Leave(); }
 

@@ -79,50 +79,54 @@ Dataset ReadCsvShard(const ReadOptions& options) {
         "use --label-column 0.." + std::to_string(num_fields - 1) + " or -1 for the last");
   }
 
-  const std::int64_t s = options.shard, n = options.num_shards;
-  const std::int64_t begin = file.LineStartAtOrAfter(file.size() / n * s + file.size() % n * s / n);
-  const std::int64_t end =
-      file.LineStartAtOrAfter(file.size() / n * (s + 1) + file.size() % n * (s + 1) / n);
+  const auto [begin, end] = ShardByteRange(file, options);
   TextFile::Prefix prefix = file.CountPrefix(begin);
 
   Dataset data;
   data.first_row = prefix.data_lines - ((header && begin > 0) ? 1 : 0);
+  data.source_begin = begin;
+  data.source_end = end;
+  data.source_size = file.size();
   data.num_features = static_cast<std::int64_t>(num_fields) - 1;
   data.dense_cols = data.num_features;
   data.row_ptr.push_back(0);
-  file.ForEachLine(begin, end, prefix.lines + 1, [&](std::string_view line, std::int64_t no) {
-    if (IsSkipped(line)) return;
-    if (header && no == 1) return;
-    Split(line, fields);
-    if (fields.size() != num_fields) {
-      throw DataError("expected " + std::to_string(num_fields) + " fields, found " +
-                          std::to_string(fields.size()) + " in '" + std::string(line) + "'",
-                      path + ":" + std::to_string(no), "every CSV row needs the same fields");
-    }
-    for (std::size_t c = 0; c < num_fields; ++c) {
-      double v = 0;
-      if (!ParseDouble(fields[c], v)) {
-        throw DataError(std::string(static_cast<std::int64_t>(c) == label_col ? "unparsable label"
-                                                                              : "malformed value") +
-                            " '" + std::string(fields[c]) + "' in field " + std::to_string(c + 1),
-                        path + ":" + std::to_string(no), "CSV fields must be numbers");
-      }
-      if (!std::isfinite(v) || !std::isfinite(static_cast<float>(v))) {
-        throw DataError(
-            "non-finite value '" + std::string(fields[c]) + "' in field " + std::to_string(c + 1),
-            path + ":" + std::to_string(no), "remove or impute NaN/inf values");
-      }
-      if (static_cast<std::int64_t>(c) == label_col) {
-        if (options.class_labels) CheckClassLabel(v, path, no);
-        if (data.labels.empty()) data.first_line = no;
-        data.labels.push_back(v);
-      } else {
-        data.dense.push_back(static_cast<float>(v));
-      }
-    }
-  });
+  file.ForEachLine(
+      begin, end, prefix.lines + 1,
+      [&](std::string_view line, std::int64_t no, std::int64_t offset) {
+        if (IsSkipped(line)) return;
+        if (header && no == 1) return;
+        data.row_offset.push_back(offset);
+        Split(line, fields);
+        if (fields.size() != num_fields) {
+          throw DataError("expected " + std::to_string(num_fields) + " fields, found " +
+                              std::to_string(fields.size()) + " in '" + std::string(line) + "'",
+                          path + ":" + std::to_string(no), "every CSV row needs the same fields");
+        }
+        for (std::size_t c = 0; c < num_fields; ++c) {
+          double v = 0;
+          if (!ParseDouble(fields[c], v)) {
+            throw DataError(
+                std::string(static_cast<std::int64_t>(c) == label_col ? "unparsable label"
+                                                                      : "malformed value") +
+                    " '" + std::string(fields[c]) + "' in field " + std::to_string(c + 1),
+                path + ":" + std::to_string(no), "CSV fields must be numbers");
+          }
+          if (!std::isfinite(v) || !std::isfinite(static_cast<float>(v))) {
+            throw DataError("non-finite value '" + std::string(fields[c]) + "' in field " +
+                                std::to_string(c + 1),
+                            path + ":" + std::to_string(no), "remove or impute NaN/inf values");
+          }
+          if (static_cast<std::int64_t>(c) == label_col) {
+            if (options.class_labels) CheckClassLabel(v, path, no);
+            if (data.labels.empty()) data.first_line = no;
+            data.labels.push_back(v);
+          } else {
+            data.dense.push_back(static_cast<float>(v));
+          }
+        }
+      });
   data.dense.shrink_to_fit();
-  if (s == n - 1 && data.first_row + data.rows() == 0) {
+  if (end == file.size() && data.first_row + data.rows() == 0) {
     throw DataError("no rows in data file (only a header, blank or comment lines)", path,
                     "give a CSV with at least one row");
   }

@@ -88,8 +88,67 @@ std::size_t Dataset::StorageBytes() const {
          labels.size() * sizeof(double) + class_index.size() * sizeof(std::int32_t);
 }
 
+std::int64_t Dataset::nonzeros() const {
+  return is_dense() ? rows() * dense_cols : static_cast<std::int64_t>(col.size());
+}
+
+std::int64_t Dataset::SourcePosition(std::int64_t i) const {
+  if (i >= rows()) return source_end;
+  return row_offset.empty() ? source_begin + i : row_offset[static_cast<std::size_t>(i)];
+}
+
+Dataset SliceRows(const Dataset& d, std::int64_t from, std::int64_t to) {
+  Dataset out;
+  const auto f = static_cast<std::size_t>(from), t = static_cast<std::size_t>(to);
+  out.first_row = d.first_row + from;
+  out.num_features = d.num_features;
+  out.source_begin = d.SourcePosition(from);
+  out.source_end = d.SourcePosition(to);
+  out.source_size = d.source_size;
+  out.labels.assign(d.labels.begin() + from, d.labels.begin() + to);
+  if (!d.class_index.empty())
+    out.class_index.assign(d.class_index.begin() + from, d.class_index.begin() + to);
+  if (!d.row_offset.empty())
+    out.row_offset.assign(d.row_offset.begin() + from, d.row_offset.begin() + to);
+  out.row_ptr.push_back(0);
+  if (d.is_dense()) {
+    const auto cols = static_cast<std::size_t>(d.dense_cols);
+    out.dense_cols = d.dense_cols;
+    out.dense.assign(d.dense.begin() + static_cast<std::ptrdiff_t>(f * cols),
+                     d.dense.begin() + static_cast<std::ptrdiff_t>(t * cols));
+  } else {
+    const std::int64_t base = d.row_ptr[f];
+    for (std::size_t r = f; r < t; ++r) out.row_ptr.push_back(d.row_ptr[r + 1] - base);
+    out.col.assign(d.col.begin() + base, d.col.begin() + d.row_ptr[t]);
+    out.val.assign(d.val.begin() + base, d.val.begin() + d.row_ptr[t]);
+  }
+  return out;
+}
+
+void AppendRows(Dataset& head, const Dataset& tail) {
+  if (tail.rows() == 0) return;
+  if (head.rows() == 0) {
+    head = tail;
+    return;
+  }
+  head.labels.insert(head.labels.end(), tail.labels.begin(), tail.labels.end());
+  head.class_index.insert(head.class_index.end(), tail.class_index.begin(), tail.class_index.end());
+  head.row_offset.insert(head.row_offset.end(), tail.row_offset.begin(), tail.row_offset.end());
+  if (head.is_dense()) {
+    head.dense.insert(head.dense.end(), tail.dense.begin(), tail.dense.end());
+  } else {
+    const std::int64_t base = head.row_ptr.back();
+    for (std::size_t r = 1; r < tail.row_ptr.size(); ++r)
+      head.row_ptr.push_back(base + tail.row_ptr[r]);
+    head.col.insert(head.col.end(), tail.col.begin(), tail.col.end());
+    head.val.insert(head.val.end(), tail.val.begin(), tail.val.end());
+  }
+  head.source_end = tail.source_end;
+}
+
 Dataset ReadShard(const ReadOptions& options) {
-  if (options.num_shards < 1 || options.shard < 0 || options.shard >= options.num_shards) {
+  if (options.range_begin < 0 &&
+      (options.num_shards < 1 || options.shard < 0 || options.shard >= options.num_shards)) {
     throw UsageError("shard " + std::to_string(options.shard) + " of " +
                          std::to_string(options.num_shards) + " is out of range",
                      options.path, "0 <= shard < num_shards");

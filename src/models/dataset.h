@@ -33,6 +33,11 @@ struct ReadOptions {
   // the targets are real values, and is a DataError naming file:line ("the labels look
   // continuous"). IDX labels are bytes, always integers.
   bool class_labels = false;
+  // An explicit source range instead of (shard, num_shards), from a partition map: text
+  // formats: bytes [range_begin, range_end), both line starts (or the file size); IDX: rows.
+  // Unused while range_begin < 0.
+  std::int64_t range_begin = -1;
+  std::int64_t range_end = -1;
   // CSV: a header line is detected automatically (first line not numeric) unless forced.
 };
 
@@ -61,7 +66,20 @@ struct Dataset {
   // kUnseenClass for a label that is not one of the classes (evaluation data only).
   std::vector<std::int32_t> class_index;
 
+  // Where the rows came from, to cut a partition at any row (common/partition.h): the source
+  // range read ([source_begin, source_end) of source_size; bytes of a text file, rows of an
+  // IDX file) and, for text files, the byte offset of each row's line (empty for IDX: row i
+  // is at source_begin + i).
+  std::int64_t source_begin = 0;
+  std::int64_t source_end = 0;
+  std::int64_t source_size = 0;
+  std::vector<std::int64_t> row_offset;
+
   std::int64_t rows() const { return static_cast<std::int64_t>(labels.size()); }
+  // Stored feature values: CSR entries, or rows x columns when dense.
+  std::int64_t nonzeros() const;
+  // The source position of local row i (0 <= i <= rows(); rows() gives source_end).
+  std::int64_t SourcePosition(std::int64_t i) const;
   bool is_dense() const { return dense_cols > 0 || (!dense.empty()); }
   // Bytes held by the feature storage (for memory reports).
   std::size_t StorageBytes() const;
@@ -70,6 +88,13 @@ struct Dataset {
 // Reads this rank's shard. Bad input throws DataError naming file:line (or byte offset)
 // and the offending text.
 Dataset ReadShard(const ReadOptions& options);
+
+// Local rows [from, to) of `data` as a dataset of their own (features, classes and source
+// positions kept; first_row and source range adjusted).
+Dataset SliceRows(const Dataset& data, std::int64_t from, std::int64_t to);
+// Appends `tail`'s rows after `head`'s: same storage kind and feature count, tail's rows
+// follow head's in the source (the caller keeps first_row and the source range right).
+void AppendRows(Dataset& head, const Dataset& tail);
 
 // The sorted distinct labels of this shard.
 std::vector<double> DistinctLabels(const Dataset& data);

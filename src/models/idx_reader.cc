@@ -179,11 +179,23 @@ Dataset ReadIdxShard(const ReadOptions& options) {
   }
   if (images.rows() == 0) throw DataError("no rows in IDX file", At(options.path, 4), "");
   const std::int64_t total = images.rows(), s = options.shard, n = options.num_shards;
-  const std::int64_t r0 = total * s / n, r1 = total * (s + 1) / n;
+  std::int64_t r0 = total * s / n, r1 = total * (s + 1) / n;
+  if (options.range_begin >= 0) {
+    r0 = options.range_begin;
+    r1 = options.range_end;
+    if (r1 < r0 || r1 > total)
+      throw DataError("the row range [" + std::to_string(r0) + ", " + std::to_string(r1) +
+                          ") of a partition is outside the file's " + std::to_string(total) +
+                          " rows",
+                      options.path, "the file changed since the partition map was made");
+  }
   const std::int64_t width = images.row_bytes();
 
   Dataset data;
   data.first_row = r0;
+  data.source_begin = r0;
+  data.source_end = r1;
+  data.source_size = total;
   data.num_features = width;
   data.dense_cols = width;
   data.row_ptr.push_back(0);

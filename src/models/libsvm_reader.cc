@@ -93,25 +93,27 @@ Dataset ReadLibsvmShard(const ReadOptions& options) {
   if (file.size() == 0) {
     throw DataError("empty data file: no rows", options.path, "give a non-empty LIBSVM file");
   }
-  const std::int64_t s = options.shard, n = options.num_shards;
-  const std::int64_t begin = file.LineStartAtOrAfter(file.size() / n * s + file.size() % n * s / n);
-  const std::int64_t end =
-      file.LineStartAtOrAfter(file.size() / n * (s + 1) + file.size() % n * (s + 1) / n);
+  const auto [begin, end] = ShardByteRange(file, options);
   TextFile::Prefix prefix = file.CountPrefix(begin);
 
   Dataset data;
   data.first_row = prefix.data_lines;
+  data.source_begin = begin;
+  data.source_end = end;
+  data.source_size = file.size();
   data.row_ptr.push_back(0);
   // Reserve from the byte count: ~1 entry per 8 bytes of LIBSVM text is an upper estimate
   // for typical files; it avoids most regrowth without holding 2x.
   std::int64_t max_index = 0;
-  file.ForEachLine(begin, end, prefix.lines + 1, [&](std::string_view line, std::int64_t no) {
-    ParseLine(line, no, options, data, max_index);
-  });
+  file.ForEachLine(begin, end, prefix.lines + 1,
+                   [&](std::string_view line, std::int64_t no, std::int64_t offset) {
+                     if (ParseLine(line, no, options, data, max_index))
+                       data.row_offset.push_back(offset);
+                   });
   data.col.shrink_to_fit();
   data.val.shrink_to_fit();
   data.num_features = max_index;
-  if (s == n - 1 && data.first_row + data.rows() == 0) {
+  if (end == file.size() && data.first_row + data.rows() == 0) {
     throw DataError("no rows in data file (only blank or comment lines)", options.path,
                     "give a LIBSVM file with at least one row");
   }

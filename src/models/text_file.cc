@@ -104,8 +104,24 @@ TextFile::Prefix TextFile::CountPrefix(std::int64_t end) {
 std::string TextFile::FirstLine() {
   std::string line;
   std::int64_t end = LineStartAtOrAfter(1);
-  ForEachLine(0, end, 1, [&](std::string_view l, std::int64_t) { line.assign(l); });
+  ForEachLine(0, end, 1, [&](std::string_view l, std::int64_t, std::int64_t) { line.assign(l); });
   return line;
+}
+
+std::pair<std::int64_t, std::int64_t> ShardByteRange(TextFile& file, const ReadOptions& o) {
+  if (o.range_begin >= 0) {
+    const std::int64_t b = o.range_begin, e = o.range_end;
+    if (e < b || e > file.size() || file.LineStartAtOrAfter(b) != b ||
+        file.LineStartAtOrAfter(e) != e)
+      throw DataError("the byte range [" + std::to_string(b) + ", " + std::to_string(e) +
+                          ") of a partition does not start and end at lines of the file (" +
+                          std::to_string(file.size()) + " bytes)",
+                      o.path, "the file changed since the partition map was made; restart the job");
+    return {b, e};
+  }
+  const std::int64_t s = o.shard, n = o.num_shards, size = file.size();
+  return {file.LineStartAtOrAfter(size / n * s + size % n * s / n),
+          file.LineStartAtOrAfter(size / n * (s + 1) + size % n * (s + 1) / n)};
 }
 
 }  // namespace ringtrain::models::internal

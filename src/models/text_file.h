@@ -16,7 +16,10 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "models/dataset.h"
 
 namespace ringtrain::models::internal {
 
@@ -42,9 +45,10 @@ class TextFile {
   // The first line of the file (without '\n' / '\r').
   std::string FirstLine();
 
-  // Calls fn(std::string_view line, std::int64_t line_no) for every line in [begin, end)
-  // (begin a line start), line_no 1-based given the first line's number. The view is
-  // valid only during the call; a trailing '\r' is removed.
+  // Calls fn(std::string_view line, std::int64_t line_no, std::int64_t offset) for every
+  // line in [begin, end) (begin a line start), line_no 1-based given the first line's
+  // number, offset the line's first byte. The view is valid only during the call; a
+  // trailing '\r' is removed.
   template <class Fn>
   void ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t first_line_no, Fn&& fn);
 
@@ -57,6 +61,10 @@ class TextFile {
   std::int64_t size_ = 0;
 };
 
+// The byte range a reader reads: options.range_begin/end when given (checked: line starts
+// within the file, begin <= end; DataError otherwise), else shard s of n by the rule on top.
+std::pair<std::int64_t, std::int64_t> ShardByteRange(TextFile& file, const ReadOptions& options);
+
 template <class Fn>
 void TextFile::ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t first_line_no,
                            Fn&& fn) {
@@ -66,9 +74,11 @@ void TextFile::ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t fi
   std::size_t have = 0;  // bytes of a partial line carried at buf[0..have)
   std::int64_t pos = begin;
   std::int64_t line_no = first_line_no;
+  std::int64_t base = begin;  // file offset of buf[0]
   auto emit = [&](const char* p, std::size_t len) {
+    const std::int64_t offset = base + (p - buf.data());
     if (len > 0 && p[len - 1] == '\r') --len;
-    fn(std::string_view(p, len), line_no);
+    fn(std::string_view(p, len), line_no, offset);
     ++line_no;
   };
   while (pos < end) {
@@ -88,6 +98,7 @@ void TextFile::ForEachLine(std::int64_t begin, std::int64_t end, std::int64_t fi
       p = q + 1;
     }
     have = static_cast<std::size_t>(stop - p);
+    base += p - buf.data();
     if (have > 0 && p != buf.data()) std::memmove(buf.data(), p, have);
   }
   if (have > 0) emit(buf.data(), have);  // last line without '\n'

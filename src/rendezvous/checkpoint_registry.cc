@@ -128,6 +128,58 @@ std::vector<CheckpointRecord> CheckpointRegistry::List() {
   return out;
 }
 
+void CheckpointRegistry::PublishPartitions(const PartitionMap& map) {
+  Impl& s = *impl_;
+  const std::string& node = s.paths.partitions;
+  if (!s.fence) {
+    throw RendezvousError(
+        "this registry was opened without joining the ring; only the ring "
+        "leader publishes the partition map",
+        s.session->hosts() + " " + node, "publish from the training process");
+  }
+  auto [version, generation] = s.fence();
+  const std::string data = ToJson(map);
+  Deadline deadline = Deadline::After(s.timeout);
+  bool create = false;
+  for (;;) {
+    std::vector<ZkOp> ops = {ZkOp::Check(s.paths.ring, version),
+                             create ? ZkOp::Create(node, data) : ZkOp::Set(node, data, -1)};
+    int rc = s.session->Multi(ops, nullptr);
+    if (rc == kZOk) return;
+    if (rc == kZBadVersion)
+      throw RendezvousError(
+          "partition map " + std::to_string(map.generation) + " not published: ring generation " +
+              std::to_string(generation) + " was superseded, this process no longer leads it",
+          s.session->hosts() + " " + s.paths.ring, "stop publishing and wait for the new ring");
+    if (rc == kZNoNode && !create) {  // a job made before partition maps: make the node
+      create = true;
+      continue;
+    }
+    if (rc == kZNodeExists && create) {
+      create = false;
+      continue;
+    }
+    // A set is idempotent: retry a connection loss until the deadline.
+    if ((rc == kZConnectionLoss || rc == kZOperationTimeout) && !deadline.Expired()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    Fail(s, "cannot publish the partition map", rc, node);
+  }
+}
+
+std::optional<PartitionMap> CheckpointRegistry::Partitions() {
+  Impl& s = *impl_;
+  std::string data;
+  int rc =
+      RetryIdempotent([&] { return s.session->Get(s.paths.partitions, &data, nullptr, false); },
+                      Deadline::After(s.timeout));
+  if (rc == kZNoNode) return std::nullopt;
+  if (rc != kZOk) Fail(s, "cannot read the partition map", rc, s.paths.partitions);
+  if (data.empty()) return std::nullopt;
+  return PartitionMapFromJson(data, s.session->hosts() + " " + s.paths.partitions);
+}
+
 std::optional<CheckpointRecord> CheckpointRegistry::Latest() {
   Impl& s = *impl_;
   std::string data;

@@ -25,6 +25,7 @@ JobPaths JobPaths::For(const std::string& root, const std::string& job) {
   p.ring = p.job + "/ring";
   p.checkpoints = p.job + "/checkpoints";
   p.latest = p.job + "/latest";
+  p.partitions = p.job + "/partitions";
   return p;
 }
 

@@ -22,6 +22,7 @@ struct JobPaths {
   std::string ring;     // .../ring
   std::string checkpoints;
   std::string latest;
+  std::string partitions;  // the partition map (common/partition.h), made by the first leader
   static JobPaths For(const std::string& root, const std::string& job);
 };
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/deadline.h"
+#include "common/partition.h"
 #include "common/ring.h"
 
 namespace ringtrain::rendezvous {
@@ -84,6 +85,14 @@ class CheckpointRegistry {
   // which this run did not make, are neither counted nor deleted), returns the deleted ones
   // (the caller removes their files).
   std::vector<CheckpointRecord> Prune(int keep, std::int64_t newest = INT64_MAX);
+
+  // The partition map znode /<root>/<job>/partitions (payload: common/partition.h's JSON).
+  // Publish: one multi [check ring @version-of-my-last-returned-ring, set (or create) the
+  // map], so a deposed leader gets RendezvousError; refused on a tool's registry.
+  void PublishPartitions(const PartitionMap& map);
+  // The published map, validated (RendezvousError naming the znode if it is malformed or
+  // does not tile the data); nullopt if none was published.
+  std::optional<PartitionMap> Partitions();
 
   struct Impl;
   explicit CheckpointRegistry(std::unique_ptr<Impl> impl);
@@ -151,6 +160,8 @@ struct JobStatus {
   std::string leader;  // member name of the acting leader (lowest eligible), "" if none
   std::optional<std::int64_t> latest_epoch;
   std::vector<CheckpointRecord> checkpoints;
+  std::optional<PartitionMap> partitions;  // the published partition map, if any
+  std::string partitions_error;            // why a published map could not be shown
 };
 JobStatus ReadJobStatus(const std::string& zk_hosts, const std::string& root,
                         const std::string& job, const std::string& auth, Deadline deadline);

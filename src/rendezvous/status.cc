@@ -1,5 +1,6 @@
 // rendezvous/status.cc — the read-only view behind `ringtrain status`.
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -92,6 +93,12 @@ JobStatus ReadJobStatus(const std::string& zk_hosts, const std::string& root,
   CheckpointRegistry registry(std::move(impl));
   st.checkpoints = registry.List();
   if (auto latest = registry.Latest()) st.latest_epoch = latest->epoch;
+  // A malformed map is shown as such; the rest of the status still is.
+  try {
+    st.partitions = registry.Partitions();
+  } catch (const RendezvousError& e) {
+    st.partitions_error = e.what_happened();
+  }
   return st;
 }
 
@@ -144,6 +151,8 @@ std::string ToJson(const JobStatus& s) {
             {"leader", s.leader},
             {"latest_epoch", s.latest_epoch ? json(*s.latest_epoch) : json(nullptr)},
             {"checkpoints", ckpts}};
+  j["partitions"] = s.partitions ? json::parse(ToJson(*s.partitions)) : json(nullptr);
+  if (!s.partitions_error.empty()) j["partitions_error"] = s.partitions_error;
   return j.dump();
 }
 
@@ -173,6 +182,23 @@ std::string ToText(const JobStatus& s) {
   for (const auto& c : s.checkpoints) {
     o << "    epoch " << c.epoch << "  generation " << c.generation << "  world " << c.world_size
       << "  " << c.bytes << " bytes  " << c.checksum << "  " << c.path << "\n";
+  }
+  if (!s.partitions_error.empty()) o << "  partitions: unreadable (" << s.partitions_error << ")\n";
+  if (s.partitions) {
+    const PartitionMap& m = *s.partitions;
+    o << "  partitions: generation " << m.generation << " (ring generation " << m.ring_generation
+      << ", from epoch " << m.epoch << ", " << m.reason << "), " << m.total_rows << " rows of "
+      << m.source << "\n";
+    for (std::size_t r = 0; r < m.parts.size(); ++r) {
+      const Part& p = m.parts[r];
+      char figures[96] = "not measured yet";
+      if (p.compute_s > 0)
+        std::snprintf(figures, sizeof figures, "compute %.4g s/epoch, %.4g rows/s", p.compute_s,
+                      p.rows_per_s);
+      o << "    rank " << r << "  rows " << p.first_row << "-" << p.first_row + p.rows << " ("
+        << p.rows << ")  " << m.unit << " " << p.begin << "-" << p.end << "  nonzeros "
+        << p.nonzeros << "  " << figures << "\n";
+    }
   }
   return o.str();
 }

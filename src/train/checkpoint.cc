@@ -104,8 +104,9 @@ std::vector<std::byte> EncodeCheckpoint(const CheckpointFile& c) {
   Writer w;
   // One allocation for the whole file (the model's own header/spec/CRC fit in the slack).
   w.Reserve(4096 + c.job.size() + c.options_hash.size() + c.options_text.size() +
-            c.metrics_json.size() + 8 * c.state.model.weights.size() +
-            8 * c.state.model.spec.classes.size() + 8 * c.state.optimizer_state.size());
+            c.metrics_json.size() + 256 * c.state.partitions.parts.size() +
+            8 * c.state.model.weights.size() + 8 * c.state.model.spec.classes.size() +
+            8 * c.state.optimizer_state.size());
   w.PutRaw(kMagic, sizeof kMagic);
   w.Put<std::uint32_t>(kCheckpointVersion);
   w.PutString(c.job);
@@ -118,6 +119,8 @@ std::vector<std::byte> EncodeCheckpoint(const CheckpointFile& c) {
   w.Put<std::uint64_t>(c.state.optimizer_state.size());
   for (double d : c.state.optimizer_state) w.PutDouble(d);
   w.PutString(c.metrics_json.empty() ? std::string("{}") : c.metrics_json);
+  // Version 2: the partition map the next epochs run with ("" when none).
+  w.PutString(c.state.partitions.parts.empty() ? std::string() : ToJson(c.state.partitions));
   std::uint32_t crc = Crc32(std::span<const std::byte>(w.bytes()));
   w.Put<std::uint32_t>(crc);
   return std::move(w.bytes());
@@ -135,8 +138,8 @@ CheckpointFile DecodeCheckpoint(std::span<const std::byte> bytes, const std::str
     r.Fail("CRC-32 mismatch (stored " + Hex32(stored) + ", computed " + Hex32(actual) + ")");
   Reader in(body.subspan(sizeof kMagic), where);
   const auto version = in.Get<std::uint32_t>("version");
-  if (version != kCheckpointVersion)
-    in.Fail("version " + std::to_string(version) + " (this build reads " +
+  if (version != kCheckpointVersion && version != 1)
+    in.Fail("version " + std::to_string(version) + " (this build reads 1-" +
             std::to_string(kCheckpointVersion) + ")");
   CheckpointFile c;
   c.job = in.GetString("job");
@@ -157,6 +160,16 @@ CheckpointFile DecodeCheckpoint(std::span<const std::byte> bytes, const std::str
   c.state.optimizer_state.resize(static_cast<std::size_t>(n));
   for (auto& d : c.state.optimizer_state) d = in.GetDouble("optimizer state");
   c.metrics_json = in.GetString("metrics");
+  if (version >= 2) {
+    const std::string map = in.GetString("partition map");
+    if (!map.empty()) {
+      try {
+        c.state.partitions = PartitionMapFromJson(map, where);
+      } catch (const Error& e) {
+        in.Fail("partition map: " + e.what_happened());
+      }
+    }
+  }
   if (in.pos() != body.size() - sizeof kMagic) in.Fail("trailing bytes before the CRC");
   c.state.options_hash = c.options_hash;
   return c;

@@ -29,7 +29,7 @@
 
 namespace ringtrain::train {
 
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 2;  // reads 1 too (no partition map)
 
 struct CheckpointFile {
   std::string job;
@@ -64,7 +64,7 @@ CheckpointFile ReadCheckpoint(const std::string& path);
 // touched"): a regular file, not a symlink (opened O_NOFOLLOW), named
 // <job>-epoch-NNNNNNNNNN.ckpt for the expected epoch, directly inside the job's checkpoint
 // directory (its real directory; no ".." anywhere, no symlinked directory leading out); its
-// header holds the magic, version kCheckpointVersion, `job` and that epoch; the CRC computed
+// header holds the magic, version 1 or kCheckpointVersion, `job` and that epoch; the CRC computed
 // over its content equals the one in its trailer and the record's checksum (if any). The bytes
 // checked are the bytes used: one open file descriptor, and a removal unlinks the name only
 // while it still names the verified file.

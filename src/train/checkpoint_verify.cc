@@ -216,8 +216,8 @@ std::string CheckContent(const std::string& job, const CheckpointCandidate& c, c
     return "it is not a ringtrain checkpoint (bad magic)";
   std::uint32_t version = 0;
   if (!in.Get(&version)) return "it is truncated";
-  if (version != kCheckpointVersion)
-    return "its format version is " + std::to_string(version) + " (this build reads " +
+  if (version != kCheckpointVersion && version != 1)
+    return "its format version is " + std::to_string(version) + " (this build reads 1-" +
            std::to_string(kCheckpointVersion) + ")";
   std::string file_job, hash, text;
   bool too_long = false;

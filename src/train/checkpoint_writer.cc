@@ -64,6 +64,7 @@ void Checkpointer::CopyInto(CheckpointFile& to, const TrainState& state,
   to.state.model.epoch = state.model.epoch;
   to.state.optimizer_state.assign(state.optimizer_state.begin(), state.optimizer_state.end());
   to.state.options_hash = options_hash_;
+  to.state.partitions = state.partitions;  // a few parts: copied, like the metrics line
   to.metrics_json = metrics.ToJson();
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -39,6 +40,27 @@ std::function<void(const TrainState&, const EpochMetrics&)> AfterEpoch(Checkpoin
   };
 }
 
+// The leader's on_partitions hook: a new map at once, its figures at most once a second. A
+// failed publication (a deposed leader, ZooKeeper away) is logged; training goes on.
+std::function<void(const PartitionMap&)> PartitionPublisher(RingSource& source) {
+  struct Last {
+    std::int64_t generation = -1;
+    std::chrono::steady_clock::time_point when;
+  };
+  return [&source, last = std::make_shared<Last>()](const PartitionMap& map) {
+    const auto now = std::chrono::steady_clock::now();
+    if (map.generation == last->generation && now - last->when < std::chrono::seconds(1)) return;
+    try {
+      source.PublishPartitions(map);
+      last->generation = map.generation;
+      last->when = now;
+    } catch (const Error& e) {
+      log::Warn(std::string("partition map ") + std::to_string(map.generation) +
+                " not published: " + e.what());
+    }
+  };
+}
+
 }  // namespace
 
 Job::Job(const TrainOptions& options, JobHooks hooks)
@@ -70,6 +92,7 @@ void Job::RunLocal() {
   TrainHooks hooks;
   hooks.after_epoch = AfterEpoch(checkpointer, hooks_);
   hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
+  hooks.after_compute = hooks_.after_compute;
   std::optional<LoadedCheckpoint> start;
   if (o.resume || o.resume_from >= 0) {
     // Standalone: no registry; the newest valid file of this job in --checkpoint-dir (at or
@@ -219,6 +242,8 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       hooks.start = start ? &start->state : nullptr;
       hooks.after_epoch = AfterEpoch(checkpointer, hooks_);
       hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
+      hooks.after_compute = hooks_.after_compute;
+      if (ring.is_leader()) hooks.on_partitions = PartitionPublisher(source);
       Train(o, *comm, info, hooks);
       // The leader's last checkpoints are written and recorded before the ring is left (a
       // member leaving could publish a new generation and fence the record out).

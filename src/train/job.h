@@ -29,6 +29,7 @@
 
 #include "allreduce/communicator.h"
 #include "common/deadline.h"
+#include "common/partition.h"
 #include "common/ring.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_writer.h"
@@ -61,6 +62,9 @@ class RingSource {
   // "; missing: rank 1 (host:port, pid P), ..." for members of `ring` that are gone; "" if
   // unknown. Used in the error of a ring that did not re-form.
   virtual std::string MissingMembers(const std::vector<Member>& ring) = 0;
+  // The leader publishes the partition map (fenced by the last returned ring's generation):
+  // whenever a new map takes effect, and its measured figures at most about once a second.
+  virtual void PublishPartitions(const PartitionMap& map) = 0;
   // Where errors point (e.g. "zk:2181 /ringtrain/job").
   virtual std::string where() const = 0;
   // Leaves the job (idempotent).
@@ -85,6 +89,8 @@ struct JobHooks {
   std::function<void(const WrittenCheckpoint&, const CheckpointFile&)> after_checkpoint_write;
   // True once the job is being stopped (a signal): an error then ends Run at once.
   std::function<bool()> stopping;
+  // After each local gradient/Hessian computation, with its seconds (TrainHooks).
+  std::function<void(double seconds, std::int64_t rows)> after_compute;
 };
 
 class Job {

@@ -2,6 +2,7 @@
 #include "train/objective.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace ringtrain::train {
 
@@ -30,14 +31,41 @@ void LocalObjective::DataHessianDiagonal(std::span<const double> w, std::span<do
 
 DistributedObjective::DistributedObjective(const LocalObjective& local,
                                            allreduce::Communicator& comm, std::int64_t global_rows)
-    : local_(local), comm_(comm), global_rows_(static_cast<double>(global_rows)) {}
+    : local_(local),
+      comm_(comm),
+      global_rows_(static_cast<double>(global_rows)),
+      ranks_compute_s_(static_cast<std::size_t>(comm.world_size()), 0.0) {}
+
+template <class F>
+void DistributedObjective::Timed(std::int64_t rows, F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (after_compute_) {
+    after_compute_(s, rows);
+    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  compute_s_ += s;
+}
+
+// Slot r of the rank-wide tail holds rank r's figure; the others add zeros (x + 0 == x).
+void DistributedObjective::PackSpeed(std::span<double> slots) const {
+  std::fill(slots.begin(), slots.end(), 0.0);
+  slots[static_cast<std::size_t>(comm_.rank())] = compute_s_;
+}
+
+void DistributedObjective::UnpackSpeed(std::span<const double> slots) {
+  ranks_compute_s_.assign(slots.begin(), slots.end());
+}
 
 double DistributedObjective::ValueGradient(std::span<const double> w, std::span<double> grad) {
-  const std::size_t n = grad.size();
-  buffer_.resize(n + 1);
+  const std::size_t n = grad.size(), world = ranks_compute_s_.size();
+  buffer_.resize(n + 1 + world);
   std::span<double> local_grad(buffer_.data() + 1, n);
-  buffer_[0] = local_.DataValueGradient(w, local_grad);
+  Timed(local_.rows(), [&] { buffer_[0] = local_.DataValueGradient(w, local_grad); });
+  PackSpeed(std::span<double>(buffer_.data() + 1 + n, world));
   comm_.AllreduceSum(std::span<double>(buffer_));
+  UnpackSpeed(std::span<const double>(buffer_.data() + 1 + n, world));
   // The regulariser is added once, after the sum, identically on every rank.
   double sq = 0.0;
   for (std::size_t j = 0; j < n; ++j) {
@@ -57,7 +85,8 @@ void DistributedObjective::HessianVector(std::span<const double> w, std::span<co
                                          std::span<double> out) {
   const std::size_t n = out.size();
   buffer_.resize(n);
-  local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n));
+  Timed(local_.rows(),
+        [&] { local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
   for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + v[j];
   rows_touched_ += local_.rows();
@@ -66,7 +95,8 @@ void DistributedObjective::HessianVector(std::span<const double> w, std::span<co
 void DistributedObjective::HessianDiagonal(std::span<const double> w, std::span<double> out) {
   const std::size_t n = out.size();
   buffer_.resize(n);
-  local_.DataHessianDiagonal(w, std::span<double>(buffer_.data(), n));
+  Timed(local_.rows(),
+        [&] { local_.DataHessianDiagonal(w, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
   for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + 1.0;  // the regulariser's I
   rows_touched_ += local_.rows();
@@ -75,17 +105,20 @@ void DistributedObjective::HessianDiagonal(std::span<const double> w, std::span<
 double DistributedObjective::BatchGradient(std::span<const double> w,
                                            std::span<const std::int64_t> rows,
                                            std::span<double> grad) {
-  const std::size_t n = grad.size();
-  buffer_.resize(n + 2);
+  const std::size_t n = grad.size(), world = ranks_compute_s_.size();
+  buffer_.resize(n + 2 + world);
   std::span<double> local_grad(buffer_.data() + 2, n);
   if (rows.empty()) {
     std::fill(local_grad.begin(), local_grad.end(), 0.0);
     buffer_[1] = 0.0;
   } else {
-    buffer_[1] = local_.DataValueGradient(w, local_grad, rows);
+    Timed(static_cast<std::int64_t>(rows.size()),
+          [&] { buffer_[1] = local_.DataValueGradient(w, local_grad, rows); });
   }
   buffer_[0] = static_cast<double>(rows.size());
+  PackSpeed(std::span<double>(buffer_.data() + 2 + n, world));
   comm_.AllreduceSum(std::span<double>(buffer_));
+  UnpackSpeed(std::span<const double>(buffer_.data() + 2 + n, world));
   const double b = buffer_[0];
   const double inv_b = b > 0 ? 1.0 / b : 0.0;
   const double inv_n = global_rows_ > 0 ? 1.0 / global_rows_ : 0.0;

@@ -12,10 +12,14 @@
 // Mini-batches (sgd): the per-sample form F(w)/N = sum_i (0.5|w|^2/N + C loss_i)/N gives the
 // unbiased estimate  g = w/N + (C/b) sum_{i in batch} grad loss_i  with b the GLOBAL batch
 // count; the count rides in the same buffer, so ragged last batches and empty shards work.
+// Speed (load balancing): the decorator times this rank's local work (gradient and Hessian
+// sums, not the allreduce) and appends one slot per rank to the gradient buffers, so every
+// rank learns every rank's cumulative compute seconds with the gradient, at no extra round.
 // Thread-safety: one thread per object (the rank's trainer thread).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -92,12 +96,28 @@ class DistributedObjective final : public Function, public StochasticFunction {
   // Counters for progress lines: function evaluations and rows touched on this rank.
   std::int64_t evaluations() const { return evaluations_; }
   std::int64_t local_rows_touched() const { return rows_touched_; }
+  // Every rank's cumulative compute seconds as of the last ValueGradient / BatchGradient
+  // (the same bits on every rank), indexed by rank.
+  const std::vector<double>& ranks_compute_seconds() const { return ranks_compute_s_; }
+  // Called after each local computation with its seconds and rows (a test hook that slows a
+  // rank down: what it spends counts as compute). Once per call, never per row.
+  void set_after_compute(std::function<void(double, std::int64_t)> hook) {
+    after_compute_ = std::move(hook);
+  }
 
  private:
+  template <class F>
+  void Timed(std::int64_t rows, F&& f);
+  void PackSpeed(std::span<double> slots) const;
+  void UnpackSpeed(std::span<const double> slots);
+
   const LocalObjective& local_;
   allreduce::Communicator& comm_;
   double global_rows_;
-  std::vector<double> buffer_;  // [count, loss, grad...], reused across calls
+  std::vector<double> buffer_;  // [count, loss, grad..., compute seconds per rank], reused
+  double compute_s_ = 0;
+  std::vector<double> ranks_compute_s_;
+  std::function<void(double, std::int64_t)> after_compute_;
   std::int64_t evaluations_ = 0;
   std::int64_t rows_touched_ = 0;
 };

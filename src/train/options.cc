@@ -126,6 +126,10 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("momentum", "must be in [0, 1), got " + ValueText(o.momentum));
   if (!(o.tol > 0)) Bad("tol", "must be > 0, got " + ValueText(o.tol));
   if (o.lbfgs_memory < 1) Bad("lbfgs-memory", "must be >= 1, got " + ValueText(o.lbfgs_memory));
+  if (!OneOf(o.balance, {"auto", "off"}))
+    Bad("balance", "must be auto|off, got '" + o.balance + "'");
+  if (!(o.balance_threshold > 0 && o.balance_threshold < 1e6))
+    Bad("balance-threshold", "must be > 0, got " + ValueText(o.balance_threshold));
   if (o.epochs < 1) Bad("epochs", "must be >= 1, got " + ValueText(o.epochs));
   if (o.eval_every < 1) Bad("eval-every", "must be >= 1, got " + ValueText(o.eval_every));
   if (o.ranks < 1) Bad("ranks", "must be >= 1, got " + ValueText(o.ranks));

@@ -74,6 +74,9 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   double tol = 0.01;  // lbfgs/tron: stop when |g| <= tol * |g0| (liblinear's -e)
   int lbfgs_memory = 10;
+  // Load balancing (shape scope: every rank must decide alike, and the maps fix the sums).
+  std::string balance = "auto";     // auto | off
+  double balance_threshold = 0.10;  // rebalance when slowest/fastest - 1 exceeds this twice
   // Run scope.
   int epochs = 100;
   int eval_every = 1;  // evaluate train/test accuracy every N epochs (and at the end)
@@ -160,6 +163,13 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     "lbfgs/tron: stop when |grad| <= tol * min(#pos,#neg)/N * |grad at 0| (like liblinear -e)",
     Scope::kShape);
   v("lbfgs-memory", o.lbfgs_memory, "lbfgs: history pairs kept", Scope::kShape);
+  v("balance", o.balance,
+    "auto|off: give each rank rows in proportion to its measured speed (docs/balancing.md)",
+    Scope::kShape);
+  v("balance-threshold", o.balance_threshold,
+    "rebalance when the slowest rank's compute time per epoch exceeds the fastest's by more "
+    "than this fraction for two consecutive epochs",
+    Scope::kShape);
   v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kRun);
   v("eval-every", o.eval_every, "evaluate accuracy every N epochs", Scope::kRun);
   v("checkpoint-dir", o.checkpoint_dir, "directory for checkpoint files", Scope::kRun);

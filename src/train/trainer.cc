@@ -15,6 +15,7 @@
 #include "train/agree.h"
 #include "train/objective.h"
 #include "train/optimizer.h"
+#include "train/partitions.h"
 #include "train/timed_communicator.h"
 
 #ifdef _OPENMP
@@ -34,16 +35,6 @@ double Seconds(Clock::time_point since) {
 // A classifier's labels are classes (a regression model's are targets).
 bool IsClassifier(const TrainOptions& o) {
   return models::Info(o.choices.loss).task == models::Task::kClassification;
-}
-
-models::Dataset ReadPart(const std::string& path, const std::string& labels,
-                         const char* labels_option, const TrainOptions& o, int shard, int shards,
-                         bool class_labels) {
-  models::ReadOptions ro = ReaderOptions(o, path, labels, labels_option);
-  ro.shard = shard;
-  ro.num_shards = shards;
-  ro.class_labels = class_labels;
-  return models::ReadShard(ro);
 }
 
 // A classifier's labels that look like real-valued targets: many distinct values with few rows
@@ -86,6 +77,12 @@ std::string Fmt(double v, int precision, bool fixed) {
   return buf;
 }
 
+std::string RowsText(const PartitionMap& map) {
+  std::string out;
+  for (const Part& p : map.parts) out += (out.empty() ? "" : ",") + std::to_string(p.rows);
+  return out;
+}
+
 std::string DescribeSpec(const models::ModelSpec& s) {
   std::string out = models::ToString(s.loss);
   if (s.classes.size() > 2) out += " " + models::ToString(s.multiclass);
@@ -115,6 +112,9 @@ std::string EpochMetrics::ToJson() const {
   j["world_size"] = world_size;
   j["converged"] = converged;
   if (!stop_reason.empty()) j["stop_reason"] = stop_reason;
+  j["partition_generation"] = partition_generation;
+  j["rank_compute_s"] = rank_compute_s;
+  j["rank_rows"] = rank_rows;
   return j.dump();  // NaN becomes null
 }
 
@@ -153,12 +153,20 @@ void FitFeatures(models::Dataset& data, std::int64_t n) {
   data.num_features = n;
 }
 
-ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm) {
+ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm,
+                            const PartitionMap* start, std::int64_t ring_generation,
+                            std::int64_t epoch) {
   const auto t0 = Clock::now();
   ShardedData d;
   const int rank = comm.rank(), world = comm.world_size();
   const bool classifier = IsClassifier(o);
-  d.train = ReadPart(o.data, o.labels, "--labels", o, rank, world, classifier);
+  const bool recorded = start != nullptr && MapFits(*start, world, o);
+  if (recorded) {
+    const Part& p = start->parts[static_cast<std::size_t>(rank)];
+    d.train = ReadPart(o.data, o.labels, "--labels", o, rank, world, classifier, p.begin, p.end);
+  } else {
+    d.train = ReadPart(o.data, o.labels, "--labels", o, rank, world, classifier);
+  }
   d.has_test = !o.test_data.empty();
   // Test labels are not checked: a value the model never saw is an error in the accuracy.
   if (d.has_test)
@@ -176,6 +184,20 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
     throw DataError("the training data has no rows", o.data, "check the file and --format");
   models::SetNumFeatures(d.train, features);
   if (d.has_test) FitFeatures(d.test, features);
+  if (recorded) {
+    d.map = GatherMap(d.train, comm, o, start->generation, ring_generation, start->epoch,
+                      start->reason);
+    if (d.map.total_rows != start->total_rows || d.map.parts.size() != start->parts.size())
+      throw DataError("the recorded partition map does not match the data", o.data,
+                      "the file changed since the checkpoint; resume with the same data");
+    for (std::size_t r = 0; r < d.map.parts.size(); ++r) {
+      d.map.parts[r].compute_s = start->parts[r].compute_s;
+      d.map.parts[r].rows_per_s = start->parts[r].rows_per_s;
+    }
+  } else {
+    d.map = GatherMap(d.train, comm, o, start != nullptr ? start->generation + 1 : 1,
+                      ring_generation, epoch, "equal split");
+  }
 
   auto classes = AgreeUnion(comm, models::DistinctLabels(d.train));
   if (classifier) {
@@ -237,11 +259,12 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   LocalObjective local(state.model.spec, data.train, o.c);
   DistributedObjective objective(local, comm, data.global_rows);
 
-  std::unique_ptr<Optimizer> optimizer;
+  objective.set_after_compute(hooks.after_compute);
+
+  // sgd's steps per epoch follow the largest shard: it is made again when the map changes.
   const OptimizerKind kind = o.choices.optimizer;
+  double tol = 0;
   if (kind == OptimizerKind::kLbfgs || kind == OptimizerKind::kTron) {
-    LbfgsOptions lo;
-    lo.memory = o.lbfgs_memory;
     // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
     // several classes the smallest of the one-vs-rest splits.
     std::vector<double> counts(data.spec.classes.size(), 0.0);
@@ -250,15 +273,20 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     const double n = static_cast<double>(data.global_rows);
     double smallest = n;
     for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
-    lo.tol = o.tol * std::max(smallest, 1.0) / n;
+    tol = o.tol * std::max(smallest, 1.0) / n;
+  }
+  auto make_optimizer = [&]() -> std::unique_ptr<Optimizer> {
     if (kind == OptimizerKind::kTron) {
       TronOptions to;
-      to.tol = lo.tol;
-      optimizer = MakeTron(objective, to);
-    } else {
-      optimizer = MakeLbfgs(objective, lo);
+      to.tol = tol;
+      return MakeTron(objective, to);
     }
-  } else {
+    if (kind == OptimizerKind::kLbfgs) {
+      LbfgsOptions lo;
+      lo.memory = o.lbfgs_memory;
+      lo.tol = tol;
+      return MakeLbfgs(objective, lo);
+    }
     SgdOptions so;
     so.batch_size = o.batch_size;
     so.steps_per_epoch = (data.max_local_rows + o.batch_size - 1) / o.batch_size;
@@ -267,8 +295,9 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     so.momentum = o.momentum;
     so.seed = o.seed;
     so.stream = static_cast<std::uint64_t>(comm.rank());
-    optimizer = MakeSgd(objective, so);
-  }
+    return MakeSgd(objective, so);
+  };
+  std::unique_ptr<Optimizer> optimizer = make_optimizer();
   if (hooks.start != nullptr) {
     if (hooks.start->model.spec.num_weights() != data.spec.num_weights())
       throw CheckpointError("the checkpoint's model shape differs from this run's data", "",
@@ -305,6 +334,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
 
   const auto start = Clock::now();
   const bool sgd = kind == OptimizerKind::kSgd;
+  const bool balance = o.balance == "auto" && world > 1;
+  Balancer balancer(o.balance_threshold);
+  std::vector<double> last_compute(static_cast<std::size_t>(world), 0.0);
+  state.partitions = data.map;
+  if (hooks.on_partitions) hooks.on_partitions(data.map);
   for (std::int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const double ar0 = comm.seconds();
@@ -345,6 +379,20 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.world_size = world;
     m.converged = rep.converged;
     if (last) m.stop_reason = rep.converged ? "converged" : "epoch_cap";
+    m.partition_generation = data.map.generation;
+    // The epoch's compute seconds of every rank (they rode in the gradient allreduce): into
+    // the map's figures, and, with --balance auto, the move to a balanced map.
+    const auto& cumulative = objective.ranks_compute_seconds();
+    std::vector<double> compute(cumulative.size());
+    for (std::size_t r = 0; r < compute.size(); ++r) {
+      compute[r] = cumulative[r] - last_compute[r];
+      auto& part = data.map.parts[r];
+      part.compute_s = compute[r];
+      part.rows_per_s = compute[r] > 0 ? static_cast<double>(part.rows) / compute[r] : 0;
+    }
+    last_compute = cumulative;
+    m.rank_compute_s = compute;
+    m.rank_rows = data.rows_per_rank;
     result.history.push_back(m);
     if (leader) {
       double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /
@@ -357,6 +405,28 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
                 (rep.converged ? std::string("0s (converged)") : Fmt(eta, 0, true) + "s"));
       if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
     }
+    if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
+      PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
+      MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,
+                 data.spec.classes);
+      if (leader)
+        log::Info("balance: partition " + std::to_string(next.generation) + " after epoch " +
+                  std::to_string(epoch) + ": rows per rank [" + RowsText(next) + "] (were [" +
+                  RowsText(data.map) + "]); " + next.reason);
+      data.map = std::move(next);
+      data.max_local_rows = 0;
+      for (std::size_t r = 0; r < data.map.parts.size(); ++r) {
+        data.rows_per_rank[r] = data.map.parts[r].rows;
+        data.max_local_rows = std::max(data.max_local_rows, data.rows_per_rank[r]);
+      }
+      if (sgd) {  // same state, steps per epoch of the new largest shard
+        auto saved = optimizer->SaveState();
+        optimizer = make_optimizer();
+        optimizer->RestoreState(saved);
+      }
+    }
+    state.partitions = data.map;
+    if (hooks.on_partitions) hooks.on_partitions(data.map);
     if (hooks.after_epoch) {
       if (!hooks.needs_state || hooks.needs_state(epoch)) {
         state.optimizer_state = optimizer->SaveState();
@@ -397,7 +467,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
 
 TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, const RunInfo& info,
                   const TrainHooks& hooks) {
-  ShardedData data = LoadShardedData(options, comm);
+  const TrainState* start = hooks.start;
+  ShardedData data = LoadShardedData(
+      options, comm,
+      start != nullptr && !start->partitions.parts.empty() ? &start->partitions : nullptr,
+      info.generation, start != nullptr ? start->model.epoch : 0);
   TrainResult result = TrainOnData(options, data, comm, info, hooks);
   result.read_s = data.read_s;
   if (comm.rank() == 0 && !options.output.empty()) {

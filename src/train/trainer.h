@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "allreduce/communicator.h"
+#include "common/partition.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
 #include "train/options.h"
@@ -53,21 +54,32 @@ struct EpochMetrics {
   bool converged = false;      // the optimizer's stopping rule holds after this epoch
   std::string stop_reason;     // the run's last epoch: "converged" | "epoch_cap"; else ""
   std::string ToJson() const;  // one line, no newline; stop_reason only when set
+  std::int64_t partition_generation = 0;  // the partition map the epoch ran with
+  std::vector<double> rank_compute_s;     // every rank's compute seconds this epoch
+  std::vector<std::int64_t> rank_rows;    // every rank's rows this epoch
 };
 
 struct TrainState {
   models::LinearModel model;            // weights and model.epoch = epochs completed
   std::vector<double> optimizer_state;  // Optimizer::SaveState()
   std::string options_hash;             // OptionsHash(options) of the run that saved it
+  PartitionMap partitions;              // the map the next epochs run with (no parts: none)
 };
 
 struct TrainHooks {
-  const TrainState* start = nullptr;  // resume from here (same on every rank)
+  // Resume from here (same on every rank). Its partition map is read as is when it fits this
+  // ring (same world size and data); otherwise the ranks start from an equal split.
+  const TrainState* start = nullptr;
   std::function<void(const TrainState&, const EpochMetrics&)> after_epoch;
   // Whether after_epoch needs the optimizer state at this epoch (unset: always). When false,
   // after_epoch sees an empty optimizer_state: lbfgs's state is 2 x memory x dim doubles, and
   // building it every epoch cost about as much as a pass at 2^20 features (issue 11).
   std::function<bool(std::int64_t epoch)> needs_state;
+  // Every rank, when a map takes effect and after each epoch (with the measured figures).
+  std::function<void(const PartitionMap&)> on_partitions;
+  // After each local gradient/Hessian computation, with its seconds and rows (a test hook:
+  // time spent in it counts as compute). Per call, never per row.
+  std::function<void(double seconds, std::int64_t rows)> after_compute;
 };
 
 struct TrainResult {
@@ -91,10 +103,15 @@ struct ShardedData {
   std::int64_t max_local_rows = 0;
   std::vector<std::int64_t> rows_per_rank;
   double read_s = 0;  // seconds LoadShardedData took on this rank
+  PartitionMap map;   // the training shards of every rank (train/partitions.h)
 };
 
 // Reads this rank's shards and agrees the shape (allreduce). Options must be finalized.
-ShardedData LoadShardedData(const TrainOptions& options, allreduce::Communicator& comm);
+// `start`: a recorded map, read as is when it fits (same world and data); otherwise an
+// equal split of generation start->generation + 1 (1 without a start).
+ShardedData LoadShardedData(const TrainOptions& options, allreduce::Communicator& comm,
+                            const PartitionMap* start = nullptr, std::int64_t ring_generation = 0,
+                            std::int64_t epoch = 0);
 
 // Trains on loaded data. Options must be finalized (FinalizeAndValidate).
 TrainResult TrainOnData(const TrainOptions& options, ShardedData& data,

@@ -216,9 +216,9 @@ TEST(CheckpointFileVerify, OnlyThisJobsRecordedFileInsideTheDirectoryIsTouched) 
   // A FIFO named like a checkpoint (opening it must not hang).
   const std::string fifo = dir + "/job-a-epoch-0000000010.ckpt";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  // Version 2: the version field changed and the CRC fixed up.
+  // Version 99 (this build reads 1-2): the version field changed and the CRC fixed up.
   auto v2 = ReadWholeFile(w2.path, ExitCode::kCheckpoint);
-  v2[8] = std::byte{2};
+  v2[8] = std::byte{99};
   const std::uint32_t crc = Crc32(std::span<const std::byte>(v2).first(v2.size() - 4));
   for (int i = 0; i < 4; ++i)
     v2[v2.size() - 4 + static_cast<std::size_t>(i)] =
@@ -235,7 +235,7 @@ TEST(CheckpointFileVerify, OnlyThisJobsRecordedFileInsideTheDirectoryIsTouched) 
       {"another job's", stolen, 8, wb.checksum, "another job"},
       {"another epoch's", wrong_epoch, 9, w4.checksum, "holds epoch 4, not 9"},
       {"a FIFO", fifo, 10, "", "not a regular file"},
-      {"version 2", v2_path, 11, "", "format version is 2"},
+      {"version 99", v2_path, 11, "", "format version is 99"},
       {"another name", "/etc/passwd", 4, "", "its name is not job-a-epoch-0000000004.ckpt"},
       {"not the recorded file", w4.path, 4, w2.checksum, "not the recorded file"},
   };

@@ -5,6 +5,7 @@
 # rerunning the same command with --resume continues from the recorded checkpoint and ends
 # with the same model bytes as an uninterrupted mpirun run.
 source "$(dirname "$0")/../e2e/lib.sh"
+[[ -z ${KEEP_DIR:-} ]] || on_exit "cp -r \"\$WORK\" \"$KEEP_DIR/\""
 start_zk
 args=(--data "$HEART" --optimizer sgd --batch-size 8 --epochs 6000 --threads 1 --timeout 30
       --eval-every 1000)

@@ -13,7 +13,7 @@ awk 'BEGIN { srand(7); for (r = 0; r < 600; r++) { line = (rand() < 0.5 ? "-1" :
 
 run() {  # run NAME SHM
   "$E2E_ROOT/scripts/launch.sh" -n 3 -- --log-level debug train --job "$(job_name "shm-$1")" \
-    --zk "$ZK" --ranks 3 --data "$WORK/wide.libsvm" --bias --C 1 --tol 1e-4 --epochs 30 --shm "$2" \
+    --zk "$ZK" --ranks 3 --data "$WORK/wide.libsvm" --bias --C 1 --tol 1e-4 --epochs 30 --shm "$2" --balance off \
     --metrics "$WORK/$1.jsonl" --output "$WORK/$1.model" >"$WORK/$1.log" 2>&1 ||
     fail "launch.sh -n 3 --shm $2 failed: $(tail -5 "$WORK/$1.log")"
 }

@@ -390,3 +390,89 @@ TEST(Evaluate, UnseenClassesCountAsErrorsAndStayOutOfTheLoss) {
 
 }  // namespace
 }  // namespace ringtrain::models
+
+namespace ringtrain::models {
+namespace {
+
+using ringtrain::testing::TempDir;
+
+Dataset ReadRange(const std::string& path, Format format, std::int64_t begin, std::int64_t end,
+                  const std::string& labels = "") {
+  ReadOptions o;
+  o.path = path;
+  o.labels_path = labels;
+  o.format = format;
+  o.range_begin = begin;
+  o.range_end = end;
+  return ReadShard(o);
+}
+
+// A partition can be cut at any row: each row's source position (row_offset) read back as a
+// byte range gives exactly the rows between two cuts, and SliceRows + AppendRows rebuild the
+// whole (what a rank keeps and what it gains when the load is balanced).
+TEST(Ranges, RowCutsReadBackAndSlicesAppendToTheWhole) {
+  TempDir dir;
+  std::string text = "# header comment\n";
+  for (int i = 0; i < 23; ++i) {
+    text += std::to_string(i % 3) + " " + std::to_string(1 + i % 5) + ":" + std::to_string(i);
+    text += i % 7 == 0 ? "\n\n# c\n" : "\n";
+  }
+  const std::string path = dir.File("r.svm");
+  WriteText(path, text);
+  ReadOptions all;
+  all.path = path;
+  const Dataset whole = ReadShard(all);
+  ASSERT_EQ(whole.rows(), 23);
+  ASSERT_EQ(whole.row_offset.size(), 23u);
+  EXPECT_EQ(whole.source_begin, 0);
+  EXPECT_EQ(whole.source_end, static_cast<std::int64_t>(text.size()));
+  for (std::int64_t a = 0; a <= 23; a += 4) {
+    for (std::int64_t b = a; b <= 23; b += 3) {
+      const std::int64_t from = a == 0 ? 0 : whole.SourcePosition(a);
+      const Dataset part = ReadRange(path, Format::kLibsvm, from, whole.SourcePosition(b));
+      ASSERT_EQ(part.rows(), b - a) << a << "-" << b;
+      EXPECT_EQ(part.first_row, a);
+      const Dataset slice = SliceRows(whole, a, b);
+      EXPECT_EQ(part.labels, slice.labels);
+      EXPECT_EQ(part.col, slice.col);
+      EXPECT_EQ(part.val, slice.val);
+      EXPECT_EQ(part.row_offset, slice.row_offset);
+      Dataset head = SliceRows(whole, 0, a);
+      AppendRows(head, slice);
+      AppendRows(head, SliceRows(whole, b, 23));
+      EXPECT_EQ(head.labels, whole.labels);
+      EXPECT_EQ(head.row_ptr, whole.row_ptr);
+      EXPECT_EQ(head.col, whole.col);
+      EXPECT_EQ(head.row_offset, whole.row_offset);
+    }
+  }
+  // A range that does not start at a line is refused (the file changed under the map).
+  EXPECT_THROW(ReadRange(path, Format::kLibsvm, 3, whole.source_end), DataError);
+  EXPECT_THROW(ReadRange(path, Format::kLibsvm, 0, whole.source_end + 1), DataError);
+}
+
+TEST(Ranges, CsvWithHeaderAndDenseSlices) {
+  TempDir dir;
+  const std::string path = dir.File("r.csv");
+  WriteText(path, "a,b,label\n1,2,0\n3,4,1\n\n5,6,0\n7,8,1\n");
+  ReadOptions all;
+  all.path = path;
+  all.format = Format::kCsv;
+  all.label_column = -1;
+  const Dataset whole = ReadShard(all);
+  ASSERT_EQ(whole.rows(), 4);
+  ReadOptions tail = all;
+  tail.range_begin = whole.SourcePosition(2);
+  tail.range_end = whole.source_end;
+  const Dataset part = ReadShard(tail);
+  EXPECT_EQ(part.first_row, 2);
+  EXPECT_EQ(part.dense, (std::vector<float>{5, 6, 7, 8}));
+  Dataset head = SliceRows(whole, 0, 2);
+  AppendRows(head, part);
+  EXPECT_EQ(head.dense, whole.dense);
+  EXPECT_EQ(head.labels, whole.labels);
+  EXPECT_EQ(whole.nonzeros(), 8);
+}
+
+}  // namespace
+}  // namespace ringtrain::models

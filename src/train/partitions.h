@@ -1,0 +1,82 @@
+// train/partitions.h — the partition map of a running job: the equal split a ring starts
+// with, the balanced map the ranks move to when one is slower, and the move itself.
+//
+// Balancing (docs/balancing.md): each rank's compute seconds per epoch ride in the gradient
+// allreduce (DistributedObjective), so every rank holds the same figures and makes the same
+// decision with no extra round: when the slowest rank's time exceeds the fastest's by more
+// than --balance-threshold for two consecutive epochs (and the slowest spends at least
+// kBalanceMinSeconds), the ranks compute the same new map — rows in proportion to rows per
+// second of compute, cut at row boundaries (ProportionalRows) — at the epoch boundary, and
+// each moves to its new rows: it keeps the rows it holds and reads only the rows it gains
+// (one ranged read before and one after what it keeps). The leader publishes every map
+// (and the measured figures) to ZooKeeper through the job's hook; the map in effect is
+// recorded in each checkpoint so a resume continues with it.
+// Thread-safety: one call per rank thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "allreduce/communicator.h"
+#include "common/partition.h"
+#include "models/dataset.h"
+#include "train/options.h"
+
+namespace ringtrain::train {
+
+// The slowest rank must spend at least this long computing per epoch before the ranks are
+// balanced: below it timer noise and scheduling dominate (and tiny jobs keep equal splits).
+inline constexpr double kBalanceMinSeconds = 0.02;
+
+// Reads a part of `path` (shard s of n, or the source range [range_begin, range_end) when
+// range_begin >= 0); `labels_option` names the labels flag in messages; `class_labels`: the
+// labels are classes (a non-integer label is refused). Throws DataError / UsageError.
+models::Dataset ReadPart(const std::string& path, const std::string& labels,
+                         const char* labels_option, const TrainOptions& options, int shard,
+                         int shards, bool class_labels, std::int64_t range_begin = -1,
+                         std::int64_t range_end = -1);
+
+// The map of the shards every rank holds now (one allreduce). `generation` and `epoch` are
+// the caller's; the source is options.data.
+PartitionMap GatherMap(const models::Dataset& shard, allreduce::Communicator& comm,
+                       const TrainOptions& options, std::int64_t generation,
+                       std::int64_t ring_generation, std::int64_t epoch, std::string reason);
+
+// Whether `map` can be read as is by a ring of `world` ranks training options.data.
+bool MapFits(const PartitionMap& map, int world, const TrainOptions& options);
+
+// Every rank: the map giving each rank rows in proportion to rows_per_s, cut at rows (one
+// allreduce: the owner of each new cut row gives its source position). Measured figures are
+// copied from `current`.
+PartitionMap BalancedMap(const PartitionMap& current, std::span<const double> rows_per_s,
+                         const models::Dataset& shard, allreduce::Communicator& comm,
+                         std::int64_t epoch);
+
+// Moves this rank's training shard from its part of `current` to its part of `next`: keeps
+// the rows both hold, reads the rows it gains (fitted to the agreed features and classes).
+// Throws DataError if the read rows do not match the map (the file changed).
+void MoveToPart(models::Dataset& shard, const PartitionMap& current, const PartitionMap& next,
+                int rank, const TrainOptions& options, std::int64_t num_features,
+                std::span<const double> classes);
+
+// Decides when to rebalance from each epoch's compute seconds (every rank feeds the same
+// figures, so every rank decides alike).
+class Balancer {
+ public:
+  explicit Balancer(double threshold) : threshold_(threshold) {}
+  // compute_s and rows by rank for the epoch just done. True when the ranks should move
+  // to rows in proportion to rows_per_s() now.
+  bool Observe(std::span<const double> compute_s, std::span<const std::int64_t> rows);
+  const std::vector<double>& rows_per_s() const { return rows_per_s_; }
+  // After a move: the next two epochs are measured afresh.
+  void Reset() { over_ = 0; }
+
+ private:
+  double threshold_;
+  int over_ = 0;
+  std::vector<double> rows_per_s_;
+};
+
+}  // namespace ringtrain::train
