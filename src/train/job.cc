@@ -55,8 +55,10 @@ std::function<void(const PartitionMap&)> PartitionPublisher(RingSource& source) 
       last->generation = map.generation;
       last->when = now;
     } catch (const Error& e) {
-      log::Warn(std::string("partition map ") + std::to_string(map.generation) +
-                " not published: " + e.what());
+      // A new map not published is worth a WARN; a figure refresh is retried next epoch.
+      (map.generation != last->generation ? log::Warn : log::Debug)(std::string("partition map ") +
+                                                                    std::to_string(map.generation) +
+                                                                    " not published: " + e.what());
     }
   };
 }
