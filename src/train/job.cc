@@ -161,7 +161,7 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
     try {
       ring = source.WaitForRing(Deadline::After(timeout));
     } catch (const Error& e) {
-      if (first || stopping()) throw;
+      if (first || stopping() || source.Refused()) throw;
       throw TransportError("generation " + std::to_string(lost_generation) + " was lost (" + cause +
                                ") and no new ring took this member: " + e.what_happened() +
                                source.MissingMembers(last_members),
@@ -261,6 +261,12 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
     } catch (const Error& e) {
       detach_comm();
       if (stopping()) throw;
+      if (source.Refused()) {
+        // The ranks disagree on options (a member of this launch joined late): exit 1.
+        throw UsageError(source.LostReason(), source.where(),
+                         "start every rank with the same options (`ringtrain train --help` "
+                         "marks the ones that must match)");
+      }
       const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
       const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
       if (!elastic || !(transport || (rendezvous && source.RingLost()))) {
