@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "common/error.h"
@@ -261,6 +262,15 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
     } catch (const Error& e) {
       detach_comm();
       if (stopping()) throw;
+      const bool broken = dynamic_cast<const TransportError*>(&e) != nullptr;
+      if (broken && !elastic && !source.RingLost()) {
+        // A peer that saw the ring refused (or lost) aborts its links at once; this rank's own
+        // notification of the same publication is in flight: wait for it briefly, so the
+        // error said is the cause (a refusal is exit 1), not the broken link.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        while (!source.RingLost() && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       if (source.Refused()) {
         // The ranks disagree on options (a member of this launch joined late): exit 1.
         throw UsageError(source.LostReason(), source.where(),

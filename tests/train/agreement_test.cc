@@ -87,7 +87,9 @@ INSTANTIATE_TEST_SUITE_P(
              {"--checkpoint-every", "2"},
              0,
              {"checkpoint-every (", "'0' on", "'2' on"}},
-        Case{"C", {"--C", "2"}, 0, {"C (", "'1' on", "'2' on"}},
+        // The odd process may create the job record first: the others then carry the job
+        // record's refusal ("C (job: 2, yours: 1)") instead of a comparison of members.
+        Case{"C", {"--C", "2"}, 0, {"C (", "1", "2"}},
         Case{"optimizer", {"--optimizer", "sgd"}, 2, {"optimizer (", "'lbfgs' on", "'sgd' on"}},
         Case{"ranks-more", {"--ranks", "4"}, 2, {"ranks (", "'3' on", "'4' on"}},
         Case{"ranks-fewer", {"--ranks", "2"}, 0, {"ranks (", "'3' on", "'2' on"}},
