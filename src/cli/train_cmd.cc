@@ -95,6 +95,7 @@ class ZkRingSource final : public train::RingSource {
   bool RingLost() const override { return rv_.RingLost(); }
   std::string LostReason() const override { return rv_.LostReason(); }
   bool Refused() const override { return rv_.Refused(); }
+  bool RingSuperseded() override { return rv_.RingSuperseded(); }
   void SetRingLostHook(std::function<void()> hook) override {
     rv_.SetRingLostHook(std::move(hook));
   }

@@ -118,6 +118,19 @@ bool Rendezvous::Refused() const {
   return impl_->refused;
 }
 
+bool Rendezvous::RingSuperseded() {
+  Impl& s = *impl_;
+  int version = -1;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.returned) return false;
+    version = s.returned_version;
+  }
+  NodeStat st;
+  if (s.session.Exists(s.paths.ring, &st, false) != kZOk) return false;
+  return st.version != version;
+}
+
 std::string Rendezvous::LostReason() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->returned && impl_->lost) return impl_->lost_reason;

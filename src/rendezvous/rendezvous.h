@@ -128,6 +128,9 @@ class Rendezvous {
   // The members of this run disagree on options (or on the job's config): LostReason() names
   // each differing key with its values. The ring, if one was returned, is lost.
   bool Refused() const;
+  // A ZooKeeper read (one round trip): has the ring node been republished since the ring last
+  // returned by WaitForRing (its notification may still be on its way)? False on errors.
+  bool RingSuperseded();
   // Called once per lost ring from the coordinator thread; must be cheap and must never
   // call back into this object or ZooKeeper.
   void SetRingLostHook(std::function<void()> hook);

@@ -263,11 +263,12 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       detach_comm();
       if (stopping()) throw;
       const bool broken = dynamic_cast<const TransportError*>(&e) != nullptr;
-      if (broken && !elastic && !source.RingLost()) {
+      if (broken && !elastic && !source.RingLost() && source.RingSuperseded()) {
         // A peer that saw the ring refused (or lost) aborts its links at once; this rank's own
         // notification of the same publication is in flight: wait for it briefly, so the
-        // error said is the cause (a refusal is exit 1), not the broken link.
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        // error said is the cause (a refusal is exit 1), not the broken link. (A peer that
+        // died leaves the ring node as it was: no wait.)
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
         while (!source.RingLost() && std::chrono::steady_clock::now() < until)
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
