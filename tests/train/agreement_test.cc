@@ -56,6 +56,8 @@ TEST_P(Agreement, OneRankDifferingEndsEveryRankWithExitOneNamingTheKey) {
                                      "1",
                                      "--timeout",
                                      "20",
+                                     "--optimizer",
+                                     "lbfgs",
                                      "--checkpoint-dir",
                                      dir.File("ck" + std::to_string(r))};
     argv.insert(argv.end(), c.base.begin(), c.base.end());
@@ -101,7 +103,7 @@ INSTANTIATE_TEST_SUITE_P(
              {"--ranks", "3"},
              2,
              {"ranks (", "'2' on", "'3' on"},
-             {"--ranks", "2", "--epochs", "30"},
+             {"--ranks", "2", "--epochs", "30", "--optimizer", "sgd"},  // sgd: no early stop
              {{"RINGTRAIN_FAULT", "epoch-delay:100"}},
              500}),
     [](const ::testing::TestParamInfo<Case>& p) {
