@@ -58,6 +58,8 @@ void RegisterTrainOptions(CLI::App& app, TrainCli& cli) {
                             std::string text = help;
                             if (scope == train::Scope::kShape)
                               text += " [must match across ranks and on resume]";
+                            if (scope == train::Scope::kAgreed)
+                              text += " [must match across the ranks of a run]";
                             AddFieldOption(app, name, value, text);
                           });
 }

@@ -94,6 +94,8 @@ class ZkRingSource final : public train::RingSource {
   Ring WaitForRing(Deadline deadline) override { return rv_.WaitForRing(deadline); }
   bool RingLost() const override { return rv_.RingLost(); }
   std::string LostReason() const override { return rv_.LostReason(); }
+  bool Refused() const override { return rv_.Refused(); }
+  bool RingSuperseded() override { return rv_.RingSuperseded(); }
   void SetRingLostHook(std::function<void()> hook) override {
     rv_.SetRingLostHook(std::move(hook));
   }
@@ -254,6 +256,7 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   ro.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000));
   ro.session_timeout = SessionTimeout();
   ro.config_text = train::CanonicalText(o);
+  ro.agreed_text = train::AgreedText(o);
   ro.self.host = address;
   ro.self.port = listener.port();
   ro.self.mpi_rank = mpi.rank;

@@ -50,6 +50,8 @@ struct Dataset {
   // Feature count: max feature index seen in this shard + 1 until the trainer agrees the
   // global count across ranks and sets it (SetNumFeatures).
   std::int64_t num_features = 0;
+  // Line (1-based) of the largest feature index read (LIBSVM); 0 when not known.
+  std::int64_t widest_line = 0;
   std::vector<double> labels;  // raw labels as read, one per row
 
   // Exactly one of the two storages is used.

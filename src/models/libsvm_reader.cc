@@ -79,7 +79,10 @@ bool ParseLine(std::string_view line, std::int64_t line_no, const ReadOptions& o
     data.col.push_back(static_cast<std::int32_t>(index - 1));
     data.val.push_back(fv);
   }
-  if (prev > max_index) max_index = prev;
+  if (prev > max_index) {
+    max_index = prev;
+    data.widest_line = line_no;
+  }
   if (data.labels.empty()) data.first_line = line_no;
   data.labels.push_back(label);
   data.row_ptr.push_back(static_cast<std::int64_t>(data.col.size()));

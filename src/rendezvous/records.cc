@@ -1,6 +1,7 @@
 // rendezvous/records.cc — JSON payloads of the job's znodes, config diff, name checks.
 #include "rendezvous/records.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -98,6 +99,59 @@ std::vector<std::string> DiffConfig(const std::string& job_text, const std::stri
   return out;
 }
 
+std::string EncodeMember(const MemberRecord& r) {
+  json j = json::parse(MemberToJson(r.member));
+  j["agreed"] = r.agreed;
+  if (!r.refusal.empty()) j["refusal"] = r.refusal;
+  return j.dump();
+}
+
+MemberRecord DecodeMember(const std::string& text, const std::string& where) {
+  MemberRecord r;
+  r.member = MemberFromJson(text, where);
+  try {
+    json j = json::parse(text);
+    r.agreed = j.value("agreed", std::string());
+    r.refusal = j.value("refusal", std::string());
+  } catch (const json::exception& e) {
+    throw RendezvousError(std::string("malformed member payload: ") + e.what(), where,
+                          "the znode was not written by this version of ringtrain");
+  }
+  return r;
+}
+
+std::string DescribeDisagreement(const std::vector<std::string>& who,
+                                 const std::vector<std::string>& texts) {
+  std::vector<std::map<std::string, std::string>> parsed;
+  std::map<std::string, bool> keys;
+  for (const auto& t : texts) {
+    parsed.push_back(ParseConfig(t));
+    for (const auto& [k, v] : parsed.back()) keys[k] = true;
+  }
+  std::string out;
+  for (const auto& [k, unused] : keys) {
+    // value -> who gave it, in the order of first appearance
+    std::vector<std::pair<std::string, std::string>> values;
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      auto it = parsed[i].find(k);
+      const std::string v = it == parsed[i].end() ? "<unset>" : "'" + it->second + "'";
+      auto slot =
+          std::find_if(values.begin(), values.end(), [&](const auto& p) { return p.first == v; });
+      if (slot == values.end()) {
+        values.emplace_back(v, who[i]);
+      } else {
+        slot->second += ", " + who[i];
+      }
+    }
+    if (values.size() < 2) continue;
+    out += (out.empty() ? "" : "; ") + k + " (";
+    for (std::size_t i = 0; i < values.size(); ++i)
+      out += (i ? "; " : "") + values[i].first + " on " + values[i].second;
+    out += ")";
+  }
+  return out;
+}
+
 std::string EncodeJob(const JobRecord& r) {
   json j = {{"config_text", r.config_text},
             {"config_hash", r.config_hash},
@@ -146,7 +200,8 @@ std::string EncodeRing(const RingRecord& r) {
             {"max_seq", r.max_seq},
             {"reason", r.reason},
             {"session_timeout_ms", r.session_timeout_ms},
-            {"time_unix_ms", r.time_unix_ms}};
+            {"time_unix_ms", r.time_unix_ms},
+            {"agreed", r.agreed}};
   return j.dump();
 }
 
@@ -161,6 +216,7 @@ RingRecord DecodeRing(const std::string& text, const std::string& where) {
     r.reason = j.value("reason", std::string());
     r.session_timeout_ms = IntField<std::int64_t>(j, "session_timeout_ms", 0);
     r.time_unix_ms = IntField<std::int64_t>(j, "time_unix_ms", 0);
+    r.agreed = j.value("agreed", std::string());
     for (const auto& jm : j.value("members", json::array())) {
       Member m = MemberFromJson(jm.dump(), where);
       m.name = jm.value("name", std::string());

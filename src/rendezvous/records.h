@@ -37,7 +37,23 @@ struct JobRecord {
 std::string EncodeJob(const JobRecord& r);
 JobRecord DecodeJob(const std::string& text, const std::string& where);
 
-// The published ring. state: "none" (never published), "active", "lost".
+// A member node's payload: the member, the options every rank of the run must share
+// (Options::agreed_text) and, when its config differs from the job record's, why.
+struct MemberRecord {
+  Member member;
+  std::string agreed;
+  std::string refusal;  // "" = none
+};
+std::string EncodeMember(const MemberRecord& r);
+MemberRecord DecodeMember(const std::string& text, const std::string& where);
+// One line naming each key whose value differs among `texts` ("key = value" lines), with
+// every value and who gave it: "epochs ('5' on rank 0 (h:p), rank 1 (h:p); '7' on rank 2
+// (h:p))"; "" when they all agree. `who[i]` names texts[i].
+std::string DescribeDisagreement(const std::vector<std::string>& who,
+                                 const std::vector<std::string>& texts);
+
+// The published ring. state: "none" (never published), "active", "lost", "refused" (the
+// members disagree on options: every member named exits with a usage error).
 struct RingRecord {
   std::int64_t generation = 0;
   std::string state = "none";
@@ -46,6 +62,7 @@ struct RingRecord {
   std::string reason;           // why this generation was published
   std::int64_t session_timeout_ms = 0;
   std::int64_t time_unix_ms = 0;
+  std::string agreed;  // the options text every member of this ring gave (the leader's)
   bool Contains(const std::string& name) const;
 };
 std::string EncodeRing(const RingRecord& r);

@@ -93,6 +93,11 @@ Ring Rendezvous::WaitForRing(Deadline deadline) {
     return *s.returned;
   }
   std::string where = s.Where(s.paths.members + "/" + s.my_name);
+  if (s.refused) {
+    throw UsageError(s.fatal_reason, s.Where(s.paths.job),
+                     "start every rank with the same options (`ringtrain train --help` marks "
+                     "the ones that must match)");
+  }
   if (s.fatal) throw RendezvousError(s.fatal_reason, where, "restart the process to rejoin");
   if (s.left) throw RendezvousError("this member has left the job", where, "");
   std::string expected =
@@ -106,6 +111,24 @@ Ring Rendezvous::WaitForRing(Deadline deadline) {
 bool Rendezvous::RingLost() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return (impl_->returned && impl_->lost) || impl_->fatal;
+}
+
+bool Rendezvous::Refused() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->refused;
+}
+
+bool Rendezvous::RingSuperseded() {
+  Impl& s = *impl_;
+  int version = -1;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.returned) return false;
+    version = s.returned_version;
+  }
+  NodeStat st;
+  if (s.session.Exists(s.paths.ring, &st, false) != kZOk) return false;
+  return st.version != version;
 }
 
 std::string Rendezvous::LostReason() const {

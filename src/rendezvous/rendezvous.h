@@ -42,7 +42,15 @@ struct Options {
   std::chrono::milliseconds session_timeout{10000};
   std::chrono::milliseconds timeout{120000};  // deadline for connecting and for a ring
   std::string config_text;  // canonical "key = value\n" lines, hashed into the job record
-  Member self;              // host, port, mpi_rank, pid (uuid filled if empty)
+  // "key = value\n" lines every member of one run must give alike (train::AgreedText: the
+  // shape keys and the run-agreed keys). Exchanged in the member node; members that differ
+  // are all refused (WaitForRing throws UsageError naming each key with every value).
+  std::string agreed_text;
+  // A member that joins within this time (server clock) after a ring was refused, or after
+  // a ring whose options differ from its own was formed, belongs to the same launch: it is
+  // refused too (and refuses that ring). Later, a differing member refuses only itself.
+  std::chrono::milliseconds refusal_window{2000};
+  Member self;  // host, port, mpi_rank, pid (uuid filled if empty)
   // Connect to hosts in the listed order (zoo_deterministic_conn_order: a process-wide
   // setting of the C client, never turned off again once a Join asked for it).
   bool deterministic_connection_order = false;
@@ -112,11 +120,17 @@ class Rendezvous {
 
   // The next published ring that contains this member (ring.token = job token), with a
   // generation greater than any returned before. Throws RendezvousError on deadline or
-  // session expiry.
+  // session expiry, UsageError when the members disagree on options (Refused()).
   Ring WaitForRing(Deadline deadline);
   // The last returned ring is superseded or lost a member (or the session is gone).
   bool RingLost() const;
   std::string LostReason() const;
+  // The members of this run disagree on options (or on the job's config): LostReason() names
+  // each differing key with its values. The ring, if one was returned, is lost.
+  bool Refused() const;
+  // A ZooKeeper read (one round trip): has the ring node been republished since the ring last
+  // returned by WaitForRing (its notification may still be on its way)? False on errors.
+  bool RingSuperseded();
   // Called once per lost ring from the coordinator thread; must be cheap and must never
   // call back into this object or ZooKeeper.
   void SetRingLostHook(std::function<void()> hook);

@@ -68,12 +68,13 @@ std::vector<std::string> Rendezvous::Impl::Eligible(const RingRecord& r,
   return out;
 }
 
-void Rendezvous::Impl::SetFatal(const std::string& reason) {
+void Rendezvous::Impl::SetFatal(const std::string& reason, bool is_refusal) {
   std::function<void()> h;
   {
     std::lock_guard<std::mutex> lock(mu);
     if (fatal) return;
     fatal = true;
+    refused = is_refusal;
     fatal_reason = reason;
     if (returned && !lost) {
       lost = true;
@@ -82,8 +83,125 @@ void Rendezvous::Impl::SetFatal(const std::string& reason) {
     }
     cv.notify_all();
   }
-  log::Warn("rendezvous: " + reason);
+  if (!is_refusal) log::Warn("rendezvous: " + reason);  // a refusal is the caller's error line
   if (h) h();
+}
+
+// A member's payload, read once. A payload that is not ringtrain's counts as a refusal.
+const MemberRecord* Rendezvous::Impl::Payload(const std::string& name, int* rc) {
+  *rc = kZOk;
+  auto it = record_cache.find(name);
+  if (it != record_cache.end()) return &it->second;
+  std::string data;
+  *rc = session.Get(paths.members + "/" + name, &data, nullptr, false);
+  if (*rc != kZOk) return nullptr;
+  MemberRecord m;
+  try {
+    m = DecodeMember(data, Where(paths.members + "/" + name));
+    m.member.name = name;
+    member_cache.emplace(name, m.member);
+  } catch (const Error& e) {
+    m.member.name = name;
+    m.refusal = "its member node " + paths.members + "/" + name + " is not ringtrain's";
+  }
+  return &record_cache.emplace(name, std::move(m)).first->second;
+}
+
+namespace {
+// "rank 2 (host:port)" of a payload at ring position i.
+std::string Who(std::size_t i, const MemberRecord& m) {
+  return "rank " + std::to_string(i) + " (" +
+         (m.member.host.empty() ? m.member.name
+                                : m.member.host + ":" + std::to_string(m.member.port)) +
+         ")";
+}
+
+// Why members at positions 0.. with these payloads cannot form one ring ("" if they can).
+std::string Disagreement(const std::string& job, const std::vector<const MemberRecord*>& ms) {
+  std::vector<std::string> who, texts;
+  std::string refusals;
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    who.push_back(Who(i, *ms[i]));
+    texts.push_back(ms[i]->agreed);
+    if (!ms[i]->refusal.empty())
+      refusals += (refusals.empty() ? "" : "; ") + who.back() + ": " + ms[i]->refusal;
+  }
+  std::string keys = DescribeDisagreement(who, texts);
+  if (keys.empty() && refusals.empty()) return {};
+  std::string out = "the ranks of job '" + job + "' disagree: ";
+  if (!keys.empty()) out += "options differ: " + keys;
+  if (!refusals.empty()) out += (keys.empty() ? "" : "; ") + refusals;
+  return out;
+}
+}  // namespace
+
+// Leader: a ring is formed only by members that agree. Before the first ring of a run every
+// eligible member must give the leader's options (else the ring is published "refused" and
+// they all exit with a usage error); a newcomer to an active elastic ring that differs is
+// not admitted (it refuses itself: CheckLateJoiner).
+int Rendezvous::Impl::Agree(const RingRecord& r, int version, std::vector<std::string>* eligible) {
+  std::vector<const MemberRecord*> ms;
+  for (const auto& name : *eligible) {
+    int rc = kZOk;
+    const MemberRecord* m = Payload(name, &rc);
+    if (rc == kZNoNode) return kAgain;
+    if (m == nullptr) return rc;
+    ms.push_back(m);
+  }
+  if (r.state == "active") {
+    std::vector<std::string> keep;
+    for (std::size_t i = 0; i < ms.size(); ++i)
+      if (r.Contains((*eligible)[i]) ||
+          (ms[i]->agreed == opts.agreed_text && ms[i]->refusal.empty()))
+        keep.push_back((*eligible)[i]);
+    *eligible = std::move(keep);
+    return kZOk;
+  }
+  const std::string why = Disagreement(opts.job, ms);
+  if (why.empty()) return kZOk;
+  return Publish(r, version, "refused", *eligible, -1, why);
+}
+
+// Every member not in ring `r`: a refusal or a ring with other options published just before
+// this member joined (Options::refusal_window, server clock) was its own launch's: it is
+// refused too (and refuses that ring). Later, a member whose options differ from a live
+// ring's refuses only itself.
+int Rendezvous::Impl::CheckLateJoiner(const RingRecord& r, const NodeStat& rs, int version,
+                                      const std::vector<LiveNode>& live) {
+  const bool within = my_ctime_ms - rs.mtime_ms < opts.refusal_window.count();
+  if (r.state == "refused") {
+    if (within)
+      SetFatal(r.reason + " (this member joined " + std::to_string(my_ctime_ms - rs.mtime_ms) +
+                   " ms after that refusal)",
+               true);
+    return kZOk;
+  }
+  if (r.state != "active") return kZOk;
+  // Held: every member of the ring is live (a ring with a member gone is a killed run's, whose
+  // lingering nodes do not make it a launch to refuse).
+  std::size_t alive = 0;
+  for (const auto& n : live) alive += r.Contains(n.name) ? 1 : 0;
+  const bool held = alive == r.members.size();
+  if (!held || (r.agreed == opts.agreed_text && refusal.empty())) return kZOk;
+  std::vector<MemberRecord> ring;
+  std::vector<const MemberRecord*> ms;
+  for (const auto& m : r.members) ring.push_back({m, r.agreed, ""});
+  for (const auto& m : ring) ms.push_back(&m);
+  const MemberRecord self{opts.self, opts.agreed_text, refusal};
+  ms.push_back(&self);
+  std::string why = Disagreement(opts.job, ms);
+  if (within) {
+    std::vector<std::string> names;
+    for (const auto& m : r.members) names.push_back(m.name);
+    names.push_back(my_name);
+    return Publish(r, version, "refused", names, -1,
+                   why + " (rank " + std::to_string(r.members.size()) + " joined " +
+                       std::to_string(my_ctime_ms - rs.mtime_ms) + " ms after the ring formed)");
+  }
+  SetFatal("job '" + opts.job + "' is held by a live ring (generation " +
+               std::to_string(r.generation) + ") whose options differ from this member's: " + why,
+           true);
+  return kZOk;
 }
 
 // Two steps so the lost hook has run before WaitForRing can hand out the next ring (the
@@ -147,8 +265,9 @@ int Rendezvous::Impl::Publish(const RingRecord& old, int version, const std::str
     n.members.push_back(it->second);
     if (max_seq < 0) n.max_seq = std::max(n.max_seq, MemberSequence(name));
   }
+  n.agreed = opts.agreed_text;
   JobRecord jr = job;
-  jr.state = state == "active" ? "running" : "lost";
+  jr.state = state == "active" ? "running" : state;
   std::vector<ZkOp> ops = {ZkOp::Check(paths.members + "/" + my_name, -1),
                            ZkOp::Set(paths.ring, EncodeRing(n), version),
                            ZkOp::Set(paths.job, EncodeJob(jr), -1)};
@@ -232,6 +351,27 @@ int Rendezvous::Impl::Evaluate() {
              " is gone (session expired or node deleted)");
     return kZOk;
   }
+  if (r.state == "refused" && r.Contains(my_name)) {
+    SetFatal(r.reason, true);
+    return kZOk;
+  }
+  if (r.Contains(my_name) && r.state == "active" && r.agreed != opts.agreed_text) {
+    // A ring with other options than this member's (a leader that did not compare): refuse it.
+    std::vector<const MemberRecord*> ms;
+    std::vector<MemberRecord> ring;
+    for (const auto& m : r.members)
+      ring.push_back({m, m.name == my_name ? opts.agreed_text : r.agreed, ""});
+    for (const auto& m : ring) ms.push_back(&m);
+    std::vector<std::string> names;
+    for (const auto& m : r.members) names.push_back(m.name);
+    return Publish(r, rs.version, "refused", names, -1, Disagreement(opts.job, ms));
+  }
+  if (!r.Contains(my_name)) {
+    rc = CheckLateJoiner(r, rs, rs.version, live);
+    if (rc != kZOk) return rc;
+    std::lock_guard<std::mutex> lock(mu);
+    if (fatal) return kZOk;
+  }
   auto eligible = Eligible(r, live);
   auto me = std::find(eligible.begin(), eligible.end(), my_name);
   if (me != eligible.end() && me == eligible.begin()) {
@@ -242,6 +382,12 @@ int Rendezvous::Impl::Evaluate() {
     eligible = Eligible(r, live);
     if (eligible.empty() || eligible.front() != my_name) return kAgain;  // lost the lead
     is_leader = true;
+    rc = Agree(r, rs.version, &eligible);
+    if (rc != kZOk) return rc;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (fatal) return kZOk;
+    }
     std::vector<std::string> names;
     for (const auto& n : live) names.push_back(n.name);
     if (names != last_live) {

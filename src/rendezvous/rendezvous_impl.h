@@ -48,6 +48,8 @@ struct Rendezvous::Impl {
   JobRecord job;
   std::string my_name;
   std::int64_t my_seq = -1;
+  std::int64_t my_ctime_ms = 0;  // server time of this member's node
+  std::string refusal;           // this member's config differs from the job record's
   bool elastic = false;
   int min_ranks = 0, max_ranks = 0;
   std::unique_ptr<CheckpointRegistry> registry;
@@ -66,6 +68,7 @@ struct Rendezvous::Impl {
   bool lost = false;
   std::string lost_reason;
   bool fatal = false;
+  bool refused = false;  // fatal because the members disagree on options
   std::string fatal_reason;
   bool left = false;
   int live_count = 0;
@@ -73,6 +76,7 @@ struct Rendezvous::Impl {
 
   // Coordinator-only.
   std::map<std::string, Member> member_cache;
+  std::map<std::string, MemberRecord> record_cache;  // members' payloads (agreed, refusal)
   std::vector<std::string> last_live;
   Clock::time_point last_change = Clock::now();
   Deadline timer = Deadline::Never();
@@ -99,7 +103,11 @@ struct Rendezvous::Impl {
 
   // ---- Coordinator (rendezvous_coordinator.cc) ----
   std::vector<std::string> Eligible(const RingRecord& r, const std::vector<LiveNode>& live) const;
-  void SetFatal(const std::string& reason);
+  void SetFatal(const std::string& reason, bool is_refusal = false);
+  const MemberRecord* Payload(const std::string& name, int* rc);
+  int Agree(const RingRecord& r, int version, std::vector<std::string>* eligible);
+  int CheckLateJoiner(const RingRecord& r, const NodeStat& rs, int version,
+                      const std::vector<LiveNode>& live);
   void Deliver(const RingRecord& r, int version);
   int Publish(const RingRecord& old, int version, const std::string& state,
               const std::vector<std::string>& names, std::int64_t max_seq,

@@ -76,12 +76,13 @@ void Rendezvous::Impl::EnsureJob(Deadline deadline) {
     if (rc != kZOk) Fail("cannot read the job record", rc, paths.job, "");
     job = DecodeJob(data, Where(paths.job));
     if (job.config_hash != mine.config_hash) {
+      // Not thrown here: the member joins carrying the refusal, so the other members of
+      // this launch are refused with it (CheckNotHeld throws at once for a live job).
       auto keys = DiffConfig(job.config_text, opts.config_text);
       std::string list;
       for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
-      throw UsageError("config differs from job '" + opts.job + "' in " +
-                           std::to_string(keys.size()) + " key(s): " + list,
-                       Where(paths.job), "use the job's config, or a new --job name");
+      refusal = "config differs from job '" + opts.job + "' in " + std::to_string(keys.size()) +
+                " key(s): " + list;
     }
     return;
   }
@@ -96,6 +97,11 @@ void Rendezvous::Impl::CheckNotHeld(Deadline deadline) {
   if (rc != kZOk) Fail("cannot read the ring", rc, paths.ring, "");
   RingRecord r = DecodeRing(data, Where(paths.ring));
   if (r.state != "active") return;
+  // Options differing from a ring formed just now (Options::refusal_window; the leader's
+  // clock, the coordinator checks again on the server's): this member is a late member of the
+  // same launch, and the coordinator refuses that ring with it.
+  const bool differs = !r.agreed.empty() && r.agreed != opts.agreed_text;
+  if (differs && NowUnixMs() - r.time_unix_ms < opts.refusal_window.count()) return;
   if (elastic && static_cast<int>(r.members.size()) < max_ranks) return;  // joins next gen
   auto grace = std::chrono::milliseconds(std::max<std::int64_t>(r.session_timeout_ms, 1000) + 1000);
   Deadline until = Deadline::Min(deadline, Deadline::After(grace));
@@ -110,6 +116,22 @@ void Rendezvous::Impl::CheckNotHeld(Deadline deadline) {
         Fail("cannot check a ring member", e, paths.members + "/" + m.name, "");
     }
     if (alive < r.members.size()) return;
+    if (!refusal.empty()) {
+      throw UsageError(refusal + " (the job is held by a live ring)", Where(paths.job),
+                       "use the job's config, or a new --job name");
+    }
+    if (differs && until.Expired()) {
+      std::vector<std::string> who;
+      for (std::size_t i = 0; i < r.members.size(); ++i) who.push_back("rank " + std::to_string(i));
+      who.push_back("this member");
+      std::vector<std::string> texts(r.members.size(), r.agreed);
+      texts.push_back(opts.agreed_text);
+      throw UsageError(
+          "job '" + opts.job + "' is held by a live ring (generation " +
+              std::to_string(r.generation) +
+              ") whose options differ from this member's: " + DescribeDisagreement(who, texts),
+          Where(paths.ring), "use the ring's options, another --job, or stop that run first");
+    }
     if (until.Expired()) {
       const Member& l = r.members.front();
       throw RendezvousError(
@@ -124,7 +146,7 @@ void Rendezvous::Impl::CheckNotHeld(Deadline deadline) {
 
 void Rendezvous::Impl::CreateMember(Deadline deadline) {
   const std::string prefix = paths.members + "/_c_" + opts.self.uuid + "-m-";
-  const std::string data = MemberToJson(opts.self);
+  const std::string data = EncodeMember({opts.self, opts.agreed_text, refusal});
   for (;;) {
     std::string created;
     int rc = session.Create(prefix, data, CreateMode::kEphemeralSequential, &created);
@@ -153,6 +175,12 @@ void Rendezvous::Impl::CreateMember(Deadline deadline) {
     if (deadline.Expired()) Fail("cannot create the member node", rc, prefix, "");
   }
   my_seq = MemberSequence(my_name);
+  NodeStat st;
+  int er = RetryIdempotent(
+      [&] { return session.Exists(paths.members + "/" + my_name, &st, false); }, deadline);
+  if (er != kZOk) Fail("cannot read the member node", er, paths.members + "/" + my_name, "");
+  my_ctime_ms = st.ctime_ms;
+  record_cache[my_name] = {opts.self, opts.agreed_text, refusal};
   Member me = opts.self;
   me.name = my_name;
   member_cache[my_name] = me;

@@ -119,6 +119,8 @@ void FillStat(const Stat& s, NodeStat* out) {
   if (out == nullptr) return;
   out->czxid = s.czxid;
   out->mzxid = s.mzxid;
+  out->ctime_ms = s.ctime;
+  out->mtime_ms = s.mtime;
   out->ephemeral_owner = s.ephemeralOwner;
   out->version = s.version;
   out->cversion = s.cversion;

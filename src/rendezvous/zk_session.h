@@ -38,6 +38,8 @@ std::string ZkErrorText(int rc);
 struct NodeStat {
   std::int64_t czxid = 0;
   std::int64_t mzxid = 0;
+  std::int64_t ctime_ms = 0;  // server clock, ms since the epoch
+  std::int64_t mtime_ms = 0;
   std::int64_t ephemeral_owner = 0;
   std::int32_t version = 0;
   std::int32_t cversion = 0;

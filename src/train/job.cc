@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "common/error.h"
@@ -163,7 +164,7 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
     try {
       ring = source.WaitForRing(Deadline::After(timeout));
     } catch (const Error& e) {
-      if (first || stopping()) throw;
+      if (first || stopping() || source.Refused()) throw;
       throw TransportError("generation " + std::to_string(lost_generation) + " was lost (" + cause +
                                ") and no new ring took this member: " + e.what_happened() +
                                source.MissingMembers(last_members),
@@ -263,6 +264,22 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
     } catch (const Error& e) {
       detach_comm();
       if (stopping()) throw;
+      const bool broken = dynamic_cast<const TransportError*>(&e) != nullptr;
+      if (broken && !elastic && !source.RingLost() && source.RingSuperseded()) {
+        // A peer that saw the ring refused (or lost) aborts its links at once; this rank's own
+        // notification of the same publication is in flight: wait for it briefly, so the
+        // error said is the cause (a refusal is exit 1), not the broken link. (A peer that
+        // died leaves the ring node as it was: no wait.)
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!source.RingLost() && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (source.Refused()) {
+        // The ranks disagree on options (a member of this launch joined late): exit 1.
+        throw UsageError(source.LostReason(), source.where(),
+                         "start every rank with the same options (`ringtrain train --help` "
+                         "marks the ones that must match)");
+      }
       const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
       const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
       if (!elastic || !(transport || (rendezvous && source.RingLost()))) {

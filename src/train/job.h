@@ -48,6 +48,12 @@ class RingSource {
   // The last returned ring is superseded or lost a member.
   virtual bool RingLost() const = 0;
   virtual std::string LostReason() const = 0;
+  // The ranks disagree on options (AgreedText): LostReason() names each differing key with
+  // its values; the job ends with a UsageError (exit 1) on every rank.
+  virtual bool Refused() const = 0;
+  // Asks the source now (one round trip) whether the last returned ring has been superseded;
+  // its notification may still be on its way.
+  virtual bool RingSuperseded() = 0;
   // Runs once per lost ring on the source's own thread: cheap, never calls back into it.
   virtual void SetRingLostHook(std::function<void()> hook) = 0;
   // Records a durable checkpoint file (fenced by the last returned ring's generation).

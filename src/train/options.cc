@@ -100,7 +100,8 @@ void FinalizeAndValidate(TrainOptions& o) {
   ch.multiclass = models::ParseMulticlass(o.multiclass);
   if (ch.multiclass == models::Multiclass::kMultinomial && !loss.multinomial)
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
-  if (!(o.c > 0)) Bad("C", "must be > 0, got " + ValueText(o.c));
+  // Non-finite or absurd numbers are refused here, not found as a NaN objective later.
+  if (!(o.c > 0 && o.c <= 1e12)) Bad("C", "must be a number in (0, 1e12], got " + ValueText(o.c));
   // The method that reaches liblinear's optimum fastest for the loss: tron where the loss has a
   // Hessian, lbfgs for other smooth losses, sgd for the non-differentiable ones (the hinge).
   if (o.optimizer.empty()) o.optimizer = !loss.smooth ? "sgd" : loss.has_hessian ? "tron" : "lbfgs";
@@ -120,11 +121,13 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("optimizer", "tron needs a loss with a Hessian; " + o.loss + " has none",
         "use --optimizer lbfgs");
   if (o.batch_size < 1) Bad("batch-size", "must be >= 1, got " + ValueText(o.batch_size));
-  if (!(o.lr > 0)) Bad("lr", "must be > 0, got " + ValueText(o.lr));
-  if (!(o.lr_decay >= 0)) Bad("lr-decay", "must be >= 0, got " + ValueText(o.lr_decay));
+  if (!(o.lr > 0 && o.lr <= 1e6)) Bad("lr", "must be a number in (0, 1e6], got " + ValueText(o.lr));
+  if (!(o.lr_decay >= 0 && o.lr_decay <= 1e6))
+    Bad("lr-decay", "must be a number in [0, 1e6], got " + ValueText(o.lr_decay));
   if (!(o.momentum >= 0 && o.momentum < 1))
     Bad("momentum", "must be in [0, 1), got " + ValueText(o.momentum));
-  if (!(o.tol > 0)) Bad("tol", "must be > 0, got " + ValueText(o.tol));
+  if (!(o.tol > 0 && o.tol <= 1e6))
+    Bad("tol", "must be a number in (0, 1e6], got " + ValueText(o.tol));
   if (o.lbfgs_memory < 1) Bad("lbfgs-memory", "must be >= 1, got " + ValueText(o.lbfgs_memory));
   if (!OneOf(o.balance, {"auto", "off"}))
     Bad("balance", "must be auto|off, got '" + o.balance + "'");
@@ -152,7 +155,11 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("checkpoint-dir", "is required with --checkpoint-every");
   if (o.keep < 1) Bad("keep", "must be >= 1, got " + ValueText(o.keep));
   if (o.threads < 0) Bad("threads", "must be >= 0, got " + ValueText(o.threads));
-  if (!(o.timeout > 0)) Bad("timeout", "must be > 0 seconds, got " + ValueText(o.timeout));
+  if (o.max_model_bytes < 0)
+    Bad("max-model-bytes",
+        "must be >= 0 (0 = half the physical memory), got " + ValueText(o.max_model_bytes));
+  if (!(o.timeout > 0 && o.timeout <= 1e7))
+    Bad("timeout", "must be a number of seconds in (0, 1e7], got " + ValueText(o.timeout));
   bool distributed = o.ranks > 1 || o.max_ranks > 1 || o.zk_given || o.transport == "mpi";
   if (distributed && o.job.empty())
     Bad("job", "is required for a distributed run", "name the job, e.g. --job exp42");
@@ -174,10 +181,11 @@ models::ReadOptions ReaderOptions(const std::string& path, const std::string& la
   return ro;
 }
 
-std::string CanonicalText(const TrainOptions& options) {
+namespace {
+std::string Lines(const TrainOptions& options, bool agreed_too) {
   std::string out;
   VisitTrainFields(options, [&](const char* name, const auto& value, const char*, Scope scope) {
-    if (scope != Scope::kShape) return;
+    if (scope == Scope::kRun || (scope == Scope::kAgreed && !agreed_too)) return;
     out += name;
     out += " = ";
     out += ValueText(value);
@@ -185,6 +193,10 @@ std::string CanonicalText(const TrainOptions& options) {
   });
   return out;
 }
+}  // namespace
+
+std::string CanonicalText(const TrainOptions& options) { return Lines(options, false); }
+std::string AgreedText(const TrainOptions& options) { return Lines(options, true); }
 
 std::string OptionsHash(const TrainOptions& options) {
   return Hex64(Fnv1a64(CanonicalText(options)));

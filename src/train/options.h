@@ -7,8 +7,12 @@
 //     the ZooKeeper job record and into checkpoints;
 //   - DifferingKeys() compares two canonical texts and names the keys that differ.
 // Scope::kShape keys change the model shape or the objective/trajectory: they must match
-// across the ranks of a job and on resume. Scope::kRun keys may differ (epochs, checkpoint
-// interval, ranks, threads, timeout, output paths, ZooKeeper address, ...).
+// across the ranks of a job and on resume. Scope::kAgreed keys change the collective sequence
+// or the result of one run (world size, epochs, evaluation and checkpoint schedule, test data,
+// transport, resume): every rank of a run must give the same value (checked at rendezvous,
+// AgreedText), but a resumed run may change them. Scope::kRun keys are per rank and may
+// differ (job address, ZooKeeper address and credentials, advertised address, checkpoint dir,
+// output paths, threads, timeout).
 // VisitReaderFields(fields, visitor) is the part of the field list that says how a data file
 // is read (besides its path): train registers it through VisitTrainFields, eval and predict
 // register the same fields on their own option structs (cli/options.h), so a CSV or IDX file
@@ -25,7 +29,7 @@
 
 namespace ringtrain::train {
 
-enum class Scope { kShape, kRun };
+enum class Scope { kShape, kAgreed, kRun };
 enum class OptimizerKind { kLbfgs, kTron, kSgd };
 
 // The choices of the text fields, parsed once by FinalizeAndValidate: code behind the edge
@@ -89,6 +93,10 @@ struct TrainOptions {
   std::string metrics;
   int threads = 0;  // 0 = cores / local ranks
   double timeout = 60.0;
+  // Bytes the model and optimizer state may take (features x outputs x vectors x 8); 0 = half
+  // of this host's physical memory. Checked before they are allocated (the smallest limit of
+  // the ranks applies).
+  std::int64_t max_model_bytes = 0;
   // Not a field: filled by FinalizeAndValidate from model, loss, multiclass, optimizer.
   Choices choices;
 };
@@ -123,14 +131,14 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   v("zk", o.zk, "ZooKeeper connect string HOSTS[/chroot]", Scope::kRun);
   v("zk-auth", o.zk_auth, "digest auth USER:PASS", Scope::kRun);
   v("zk-auth-file", o.zk_auth_file, "file holding USER:PASS", Scope::kRun);
-  v("ranks", o.ranks, "world size (1 = standalone, no ZooKeeper)", Scope::kRun);
-  v("min-ranks", o.min_ranks, "elastic: fewest ranks to train with", Scope::kRun);
-  v("max-ranks", o.max_ranks, "elastic: most ranks to admit", Scope::kRun);
-  v("transport", o.transport, "tcp|mpi (default: mpi under mpirun, else tcp)", Scope::kRun);
+  v("ranks", o.ranks, "world size (1 = standalone, no ZooKeeper)", Scope::kAgreed);
+  v("min-ranks", o.min_ranks, "elastic: fewest ranks to train with", Scope::kAgreed);
+  v("max-ranks", o.max_ranks, "elastic: most ranks to admit", Scope::kAgreed);
+  v("transport", o.transport, "tcp|mpi (default: mpi under mpirun, else tcp)", Scope::kAgreed);
   v("shm", o.shm,
     "auto|off: with --transport tcp, a ring whose ranks all share one host moves its data "
     "through shared memory (auto) or stays on loopback TCP (off)",
-    Scope::kRun);
+    Scope::kAgreed);
   v("advertise-address", o.advertise_address,
     "address peers use to reach this rank; it is also the only address bound "
     "(default: the local address facing the first ZooKeeper server)",
@@ -139,8 +147,8 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     Scope::kRun);
   v("data", o.data, "training data file (IDX: the images file)", Scope::kShape);
   VisitReaderFields(o, v);
-  v("test-data", o.test_data, "test data evaluated every epoch", Scope::kRun);
-  v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kRun);
+  v("test-data", o.test_data, "test data evaluated every epoch", Scope::kAgreed);
+  v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kAgreed);
   v("model", o.model, "lr|svm (docs/training.md)", Scope::kShape);
   v("loss", o.loss, "logistic (lr); squared_hinge, hinge (svm); default: by --model",
     Scope::kShape);
@@ -170,17 +178,22 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     "rebalance when the slowest rank's compute time per epoch exceeds the fastest's by more "
     "than this fraction for two consecutive epochs",
     Scope::kShape);
-  v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kRun);
-  v("eval-every", o.eval_every, "evaluate accuracy every N epochs", Scope::kRun);
+  v("epochs", o.epochs, "epochs (sgd passes / lbfgs iterations) at most", Scope::kAgreed);
+  v("eval-every", o.eval_every, "evaluate accuracy every N epochs", Scope::kAgreed);
   v("checkpoint-dir", o.checkpoint_dir, "directory for checkpoint files", Scope::kRun);
-  v("checkpoint-every", o.checkpoint_every, "checkpoint every K epochs (0 = never)", Scope::kRun);
-  v("keep", o.keep, "checkpoints kept", Scope::kRun);
-  v("resume", o.resume, "resume from the newest recorded checkpoint", Scope::kRun);
-  v("resume-from", o.resume_from, "resume from the checkpoint of this epoch", Scope::kRun);
+  v("checkpoint-every", o.checkpoint_every, "checkpoint every K epochs (0 = never)",
+    Scope::kAgreed);
+  v("keep", o.keep, "checkpoints kept", Scope::kAgreed);
+  v("resume", o.resume, "resume from the newest recorded checkpoint", Scope::kAgreed);
+  v("resume-from", o.resume_from, "resume from the checkpoint of this epoch", Scope::kAgreed);
   v("output", o.output, "model file written by the leader at the end", Scope::kRun);
   v("metrics", o.metrics, "JSON lines file, one line per epoch (leader)", Scope::kRun);
   v("threads", o.threads, "OpenMP threads per rank (0 = cores / local ranks)", Scope::kRun);
   v("timeout", o.timeout, "seconds any blocking step may take", Scope::kRun);
+  v("max-model-bytes", o.max_model_bytes,
+    "refuse data whose model and optimizer state would take more bytes (0 = half the "
+    "physical memory)",
+    Scope::kRun);
 }
 
 // Fills defaults that depend on other fields (loss from model, optimizer from loss), checks
@@ -191,6 +204,9 @@ void FinalizeAndValidate(TrainOptions& options);
 // "key = value" lines of the kShape fields, in field-list order, values canonical (doubles
 // printed to round-trip exactly, bools true/false).
 std::string CanonicalText(const TrainOptions& options);
+// "key = value" lines of the kShape and kAgreed fields: what every rank of one run must give
+// alike (exchanged at rendezvous; a difference ends every rank with exit 1 naming the keys).
+std::string AgreedText(const TrainOptions& options);
 // Fnv1a64 of CanonicalText, 16 hex digits.
 std::string OptionsHash(const TrainOptions& options);
 // "C (1 here, 2 in the job); loss (...)" for every key whose value differs between two

@@ -1,6 +1,8 @@
 // train/trainer.cc — Train(): shard, agree, optimise, evaluate, report, save.
 #include "train/trainer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -153,6 +155,46 @@ void FitFeatures(models::Dataset& data, std::int64_t n) {
   data.num_features = n;
 }
 
+namespace {
+// Before the weights and the optimizer's vectors are allocated: their size is estimated from
+// the agreed feature and class counts and refused above --max-model-bytes (the smallest limit
+// of the ranks, so every rank decides alike), naming the file and line of the largest feature
+// index (read by whichever rank saw it).
+void CheckModelBytes(const TrainOptions& o, const ShardedData& d,
+                     const std::vector<std::int64_t>& widths, allreduce::Communicator& comm) {
+  std::int64_t limit = o.max_model_bytes;
+  if (limit == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    limit = pages > 0 && page > 0 ? static_cast<std::int64_t>(pages) * page / 2
+                                  : std::numeric_limits<std::int64_t>::max();
+  }
+  const auto limits = AllGatherInt(comm, std::min<std::int64_t>(limit, std::int64_t{1} << 52));
+  limit = *std::min_element(limits.begin(), limits.end());
+  const auto lines = AllGatherInt(comm, d.train.widest_line);
+  // Vectors of num_weights doubles: weights, gradient, allreduce buffer + the optimizer's.
+  const double vectors = o.optimizer == "lbfgs"  ? 2.0 * o.lbfgs_memory + 6
+                         : o.optimizer == "tron" ? 10.0
+                                                 : 5.0;
+  const double bytes = static_cast<double>(d.spec.num_weights()) * 8.0 * vectors;
+  if (bytes <= static_cast<double>(limit)) return;
+  const auto widest =
+      static_cast<std::size_t>(std::max_element(widths.begin(), widths.end()) - widths.begin());
+  const std::int64_t line = lines[widest];
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%.3g bytes", bytes);
+  throw DataError(
+      "the model would need " + std::string(buf) + " (" + std::to_string(d.spec.num_features) +
+          " features x " + std::to_string(d.spec.num_outputs()) + " outputs x " +
+          std::to_string(static_cast<int>(vectors)) + " vectors of doubles for " + o.optimizer +
+          "), above --max-model-bytes " + std::to_string(limit) +
+          "; the largest feature index is " + std::to_string(d.spec.num_features),
+      o.data + (line > 0 ? ":" + std::to_string(line) : std::string()) +
+          (d.train.widest_line == 0 && line > 0 ? " (read by rank " + std::to_string(widest) + ")"
+                                                : std::string()),
+      "check the feature indices of that line, or raise --max-model-bytes");
+}
+}  // namespace
+
 ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm,
                             const PartitionMap* start, std::int64_t ring_generation,
                             std::int64_t epoch) {
@@ -230,6 +272,7 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   d.spec.classes = classes;
   d.spec.num_features = features;
   d.spec.bias = o.bias;
+  CheckModelBytes(o, d, widths, comm);
   d.read_s = Seconds(t0);
   return d;
 }
@@ -393,6 +436,18 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     last_compute = cumulative;
     m.rank_compute_s = compute;
     m.rank_rows = data.rows_per_rank;
+    // Every rank holds the same objective and weights, so every rank stops here alike, before
+    // the state is checkpointed: no model is written and the last good checkpoint stays.
+    const bool finite = std::isfinite(m.objective) &&
+                        std::all_of(state.model.weights.begin(), state.model.weights.end(),
+                                    [](double w) { return std::isfinite(w); });
+    if (!finite) {
+      throw DataError("training diverged: the " +
+                          std::string(std::isfinite(m.objective) ? "weights are" : "objective is") +
+                          " not finite after epoch " + std::to_string(epoch) +
+                          "; no model is written (the last checkpoint recorded, if any, stays)",
+                      o.data, "scale the features, or lower --lr / --C");
+    }
     result.history.push_back(m);
     if (leader) {
       double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /

@@ -10,6 +10,20 @@
 namespace ringtrain::rendezvous {
 namespace {
 
+TEST(Records, DescribeDisagreementNamesEachKeyWithEveryValueAndWhoGaveIt) {
+  EXPECT_EQ(DescribeDisagreement({"a", "b"}, {"x = 1\ny = 2\n", "y = 2\nx = 1\n"}), "");
+  EXPECT_EQ(DescribeDisagreement({"a", "b", "c"},
+                                 {"x = 1\ny = 2\n", "x = 1\ny = 3\n", "x = 4\ny = 2\nz = 0\n"}),
+            "x ('1' on a, b; '4' on c); y ('2' on a, c; '3' on b); z (<unset> on a, b; '0' on c)");
+  MemberRecord m{{"", "h", 7, -1, 3, "u"}, "x = 1\n", "why"};
+  auto back = DecodeMember(EncodeMember(m), "w");
+  EXPECT_EQ(back.member.host, "h");
+  EXPECT_EQ(back.agreed, "x = 1\n");
+  EXPECT_EQ(back.refusal, "why");
+  // A payload of an older member (no "agreed") decodes with empty fields.
+  EXPECT_EQ(DecodeMember(MemberToJson(m.member), "w").agreed, "");
+}
+
 TEST(Records, DiffConfigNamesEveryDifferingKey) {
   auto d = DiffConfig("a = 1\nb = 2\n", "a = 1\nb = 3\nc = x\n");
   ASSERT_EQ(d.size(), 2u);

@@ -31,16 +31,56 @@ TEST(RendezvousJoin, ConfigMismatchIsRefusedNamingTheDifferingKeys) {
   auto first = Rendezvous::Join(a);
   Options b = TestOptions(Zk(), job, 2, 2);
   b.config_text = "lr = 0.2\nepochs = 3\nmodel = lr\nseed = 7\n";
-  try {
-    Rendezvous::Join(b);
-    FAIL() << "a joiner with another config was accepted";
-  } catch (const UsageError& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("lr (job: 0.1, yours: 0.2)"), std::string::npos) << m;
-    EXPECT_NE(m.find("seed (job: <unset>, yours: 7)"), std::string::npos) << m;
-    EXPECT_EQ(m.find("epochs"), std::string::npos) << m;
-    EXPECT_NE(m.find("/ringtrain/" + job), std::string::npos) << m;
+  // The joiner joins carrying the refusal, so both members of the launch are refused.
+  auto second = Rendezvous::Join(b);
+  for (auto* m : {first.get(), second.get()}) {
+    try {
+      m->WaitForRing(Deadline::After(seconds(20)));
+      FAIL() << "a ring with a joiner of another config was formed";
+    } catch (const UsageError& e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find("lr (job: 0.1, yours: 0.2)"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("seed (job: <unset>, yours: 7)"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find("epochs"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("/ringtrain/" + job), std::string::npos) << msg;
+    }
+    EXPECT_TRUE(m->Refused());
   }
+}
+
+// Members whose agreed options differ are all refused, naming each key with every value and
+// who gave it; a member joining right after the refusal (same launch) is refused too.
+TEST(RendezvousJoin, MembersThatDisagreeAreAllRefused) {
+  std::string job = UniqueJobName("agreed");
+  std::vector<std::unique_ptr<Rendezvous>> ms;
+  for (int i = 0; i < 2; ++i) {
+    Options o = TestOptions(Zk(), job, 3, 10 + i);
+    o.agreed_text = i == 1 ? "epochs = 7\nC = 1\n" : "epochs = 5\nC = 1\n";
+    ms.push_back(Rendezvous::Join(o));
+  }
+  for (auto& m : ms) {
+    try {
+      m->WaitForRing(Deadline::After(seconds(20)));
+      FAIL() << "members that disagree got a ring";
+    } catch (const UsageError& e) {
+      const std::string msg = e.what_happened();
+      EXPECT_NE(msg.find("epochs ('5' on rank 0 (127.0.0.1:10); '7' on rank 1 (127.0.0.1:11))"),
+                std::string::npos)
+          << msg;
+      EXPECT_EQ(msg.find("C ("), std::string::npos) << msg;
+    }
+  }
+  Options late = TestOptions(Zk(), job, 3, 12);
+  late.agreed_text = "epochs = 5\nC = 1\n";
+  late.refusal_window = std::chrono::milliseconds(60000);
+  auto l = Rendezvous::Join(late);
+  EXPECT_THROW(l->WaitForRing(Deadline::After(seconds(20))), UsageError);
+  l.reset();  // its process exits
+  // After the window a member of a new launch is not refused: it waits for its ring.
+  late.refusal_window = std::chrono::milliseconds(0);
+  late.ranks = 1;
+  auto fresh = Rendezvous::Join(late);
+  EXPECT_NO_THROW(fresh->WaitForRing(Deadline::After(seconds(20))));
 }
 
 TEST(RendezvousJoin, DiffConfigIgnoresSpacingAndComments) {

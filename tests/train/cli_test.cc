@@ -5,6 +5,8 @@
 // exit 4; a Fashion-MNIST subset (first 10k rows) trains to a sane test accuracy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -76,6 +78,41 @@ TEST(Cli, BadOptionsExitOneNamingTheOption) {
     EXPECT_TRUE(r.status.exited && r.status.code == 1) << option << ": " << r.status.Describe();
     EXPECT_NE(r.err.find(option), std::string::npos) << option << " not named in: " << r.err;
   }
+}
+
+// Inputs cannot exhaust the machine (issue 12): a 2-row LIBSVM file with feature index
+// 2^31-1 is refused before the model is allocated, in well under a second, naming file:line;
+// --max-model-bytes applies; non-finite C/lr/tol are refused at parse time; a diverging run
+// stops with exit 2 and writes no model.
+TEST(Cli, HugeFeatureIndexIsRefusedBeforeTheModelIsAllocated) {
+  TempDir dir;
+  const std::string huge = dir.File("huge.svm");
+  std::ofstream(huge) << "1 1:0.5\n-1 2147483647:1\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  CliRun r = RunCli(dir, "huge", {"train", "--data", huge, "--output", dir.File("m")}, 30);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(r.status.exited && r.status.code == 2) << r.status.Describe() << r.err;
+  EXPECT_LT(s, 1.0) << "took " << s << " s";
+  EXPECT_NE(r.err.find(huge + ":2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--max-model-bytes"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::ifstream(dir.File("m")).good());
+  CliRun small = RunCli(dir, "small", {"train", "--data", kHeart, "--max-model-bytes", "1000"}, 30);
+  EXPECT_TRUE(small.status.exited && small.status.code == 2) << small.err;
+  EXPECT_NE(small.err.find(std::string(kHeart) + ":"), std::string::npos) << small.err;
+  for (const auto& [opt, val] : std::vector<std::pair<std::string, std::string>>{
+           {"--C", "inf"}, {"--C", "nan"}, {"--lr", "1e300"}, {"--tol", "nan"}}) {
+    CliRun b = RunCli(dir, "bad", {"train", "--data", kHeart, opt, val}, 30);
+    EXPECT_TRUE(b.status.exited && b.status.code == 1) << opt << " " << val << ": " << b.err;
+    EXPECT_NE(b.err.find(opt), std::string::npos) << b.err;
+  }
+  CliRun div = RunCli(dir, "div",
+                      {"train", "--data", kHeart, "--optimizer", "sgd", "--lr", "1e5", "--epochs",
+                       "60", "--threads", "1", "--output", dir.File("div.model")},
+                      60);
+  EXPECT_TRUE(div.status.exited && div.status.code == 2) << div.status.Describe() << div.err;
+  EXPECT_NE(div.err.find("training diverged"), std::string::npos) << div.err;
+  EXPECT_FALSE(std::ifstream(dir.File("div.model")).good()) << "a diverged run wrote a model";
 }
 
 TEST(Cli, StandaloneModelIsReadByEvalPredictAndLiblinearPredict) {

@@ -7,7 +7,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -86,6 +88,15 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {[](TrainOptions& o) { o.transport = "udp"; }, "--transport"},
       {[](TrainOptions& o) { o.shm = "on"; }, "--shm"},
       {[](TrainOptions& o) { o.timeout = 0; }, "--timeout"},
+      {[](TrainOptions& o) { o.c = std::numeric_limits<double>::infinity(); }, "--C"},
+      {[](TrainOptions& o) { o.c = std::nan(""); }, "--C"},
+      {[](TrainOptions& o) { o.c = 1e300; }, "--C"},
+      {[](TrainOptions& o) { o.lr = std::numeric_limits<double>::infinity(); }, "--lr"},
+      {[](TrainOptions& o) { o.lr = std::nan(""); }, "--lr"},
+      {[](TrainOptions& o) { o.lr_decay = std::numeric_limits<double>::infinity(); }, "--lr-decay"},
+      {[](TrainOptions& o) { o.tol = std::nan(""); }, "--tol"},
+      {[](TrainOptions& o) { o.tol = std::numeric_limits<double>::infinity(); }, "--tol"},
+      {[](TrainOptions& o) { o.timeout = std::numeric_limits<double>::infinity(); }, "--timeout"},
       {[](TrainOptions& o) { o.checkpoint_every = 2; }, "--checkpoint-dir"},
       {[](TrainOptions& o) { o.test_labels = "t"; }, "--test-labels"},
   };
@@ -105,6 +116,28 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kUsage);
   }
+}
+
+// AgreedText: the shape keys and the keys every rank of a run must give alike; never the
+// per-rank ones (addresses, paths, threads, timeout).
+TEST(Options, AgreedTextHoldsShapeAndAgreedKeysNotPerRankOnes) {
+  auto a = Valid();
+  FinalizeAndValidate(a);
+  const std::string text = AgreedText(a);
+  for (const char* k : {"C = ", "loss = ", "epochs = ", "ranks = ", "eval-every = ",
+                        "checkpoint-every = ", "keep = ", "resume = ", "test-data = "})
+    EXPECT_NE(("\n" + text).find(std::string("\n") + k), std::string::npos) << k << " in " << text;
+  for (const char* k : {"job = ", "zk = ", "zk-auth", "threads = ", "timeout = ", "output = ",
+                        "metrics = ", "checkpoint-dir = ", "advertise-address = "})
+    EXPECT_EQ(("\n" + text).find(std::string("\n") + k), std::string::npos) << k << " in " << text;
+  auto b = a;
+  b.threads = 5;
+  b.output = "elsewhere";
+  b.checkpoint_dir = "/other";
+  EXPECT_EQ(AgreedText(b), text);
+  b.epochs += 1;
+  EXPECT_NE(AgreedText(b), text);
+  EXPECT_EQ(CanonicalText(b), CanonicalText(a));  // epochs may change on resume
 }
 
 TEST(Options, CanonicalTextHoldsShapeKeysOnly) {
