@@ -51,7 +51,11 @@ std::string RegressionHint() {
   for (const ModelInfo& m : kModelTable)
     if (Info(m.default_loss).task == Task::kRegression)
       names += (names.empty() ? "--model " : " or --model ") + std::string(m.name);
-  if (names.empty()) names = "--model svr or --model linreg";  // until they are in the table
+  if (names.empty()) {
+    // Say so rather than name a --model value that the options would refuse.
+    return "this build trains classifiers only (regression, --model svr or --model linreg, is "
+           "not in it yet); for classes give integer labels";
+  }
   return "for real-valued targets train a regression model (" + names +
          "); for classes give integer labels";
 }
