@@ -139,7 +139,11 @@ void CheckpointRegistry::PublishPartitions(const PartitionMap& map) {
   }
   auto [version, generation] = s.fence();
   const std::string data = ToJson(map);
-  Deadline deadline = Deadline::After(s.timeout);
+  // The map is informational (the checkpoint records the map a resume uses), and the leader
+  // publishes from its training thread: retry a connection loss briefly, never for the whole
+  // timeout, so a lost quorum is seen by the session watcher, not waited out here.
+  Deadline deadline = Deadline::After(
+      std::min<std::chrono::milliseconds>(s.timeout, std::chrono::milliseconds(1000)));
   bool create = false;
   for (;;) {
     std::vector<ZkOp> ops = {ZkOp::Check(s.paths.ring, version),
