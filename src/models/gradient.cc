@@ -47,7 +47,7 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
           const std::int64_t r = subset ? rows[static_cast<std::size_t>(i)] : i;
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
-          const auto c = Policy::Target(data, r);
+          const auto c = Policy::Target(data, r, sh);
           if (g != nullptr) {
             loss += Policy::Row(s.data(), sh.k, c, d.data());
             internal::Scatter<kDense>(sh, row, d.data(), g);
@@ -82,7 +82,7 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
     internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
     if (sh.bias)
       for (int o = 0; o < k; ++o) s[o] += wb[o] * sh.bias_value;
-    const auto c = Policy::Target(data, r);
+    const auto c = Policy::Target(data, r, sh);
     if (gt == nullptr) {
       loss += Policy::Loss(s, k, c);
       continue;

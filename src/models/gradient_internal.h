@@ -19,10 +19,6 @@ namespace ringtrain::models::internal {
 
 inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t w_size,
                         std::span<const std::int64_t> rows) {
-  if (spec.classes.size() < 2) {
-    throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
-                     "ModelSpec", "check the training labels");
-  }
   if (!IsLossCode(static_cast<std::uint32_t>(spec.loss))) {
     throw UsageError("unknown loss code " + std::to_string(static_cast<std::uint32_t>(spec.loss)),
                      "ModelSpec", "use one of " + LossNames());
@@ -31,12 +27,16 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
     throw UsageError("multinomial needs the logistic loss, not " + ToString(spec.loss),
                      "--multiclass", "use --multiclass ovr with SVM losses");
   }
+  if (!spec.regression() && spec.classes.size() < 2) {
+    throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
+                     "ModelSpec", "check the training labels");
+  }
   if (w_size != static_cast<std::size_t>(spec.num_weights())) {
     throw UsageError("weight vector has " + std::to_string(w_size) + " entries, the model " +
                          std::to_string(spec.num_weights()),
                      "LossGradientSum", "size weights as ModelSpec::num_weights()");
   }
-  if (data.class_index.size() != data.labels.size()) {
+  if (!spec.regression() && data.class_index.size() != data.labels.size()) {
     throw UsageError("AssignClasses has not run on this dataset", "LossGradientSum",
                      "call AssignClasses with the agreed classes first");
   }
@@ -140,7 +140,7 @@ auto Dispatch(const ModelSpec& spec, const Dataset& data, Fn&& fn) {
     return by_storage.template operator()<internal::SoftmaxPolicy>();
   }
   return WithLoss(spec.loss, AllLosses{}, [&]<class L>() {
-    return by_storage.template operator()<internal::OvrPolicy<L>>();
+    return by_storage.template operator()<internal::PolicyOf<L>>();
   });
 }
 

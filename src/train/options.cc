@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -104,6 +105,8 @@ void FinalizeAndValidate(TrainOptions& o) {
   // The method that reaches liblinear's optimum fastest for the loss: tron where the loss has a
   // Hessian, lbfgs for other smooth losses, sgd for the non-differentiable ones (the hinge).
   if (o.optimizer.empty()) o.optimizer = !loss.smooth ? "sgd" : loss.has_hessian ? "tron" : "lbfgs";
+  if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
+    Bad("epsilon", "must be >= 0, got " + ValueText(o.epsilon));
   if (o.optimizer == "lbfgs") {
     ch.optimizer = OptimizerKind::kLbfgs;
   } else if (o.optimizer == "tron") {

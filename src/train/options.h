@@ -64,7 +64,8 @@ struct TrainOptions {
   std::string loss;          // models::kLossTable names; "" = the model's default loss
   std::string multiclass = "ovr";
   double c = 1.0;
-  bool bias = true;  // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
+  double epsilon = 0.1;  // svr: insensitive zone of the epsilon losses (liblinear -p)
+  bool bias = true;      // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
   // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
   std::string optimizer;  // "" = by the loss: tron with a Hessian, lbfgs if smooth, else sgd
   int batch_size = 256;   // sgd: local batch; global batch = local x ranks
@@ -141,11 +142,15 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   VisitReaderFields(o, v);
   v("test-data", o.test_data, "test data evaluated every epoch", Scope::kRun);
   v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kRun);
-  v("model", o.model, "lr|svm (docs/training.md)", Scope::kShape);
-  v("loss", o.loss, "logistic (lr); squared_hinge, hinge (svm); default: by --model",
+  v("model", o.model, "lr|svm (classifiers), svr|linreg (regression; docs/training.md)",
+    Scope::kShape);
+  v("loss", o.loss,
+    "logistic (lr); squared_hinge, hinge (svm); squared_epsilon_insensitive, "
+    "epsilon_insensitive (svr); squared (linreg); default: the first of its --model",
     Scope::kShape);
   v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
   v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
+  v("epsilon", o.epsilon, "svr: no loss for |y - w.x| <= epsilon (liblinear -p)", Scope::kShape);
   v("bias", o.bias,
     "add a bias feature of value 1 (regularised, like liblinear -B 1); on by default, "
     "--no-bias (or --bias=false) leaves it out",

@@ -213,6 +213,130 @@ TEST(Hessian, MatchesFiniteDifferencesOfGradient) {
   EXPECT_THROW(HessianVectorSum(hinge, p.csr, w, w, out), UsageError);
 }
 
+// ---- Regression losses: raw real targets, one output ----
+
+// Real targets in [-2, 2]; the features of RandomData. No AssignClasses: targets are labels.
+Pair RegressionData(std::int64_t rows, std::int64_t nf, std::uint32_t seed) {
+  Pair p = RandomData(rows, nf, 2, seed);
+  std::mt19937 gen(seed + 1);
+  std::uniform_real_distribution<double> u(-2, 2);
+  for (std::size_t r = 0; r < p.csr.labels.size(); ++r)
+    p.csr.labels[r] = p.dense.labels[r] = u(gen);
+  p.csr.class_index.clear();
+  p.dense.class_index.clear();
+  return p;
+}
+
+ModelSpec RegressionSpec(Loss loss, std::int64_t nf, bool bias) {
+  ModelSpec s;
+  s.loss = loss;
+  s.num_features = nf;
+  s.bias = bias;
+  s.bias_value = bias ? 0.7 : 1.0;
+  s.epsilon = 0.3;
+  return s;
+}
+
+// The losses written out from their definitions, independent of losses.h.
+double ReferenceLoss(Loss loss, double d, double e) {
+  const double a = std::fabs(d);
+  switch (loss) {
+    case Loss::kSquaredEpsilonInsensitive:
+      return a > e ? (a - e) * (a - e) : 0.0;
+    case Loss::kEpsilonInsensitive:
+      return a > e ? a - e : 0.0;
+    case Loss::kSquared:
+      return d * d;
+    default:
+      return std::nan("");
+  }
+}
+
+TEST(Regression, ValueGradientAndHessianMatchDefinitionsAndFiniteDifferences) {
+  for (Loss loss : {Loss::kSquaredEpsilonInsensitive, Loss::kEpsilonInsensitive, Loss::kSquared}) {
+    for (bool bias : {false, true}) {
+      for (bool dense : {false, true}) {
+        SCOPED_TRACE(ToString(loss) + (bias ? " bias" : "") + (dense ? " dense" : " csr"));
+        const Pair p = RegressionData(300, 7, 31);
+        const Dataset& d = dense ? p.dense : p.csr;
+        const ModelSpec s = RegressionSpec(loss, 7, bias);
+        EXPECT_EQ(s.num_outputs(), 1);
+        const std::vector<double> w = RandomWeights(s, 5, 0.5);
+        // Value: the definition over the predictions.
+        LinearModel m{s, w};
+        const std::vector<double> pred = PredictLabels(m, d);
+        double want = 0;
+        for (std::size_t r = 0; r < pred.size(); ++r)
+          want += ReferenceLoss(loss, pred[r] - d.labels[r], s.epsilon);
+        std::vector<double> g(w.size(), 0.0);
+        const double f = LossGradientSum(s, d, w, g);
+        EXPECT_NEAR(f, want, 1e-12 * std::max(1.0, want));
+        const double h = 1e-6;
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          std::vector<double> wp = w, wm = w;
+          wp[j] += h;
+          wm[j] -= h;
+          const double fd = (Loss0(s, d, wp) - Loss0(s, d, wm)) / (2 * h);
+          EXPECT_NEAR(g[j], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << "weight " << j;
+        }
+        const std::vector<double> v = RandomWeights(s, 9);
+        std::vector<double> hv(w.size(), 0.0);
+        if (!Info(loss).has_hessian) {
+          EXPECT_THROW(HessianVectorSum(s, d, w, v, hv), UsageError);
+          continue;
+        }
+        HessianVectorSum(s, d, w, v, hv);
+        std::vector<double> wp = w, wm = w, gp(w.size(), 0.0), gm(w.size(), 0.0);
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          wp[j] += h * v[j];
+          wm[j] -= h * v[j];
+        }
+        LossGradientSum(s, d, wp, gp);
+        LossGradientSum(s, d, wm, gm);
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          const double fd = (gp[j] - gm[j]) / (2 * h);
+          EXPECT_NEAR(hv[j], fd, 1e-4 * std::max(1.0, std::fabs(fd))) << j;
+        }
+        // The cached coefficients follow epsilon (it is in the cache key).
+        ModelSpec s2 = s;
+        s2.epsilon = 0.9;
+        std::vector<double> hv2(w.size(), 0.0), hv1(w.size(), 0.0);
+        HessianVectorSum(s2, d, w, v, hv2);
+        HessianVectorSum(s, d, w, v, hv1);
+        EXPECT_EQ(hv1, hv);
+        if (loss == Loss::kSquaredEpsilonInsensitive) {
+          EXPECT_NE(hv2, hv);
+        }
+      }
+    }
+  }
+}
+
+TEST(Regression, MetricsMatchDirectComputation) {
+  const Pair p = RegressionData(50, 4, 7);
+  LinearModel m{RegressionSpec(Loss::kSquared, 4, true), {}};
+  m.weights = RandomWeights(m.spec, 3);
+  const std::vector<double> pred = PredictLabels(m, p.csr);
+  double sse = 0, sae = 0, mean = 0;
+  for (std::size_t r = 0; r < pred.size(); ++r) mean += p.csr.labels[r] / 50.0;
+  double sst = 0;
+  for (std::size_t r = 0; r < pred.size(); ++r) {
+    sse += (p.csr.labels[r] - pred[r]) * (p.csr.labels[r] - pred[r]);
+    sae += std::fabs(p.csr.labels[r] - pred[r]);
+    sst += (p.csr.labels[r] - mean) * (p.csr.labels[r] - mean);
+  }
+  // Sums of two halves (as two ranks would allreduce them) give the same metrics.
+  EvalSums a = Evaluate(m, p.csr);
+  auto metrics = TaskMetrics(m.spec, EvalSums::Unpack(a.Pack(), 0));
+  ASSERT_EQ(metrics.size(), 3u);
+  EXPECT_EQ(metrics[0].first, "mse");
+  EXPECT_NEAR(metrics[0].second, sse / 50, 1e-12);
+  EXPECT_EQ(metrics[1].first, "mae");
+  EXPECT_NEAR(metrics[1].second, sae / 50, 1e-12);
+  EXPECT_EQ(metrics[2].first, "r2");
+  EXPECT_NEAR(metrics[2].second, 1 - sse / sst, 1e-10);
+}
+
 TEST(Gradient, BitIdenticalAcrossRuns) {
   const Pair p = RandomData(5000, 20, 3, 4);
   const ModelSpec s = Spec(Loss::kLogistic, Multiclass::kMultinomial, 3, 20, true);
