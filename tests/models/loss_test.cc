@@ -337,6 +337,91 @@ TEST(Regression, MetricsMatchDirectComputation) {
   EXPECT_NEAR(metrics[2].second, 1 - sse / sst, 1e-10);
 }
 
+// ---- Metrics against independent, slow computations ----
+
+// ROC AUC by all pairs: P(score_pos > score_neg) + 0.5 P(equal), O(n^2).
+double SlowAuc(const std::vector<double>& s, const std::vector<std::int32_t>& c) {
+  double num = 0, pairs = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t j = 0; j < s.size(); ++j) {
+      if (c[i] != 1 || c[j] != 0) continue;
+      pairs += 1;
+      num += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
+    }
+  }
+  return num / pairs;
+}
+
+// Average precision from its definition: for each positive (ties broken pessimistically
+// within a tied group, as one threshold), precision at the threshold of its score.
+double SlowAveragePrecision(const std::vector<double>& s, const std::vector<std::int32_t>& c) {
+  double pos = 0, ap = 0;
+  for (std::int32_t x : c) pos += x == 1;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (c[i] != 1) continue;
+    double at_or_above = 0, pos_at_or_above = 0;
+    for (std::size_t j = 0; j < s.size(); ++j) {
+      if (s[j] >= s[i]) {
+        at_or_above += 1;
+        pos_at_or_above += c[j] == 1;
+      }
+    }
+    ap += pos_at_or_above / at_or_above / pos;
+  }
+  return ap;
+}
+
+TEST(Metrics, AucPrAucLogLossAndMacroF1MatchIndependentComputations) {
+  std::mt19937 gen(17);
+  std::uniform_int_distribution<int> coarse(0, 20);  // coarse scores: many ties
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> s(60);
+    std::vector<std::int32_t> c(60);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      c[i] = static_cast<std::int32_t>(gen() % 2);
+      s[i] = coarse(gen) * 0.1 + (c[i] == 1 ? 0.3 : 0.0);
+    }
+    c[0] = 0;
+    c[1] = 1;
+    EXPECT_NEAR(BinaryAuc(s, c), SlowAuc(s, c), 1e-12);
+    EXPECT_NEAR(BinaryPrAuc(s, c), SlowAveragePrecision(s, c), 1e-12);
+  }
+  // A perfect ranking has both areas 1.
+  EXPECT_DOUBLE_EQ(
+      BinaryPrAuc(std::vector<double>{0.1, 0.9, 0.8}, std::vector<std::int32_t>{0, 1, 1}), 1.0);
+
+  // Binary logistic: log loss = mean of -log p(true class) with p = sigmoid.
+  const Pair p = RandomData(80, 5, 2, 12);
+  LinearModel m;
+  m.spec = Spec(Loss::kLogistic, Multiclass::kOvr, 2, 5, true);
+  m.weights = RandomWeights(m.spec, 4);
+  const std::vector<double> dv = DecisionValues(m, p.csr);
+  double ll = 0;
+  for (std::size_t r = 0; r < dv.size(); ++r) {
+    const double p1 = 1 / (1 + std::exp(-dv[r]));
+    ll -= std::log(p.csr.class_index[r] == 1 ? p1 : 1 - p1);
+  }
+  const auto bin = TaskMetrics(m.spec, Evaluate(m, p.csr));
+  ASSERT_GE(bin.size(), 3u);
+  EXPECT_EQ(bin[1].first, "log_loss");
+  EXPECT_NEAR(bin[1].second, ll / 80, 1e-12);
+
+  // Multiclass macro-F1 from a known confusion matrix (rows true, columns predicted).
+  ModelSpec three = Spec(Loss::kSquaredHinge, Multiclass::kOvr, 3, 2, false);
+  EvalSums e;
+  e.rows = 10;
+  e.correct = 6;
+  e.confusion = {3, 1, 0,   // class 0: tp 3, fn 1, fp 1 -> F1 6/8
+                 1, 2, 1,   // class 1: tp 2, fn 2, fp 2 -> F1 4/8
+                 0, 1, 1};  // class 2: tp 1, fn 1, fp 1 -> F1 2/4
+  const auto mc = TaskMetrics(three, e);
+  ASSERT_EQ(mc.size(), 2u);  // accuracy, macro_f1 (no log loss for an SVM)
+  EXPECT_EQ(mc[0].first, "accuracy");
+  EXPECT_DOUBLE_EQ(mc[0].second, 0.6);
+  EXPECT_EQ(mc[1].first, "macro_f1");
+  EXPECT_NEAR(mc[1].second, (6.0 / 8 + 4.0 / 8 + 2.0 / 4) / 3, 1e-15);
+}
+
 TEST(Gradient, BitIdenticalAcrossRuns) {
   const Pair p = RandomData(5000, 20, 3, 4);
   const ModelSpec s = Spec(Loss::kLogistic, Multiclass::kMultinomial, 3, 20, true);

@@ -192,6 +192,21 @@ TEST_F(RegressionData, CsvTargetsGiveTheLibsvmObjective) {
   EXPECT_NEAR(fa, fb, 1e-9 * fa);
 }
 
+// The model records the objective it was trained with (eval needs no training options).
+TEST_F(RegressionData, TheModelFileRecordsCAndEpsilon) {
+  TrainOptions o = Options(libsvm_, "svr", "squared_epsilon_insensitive", "tron", 0.25);
+  o.c = 4;
+  o.output = dir_.File("svr.model");
+  FinalizeAndValidate(o);
+  allreduce::SelfCommunicator self;
+  Train(o, self, RunInfo{});
+  const models::LinearModel m = models::LoadModel(o.output);
+  EXPECT_EQ(m.c, 4);
+  EXPECT_EQ(m.spec.epsilon, 0.25);
+  EXPECT_EQ(m.spec.loss, models::Loss::kSquaredEpsilonInsensitive);
+  EXPECT_TRUE(m.spec.classes.empty());
+}
+
 TEST_F(RegressionData, BadTargetsAndOptionsAreOneLineEach) {
   const std::string bad = dir_.File("bad.txt");
   std::ofstream(bad) << "1.5 1:0.5\nabc 1:0.25\n";
