@@ -40,6 +40,11 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
     throw UsageError("AssignClasses has not run on this dataset", "LossGradientSum",
                      "call AssignClasses with the agreed classes first");
   }
+  if (!data.row_weight.empty() && data.row_weight.size() != data.labels.size()) {
+    throw UsageError("the shard has " + std::to_string(data.row_weight.size()) +
+                         " row weights for " + std::to_string(data.labels.size()) + " rows",
+                     "LossGradientSum", "give one weight per row (or none)");
+  }
   for (std::int64_t r : rows) {
     if (r < 0 || r >= data.rows()) {
       throw UsageError("row index " + std::to_string(r) + " outside the shard's " +
@@ -47,6 +52,19 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
                        "LossGradientSum", "pass indices into the shard");
     }
   }
+}
+
+// The row's weight (C_i = C * weight: instance times class weight), or the sentinel -1 when
+// the shard carries none. Weighted(rw, loss, d, k) scales the row's loss and its k
+// derivatives (or Hessian-vector entries) by rw and returns the loss; with no weights it
+// touches nothing, so unweighted results keep their bits.
+inline double RowWeight(const Dataset& data, std::int64_t r) {
+  return data.row_weight.empty() ? -1.0 : data.row_weight[static_cast<std::size_t>(r)];
+}
+RINGTRAIN_ALWAYS_INLINE double Weighted(double rw, double loss, double* d, int k) {
+  if (rw < 0) return loss;
+  for (int o = 0; o < k; ++o) d[o] *= rw;
+  return loss * rw;
 }
 
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----

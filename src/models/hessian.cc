@@ -49,6 +49,7 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
           internal::Decisions<kDense>(sh, row, w, s.data());
           internal::Decisions<kDense>(sh, row, v, u.data());
           Policy::HessVec(s.data(), u.data(), sh.k, Policy::Target(data, r, sh), hu.data());
+          internal::Weighted(internal::RowWeight(data, r), 0.0, hu.data(), sh.k);
           internal::Scatter<kDense>(sh, row, hu.data(), g);
         }
       });
@@ -94,6 +95,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& da
     if (sh.bias)
       for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
     Policy::HessApply(cr, u, k, hu);
+    internal::Weighted(internal::RowWeight(data, r), 0.0, hu, k);
     for (int o = k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);

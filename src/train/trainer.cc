@@ -17,6 +17,7 @@
 #include "train/optimizer.h"
 #include "train/partitions.h"
 #include "train/timed_communicator.h"
+#include "train/weights.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -251,6 +252,7 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   d.spec.loss = o.choices.loss;
   d.spec.multiclass = o.choices.multiclass;
   d.spec.epsilon = models::Info(o.choices.loss).uses_epsilon ? o.epsilon : 0.0;
+  AssignRowWeights(o, d, comm);
   d.spec.num_features = features;
   d.spec.bias = o.bias;
   d.read_s = Seconds(t0);
