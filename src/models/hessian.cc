@@ -295,6 +295,7 @@ void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, doubl
           internal::Decisions<kDense>(sh, row, w, s.data());
           Policy::HessCoef(s.data(), sh.k, Policy::Target(data, r, sh), coef.data());
           RowDiagonal<Policy>(coef.data(), sh.k, unit.data(), tmp.data(), diag.data());
+          internal::Weighted(internal::RowWeight(data, r), 0.0, diag.data(), sh.k);
           ScatterSquares<kDense>(sh, row, diag.data(), g);
         }
       });
@@ -321,6 +322,7 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
           const double* cr = coef + r * Kp;
           if (AllZero<Kp>(cr)) continue;
           RowDiagonal<Policy>(cr, k, unit, tmp, diag);
+          internal::Weighted(internal::RowWeight(data, r), 0.0, diag, k);
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           for (std::int64_t q = 0; q < row.nnz; ++q) {
             const double x = static_cast<double>(row.x[q]);

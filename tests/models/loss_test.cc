@@ -337,6 +337,71 @@ TEST(Regression, MetricsMatchDirectComputation) {
   EXPECT_NEAR(metrics[2].second, 1 - sse / sst, 1e-10);
 }
 
+// ---- Row weights (C_i = C * weight_i): integer weights equal repeated rows ----
+
+Dataset Repeat(const Dataset& d, const std::vector<double>& times) {
+  Dataset out;
+  out.num_features = d.num_features;
+  out.dense_cols = d.dense_cols;
+  out.row_ptr.push_back(0);
+  for (std::int64_t r = 0; r < d.rows(); ++r) {
+    for (int t = 0; t < static_cast<int>(times[static_cast<std::size_t>(r)]); ++t) {
+      out.labels.push_back(d.labels[static_cast<std::size_t>(r)]);
+      if (!d.class_index.empty())
+        out.class_index.push_back(d.class_index[static_cast<std::size_t>(r)]);
+      if (d.is_dense()) {
+        out.dense.insert(out.dense.end(), d.dense.begin() + r * d.dense_cols,
+                         d.dense.begin() + (r + 1) * d.dense_cols);
+      } else {
+        for (std::int64_t q = d.row_ptr[static_cast<std::size_t>(r)];
+             q < d.row_ptr[static_cast<std::size_t>(r) + 1]; ++q) {
+          out.col.push_back(d.col[static_cast<std::size_t>(q)]);
+          out.val.push_back(d.val[static_cast<std::size_t>(q)]);
+        }
+      }
+      out.row_ptr.push_back(static_cast<std::int64_t>(out.col.size()));
+    }
+  }
+  if (d.is_dense()) out.row_ptr = {0};
+  return out;
+}
+
+TEST(RowWeights, IntegerWeightsEqualRepeatedRowsInEveryKernel) {
+  const std::vector<Case> cases = {{Loss::kLogistic, Multiclass::kOvr, 2},
+                                   {Loss::kLogistic, Multiclass::kMultinomial, 3},
+                                   {Loss::kSquaredHinge, Multiclass::kOvr, 3},
+                                   {Loss::kSquaredEpsilonInsensitive, Multiclass::kOvr, 2}};
+  for (const Case& c : cases) {
+    for (bool dense : {false, true}) {
+      SCOPED_TRACE(ToString(c.loss) + " " + ToString(c.mc) + " k=" + std::to_string(c.k) +
+                   (dense ? " dense" : " csr"));
+      const bool reg = IsRegression(c.loss);
+      Pair p = reg ? RegressionData(300, 6, 41) : RandomData(300, 6, c.k, 41);
+      Dataset d = dense ? p.dense : p.csr;
+      const ModelSpec s = reg ? RegressionSpec(c.loss, 6, true) : Spec(c.loss, c.mc, c.k, 6, true);
+      std::mt19937 gen(9);
+      d.row_weight.resize(static_cast<std::size_t>(d.rows()));
+      for (double& w : d.row_weight) w = static_cast<double>(gen() % 4);
+      const Dataset rep = Repeat(d, d.row_weight);
+      const std::vector<double> w = RandomWeights(s, 3, 0.5), v = RandomWeights(s, 4);
+      std::vector<double> g1(w.size(), 0.0), g2(w.size(), 0.0);
+      const double f1 = LossGradientSum(s, d, w, g1), f2 = LossGradientSum(s, rep, w, g2);
+      EXPECT_NEAR(f1, f2, 1e-10 * f2);
+      std::vector<double> h1(w.size(), 0.0), h2(w.size(), 0.0), q1(w.size(), 0.0),
+          q2(w.size(), 0.0);
+      HessianVectorSum(s, d, w, v, h1);
+      HessianVectorSum(s, rep, w, v, h2);
+      HessianDiagonalSum(s, d, w, q1);
+      HessianDiagonalSum(s, rep, w, q2);
+      for (std::size_t j = 0; j < w.size(); ++j) {
+        EXPECT_NEAR(g1[j], g2[j], 1e-9 * std::max(1.0, std::fabs(g2[j]))) << j;
+        EXPECT_NEAR(h1[j], h2[j], 1e-9 * std::max(1.0, std::fabs(h2[j]))) << j;
+        EXPECT_NEAR(q1[j], q2[j], 1e-9 * std::max(1.0, std::fabs(q2[j]))) << j;
+      }
+    }
+  }
+}
+
 // ---- Metrics against independent, slow computations ----
 
 // ROC AUC by all pairs: P(score_pos > score_neg) + 0.5 P(equal), O(n^2).
