@@ -44,11 +44,16 @@ write("idx", "gzip", idx_input(0, 3, 3, 2, 2))
 write("idx", "sharded", idx_input(0x06, 1, 5, 1, 4))
 
 
-# --- model: [flags byte] model file (docs/formats.md "Model file")
-def model(loss, mc, bias, classes, features, epoch, weights):
-    kind = 0 if loss == 0 else 1
-    head = b"RTMODEL1" + struct.pack("<6I", 1, kind, loss, mc, 1 if bias else 0, len(classes))
+# --- model: [flags byte] model file (docs/formats.md "Model file"); version 2 unless told
+KINDS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3}  # loss -> model kind (models/loss_info.h)
+
+
+def model(loss, mc, bias, classes, features, epoch, weights, version=2, c=1.0, epsilon=0.1):
+    head = b"RTMODEL1" + struct.pack("<6I", version, KINDS[loss], loss, mc, 1 if bias else 0,
+                                     len(classes))
     head += struct.pack("<dqqq", 1.0, features, epoch, len(weights))
+    if version >= 2:
+        head += struct.pack("<ddIId", c, epsilon, 0, 0, 0.0)
     body = head + struct.pack("<%dd" % len(classes), *classes)
     body += struct.pack("<%dd" % len(weights), *weights)
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
@@ -57,6 +62,10 @@ def model(loss, mc, bias, classes, features, epoch, weights):
 write("model", "binary_lr", b"\x00" + model(0, 0, False, [-1.0, 1.0], 3, 2, [0.5, -0.25, 1.0]))
 write("model", "ovr_svm_bias", b"\x01" + model(1, 0, True, [0.0, 1.0, 2.0], 2, 5, [0.1] * 9))
 write("model", "multinomial", b"\x00" + model(0, 1, False, [1.0, 2.0, 3.0], 1, 0, [1.0, 2.0, 3.0]))
+write("model", "binary_lr_v1",
+      b"\x00" + model(0, 0, False, [-1.0, 1.0], 3, 2, [0.5, -0.25, 1.0], version=1))
+write("model", "svr_bias", b"\x00" + model(3, 0, True, [], 2, 4, [0.5, -1.0, 2.0], c=4.0,
+                                            epsilon=0.25))
 
 # --- znode: [decoder byte] payload
 member = {"host": "10.0.0.2", "port": 4711, "mpi_rank": -1, "pid": 1234, "uuid": "ab-cd"}

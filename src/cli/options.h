@@ -28,6 +28,9 @@ template <class T>
 void AddFieldOption(CLI::App& app, const std::string& name, T& value, const std::string& help) {
   if constexpr (std::is_same_v<T, bool>) {
     app.add_flag(value ? "--" + name + ",!--no-" + name : "--" + name, value, help);
+  } else if (name == "class-weight") {
+    // Repeatable like liblinear's -wi: every LABEL:W given is kept, joined with ','.
+    app.add_option("--" + name, value, help)->join(',');
   } else {
     app.add_option("--" + name, value, help)
         ->capture_default_str()

@@ -67,6 +67,9 @@ struct Dataset {
   // Filled by AssignClasses: index into the agreed, sorted class list, one per row;
   // kUnseenClass for a label that is not one of the classes (evaluation data only).
   std::vector<std::int32_t> class_index;
+  // Per-row weight of the data term (C_i = C * weight: instance weight times class weight),
+  // one per row, >= 0; empty = every row weighs 1. Set by the trainer (train/weights.h).
+  std::vector<double> row_weight;
 
   // Where the rows came from, to cut a partition at any row (common/partition.h): the source
   // range read ([source_begin, source_end) of source_size; bytes of a text file, rows of an

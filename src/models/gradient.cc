@@ -47,12 +47,14 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
           const std::int64_t r = subset ? rows[static_cast<std::size_t>(i)] : i;
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
-          const auto c = Policy::Target(data, r);
+          const auto c = Policy::Target(data, r, sh);
+          const double rw = internal::RowWeight(data, r);
           if (g != nullptr) {
-            loss += Policy::Row(s.data(), sh.k, c, d.data());
+            loss +=
+                internal::Weighted(rw, Policy::Row(s.data(), sh.k, c, d.data()), d.data(), sh.k);
             internal::Scatter<kDense>(sh, row, d.data(), g);
           } else {
-            loss += Policy::Loss(s.data(), sh.k, c);
+            loss += internal::Weighted(rw, Policy::Loss(s.data(), sh.k, c), nullptr, 0);
           }
         }
         loss_part[static_cast<std::size_t>(t)] = loss;
@@ -82,12 +84,12 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
     internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
     if (sh.bias)
       for (int o = 0; o < k; ++o) s[o] += wb[o] * sh.bias_value;
-    const auto c = Policy::Target(data, r);
+    const auto c = Policy::Target(data, r, sh);
     if (gt == nullptr) {
-      loss += Policy::Loss(s, k, c);
+      loss += internal::Weighted(internal::RowWeight(data, r), Policy::Loss(s, k, c), nullptr, 0);
       continue;
     }
-    loss += Policy::Row(s, k, c, d);
+    loss += internal::Weighted(internal::RowWeight(data, r), Policy::Row(s, k, c, d), d, k);
     for (int o = k; o < Kp; ++o) d[o] = 0.0;
     if (AllZero<Kp>(d)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, d, gt);

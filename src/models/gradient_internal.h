@@ -19,10 +19,6 @@ namespace ringtrain::models::internal {
 
 inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t w_size,
                         std::span<const std::int64_t> rows) {
-  if (spec.classes.size() < 2) {
-    throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
-                     "ModelSpec", "check the training labels");
-  }
   if (!IsLossCode(static_cast<std::uint32_t>(spec.loss))) {
     throw UsageError("unknown loss code " + std::to_string(static_cast<std::uint32_t>(spec.loss)),
                      "ModelSpec", "use one of " + LossNames());
@@ -31,14 +27,23 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
     throw UsageError("multinomial needs the logistic loss, not " + ToString(spec.loss),
                      "--multiclass", "use --multiclass ovr with SVM losses");
   }
+  if (!spec.regression() && spec.classes.size() < 2) {
+    throw UsageError("a model needs at least 2 classes, got " + std::to_string(spec.classes.size()),
+                     "ModelSpec", "check the training labels");
+  }
   if (w_size != static_cast<std::size_t>(spec.num_weights())) {
     throw UsageError("weight vector has " + std::to_string(w_size) + " entries, the model " +
                          std::to_string(spec.num_weights()),
                      "LossGradientSum", "size weights as ModelSpec::num_weights()");
   }
-  if (data.class_index.size() != data.labels.size()) {
+  if (!spec.regression() && data.class_index.size() != data.labels.size()) {
     throw UsageError("AssignClasses has not run on this dataset", "LossGradientSum",
                      "call AssignClasses with the agreed classes first");
+  }
+  if (!data.row_weight.empty() && data.row_weight.size() != data.labels.size()) {
+    throw UsageError("the shard has " + std::to_string(data.row_weight.size()) +
+                         " row weights for " + std::to_string(data.labels.size()) + " rows",
+                     "LossGradientSum", "give one weight per row (or none)");
   }
   for (std::int64_t r : rows) {
     if (r < 0 || r >= data.rows()) {
@@ -47,6 +52,19 @@ inline void CheckInputs(const ModelSpec& spec, const Dataset& data, std::size_t 
                        "LossGradientSum", "pass indices into the shard");
     }
   }
+}
+
+// The row's weight (C_i = C * weight: instance times class weight), or the sentinel -1 when
+// the shard carries none. Weighted(rw, loss, d, k) scales the row's loss and its k
+// derivatives (or Hessian-vector entries) by rw and returns the loss; with no weights it
+// touches nothing, so unweighted results keep their bits.
+inline double RowWeight(const Dataset& data, std::int64_t r) {
+  return data.row_weight.empty() ? -1.0 : data.row_weight[static_cast<std::size_t>(r)];
+}
+RINGTRAIN_ALWAYS_INLINE double Weighted(double rw, double loss, double* d, int k) {
+  if (rw < 0) return loss;
+  for (int o = 0; o < k; ++o) d[o] *= rw;
+  return loss * rw;
 }
 
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
@@ -140,7 +158,7 @@ auto Dispatch(const ModelSpec& spec, const Dataset& data, Fn&& fn) {
     return by_storage.template operator()<internal::SoftmaxPolicy>();
   }
   return WithLoss(spec.loss, AllLosses{}, [&]<class L>() {
-    return by_storage.template operator()<internal::OvrPolicy<L>>();
+    return by_storage.template operator()<internal::PolicyOf<L>>();
   });
 }
 

@@ -48,7 +48,8 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
           internal::Decisions<kDense>(sh, row, v, u.data());
-          Policy::HessVec(s.data(), u.data(), sh.k, Policy::Target(data, r), hu.data());
+          Policy::HessVec(s.data(), u.data(), sh.k, Policy::Target(data, r, sh), hu.data());
+          internal::Weighted(internal::RowWeight(data, r), 0.0, hu.data(), sh.k);
           internal::Scatter<kDense>(sh, row, hu.data(), g);
         }
       });
@@ -72,7 +73,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& da
       for (int o = 0; o < k; ++o) s[o] += wt[bias_at + o] * sh.bias_value;
     double* cr = coef + r * Kp;
     for (int o = 0; o < Kp; ++o) cr[o] = 0.0;
-    Policy::HessCoef(s, k, Policy::Target(data, r), cr);
+    Policy::HessCoef(s, k, Policy::Target(data, r, sh), cr);
   }
 }
 
@@ -94,6 +95,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& da
     if (sh.bias)
       for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
     Policy::HessApply(cr, u, k, hu);
+    internal::Weighted(internal::RowWeight(data, r), 0.0, hu, k);
     for (int o = k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);
@@ -149,19 +151,22 @@ struct HessianCache {
   std::vector<double> coef;
 };
 
-// FNV-1a over what the policy's losses compare the scores with (class indices or targets).
-template <class Policy>
-std::uint64_t LabelsHash(const Dataset& data) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (std::int64_t r = 0; r < data.rows(); ++r) {
-    const auto t = Policy::Target(data, r);
-    if constexpr (sizeof(t) == 8) {
-      h ^= std::bit_cast<std::uint64_t>(t);
-    } else {
-      h ^= static_cast<std::uint32_t>(t);
-    }
+// FNV-1a over what the policy's losses compare the scores with (class indices, or the
+// regression targets and epsilon).
+inline void HashInto(std::uint64_t& h, std::int32_t c) {
+  h ^= static_cast<std::uint32_t>(c);
+  h *= 1099511628211ull;
+}
+inline void HashInto(std::uint64_t& h, internal::RegressionTarget t) {
+  for (double v : {t.y, t.epsilon}) {
+    h ^= std::bit_cast<std::uint64_t>(v);
     h *= 1099511628211ull;
   }
+}
+template <class Policy>
+std::uint64_t LabelsHash(const Dataset& data, const Shape& sh) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::int64_t r = 0; r < data.rows(); ++r) HashInto(h, Policy::Target(data, r, sh));
   return h;
 }
 
@@ -175,7 +180,7 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   thread_local HessianCache cache;
   const void* storage = kDense ? static_cast<const void*>(data.dense.data())
                                : static_cast<const void*>(data.val.data());
-  const std::uint64_t labels = LabelsHash<Policy>(data);
+  const std::uint64_t labels = LabelsHash<Policy>(data, sh);
   const bool hit = cache.data == &data && cache.storage == storage && cache.rows == data.rows() &&
                    cache.labels_hash == labels && cache.k == sh.k && cache.kp == Kp &&
                    cache.policy == &kPolicyTag<Policy> && cache.dim == sh.dim &&
@@ -288,9 +293,9 @@ void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, doubl
         for (std::int64_t r = b; r < e; ++r) {
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
-          Policy::HessCoef(s.data(), sh.k, data.class_index[static_cast<std::size_t>(r)],
-                           coef.data());
+          Policy::HessCoef(s.data(), sh.k, Policy::Target(data, r, sh), coef.data());
           RowDiagonal<Policy>(coef.data(), sh.k, unit.data(), tmp.data(), diag.data());
+          internal::Weighted(internal::RowWeight(data, r), 0.0, diag.data(), sh.k);
           ScatterSquares<kDense>(sh, row, diag.data(), g);
         }
       });
@@ -317,6 +322,7 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
           const double* cr = coef + r * Kp;
           if (AllZero<Kp>(cr)) continue;
           RowDiagonal<Policy>(cr, k, unit, tmp, diag);
+          internal::Weighted(internal::RowWeight(data, r), 0.0, diag, k);
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           for (std::int64_t q = 0; q < row.nnz; ++q) {
             const double x = static_cast<double>(row.x[q]);

@@ -85,10 +85,12 @@ struct Shape {
   std::int64_t nf;   // model features (columns >= nf are ignored, like liblinear)
   bool bias;
   double bias_value;
+  double epsilon;  // the epsilon losses' insensitive zone (ModelSpec::epsilon)
 };
 
 inline Shape ShapeOf(const ModelSpec& spec) {
-  return Shape{spec.num_outputs(), spec.dim(), spec.num_features, spec.bias, spec.bias_value};
+  return Shape{spec.num_outputs(), spec.dim(),      spec.num_features,
+               spec.bias,          spec.bias_value, spec.epsilon};
 }
 
 template <bool kDense>

@@ -32,7 +32,8 @@ void Append(std::string& out, double v) {
 
 void ExportLiblinear(const LinearModel& model, const std::string& path) {
   const ModelSpec& s = model.spec;
-  if (model.weights.size() != static_cast<std::size_t>(s.num_weights()) || s.classes.size() < 2) {
+  if (model.weights.size() != static_cast<std::size_t>(s.num_weights()) ||
+      (!s.regression() && s.classes.size() < 2)) {
     throw UsageError("model weights do not match its shape", path, "export a trained model");
   }
   if (s.bias && !(s.bias_value >= 0)) {
@@ -42,17 +43,21 @@ void ExportLiblinear(const LinearModel& model, const std::string& path) {
   std::string out;
   out += "solver_type ";
   out += Info(s.loss).liblinear_type;
-  out += "\nnr_class " + std::to_string(s.classes.size()) + "\nlabel";
   const int k = s.num_outputs();
-  if (k == 1) {
-    out += ' ';
-    Append(out, s.classes[1]);
-    out += ' ';
-    Append(out, s.classes[0]);
+  if (s.regression()) {
+    out += "\nnr_class 2";  // liblinear's regression models: two "classes", no label line
   } else {
-    for (double c : s.classes) {
+    out += "\nnr_class " + std::to_string(s.classes.size()) + "\nlabel";
+    if (k == 1) {
       out += ' ';
-      Append(out, c);
+      Append(out, s.classes[1]);
+      out += ' ';
+      Append(out, s.classes[0]);
+    } else {
+      for (double c : s.classes) {
+        out += ' ';
+        Append(out, c);
+      }
     }
   }
   out += "\nnr_feature " + std::to_string(s.num_features) + "\nbias ";

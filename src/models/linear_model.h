@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/dataset.h"
@@ -24,6 +25,8 @@
 namespace ringtrain::models {
 
 enum class Multiclass { kOvr, kMultinomial };
+// The regulariser; values are the model file's codes. Only kL2 is trained so far.
+enum class Penalty : std::uint32_t { kL2 = 0, kL1 = 1, kElastic = 2 };
 
 // "ovr" | "multinomial"; UsageError otherwise.
 Multiclass ParseMulticlass(const std::string& text);
@@ -32,28 +35,35 @@ std::string ToString(Multiclass mc);
 struct ModelSpec {
   Loss loss = Loss::kLogistic;
   Multiclass multiclass = Multiclass::kOvr;
-  std::vector<double> classes;  // sorted distinct labels, size >= 2
+  std::vector<double> classes;  // sorted distinct labels, size >= 2; empty for regression
   std::int64_t num_features = 0;
   bool bias = false;
   double bias_value = 1.0;
+  double epsilon = 0.1;  // insensitive-zone half width of the epsilon losses (liblinear -p)
 
-  // 1 for two classes, else classes.size().
+  bool regression() const { return IsRegression(loss); }
+  // 1 for regression and for two classes, else classes.size().
   int num_outputs() const;
   // Weights per output: num_features (+1 with bias; the bias weight is the last one).
   std::int64_t dim() const { return num_features + (bias ? 1 : 0); }
   std::int64_t num_weights() const { return num_outputs() * dim(); }
 };
 
-// Weights are output-major: w[o * dim() + j].
+// Weights are output-major: w[o * dim() + j]. The objective it was trained with is recorded
+// so `eval` needs no training options (c == 0: not recorded, a version-1 file).
 struct LinearModel {
   ModelSpec spec;
   std::vector<double> weights;
   std::int64_t epoch = 0;
+  double c = 0;
+  Penalty penalty = Penalty::kL2;
+  double l1_ratio = 0;
 };
 
 // Sum over the shard's rows (or over `rows` if non-empty: indices into the shard) of the
 // data loss; adds the gradient of that sum into `grad` (size num_weights; the caller zeroes
-// it). Requires AssignClasses to have run. No regulariser, no C.
+// it). Classification requires AssignClasses to have run; regression reads the raw labels
+// as targets. No regulariser, no C.
 double LossGradientSum(const ModelSpec& spec, const Dataset& data, std::span<const double> w,
                        std::span<double> grad, std::span<const std::int64_t> rows = {});
 
@@ -68,7 +78,7 @@ void HessianDiagonalSum(const ModelSpec& spec, const Dataset& data, std::span<co
 
 // Decision values: rows x num_outputs, row-major.
 std::vector<double> DecisionValues(const LinearModel& model, const Dataset& data);
-// Predicted labels (values from spec.classes), one per row.
+// Predicted labels (values from spec.classes; regression: the predicted target), one per row.
 std::vector<double> PredictLabels(const LinearModel& model, const Dataset& data);
 // Class probabilities, rows x classes.size() (logistic/softmax models only; OVR normalised
 // like liblinear's predict_probability).
@@ -81,21 +91,36 @@ std::vector<double> PredictProbabilities(const LinearModel& model, const Dataset
 struct EvalSums {
   double rows = 0;
   double correct = 0;
-  double unseen = 0;              // rows whose label is not one of the model's classes
-  double loss_sum = 0;            // data loss sum, same as LossGradientSum's value
-  double log_loss_sum = 0;        // -log p(true class) (probabilistic models; 0 otherwise)
+  double unseen = 0;        // rows whose label is not one of the model's classes
+  double loss_sum = 0;      // data loss sum, same as LossGradientSum's value
+  double log_loss_sum = 0;  // -log p(true class) (probabilistic models; 0 otherwise)
+  double sq_err_sum = 0;    // regression: sum (y - prediction)^2
+  double abs_err_sum = 0;   // regression: sum |y - prediction|
+  double y_sum = 0;         // regression: sum y and sum y^2 (for R^2)
+  double y_sq_sum = 0;
   std::vector<double> confusion;  // classes x classes, [true * K + predicted]
   std::vector<double> Pack() const;
   static EvalSums Unpack(std::span<const double> packed, std::size_t num_classes);
 };
 EvalSums Evaluate(const LinearModel& model, const Dataset& data);
+// The metrics of the model's task from (global) sums, in a fixed order, the default metric
+// (Info(loss).default_metric) first. Classification: accuracy, log_loss (probabilistic
+// losses), macro_f1 (mean over classes of 2TP/(2TP+FP+FN), classes never true nor predicted
+// left out). Regression: mse, mae, r2 (1 - SSE/SST; NaN when the targets are constant).
+// Names are the --metrics JSON and eval keys. NaN for zero rows.
+std::vector<std::pair<std::string, double>> TaskMetrics(const ModelSpec& spec,
+                                                        const EvalSums& sums);
 // AUC of the binary decision values against labels (class index 1 positive, rows of unseen
 // classes left out), one shard.
 double BinaryAuc(std::span<const double> scores, std::span<const std::int32_t> class_index);
+// Area under the precision-recall curve as average precision: sum over distinct thresholds
+// (scores descending, ties one step) of (recall gain) * precision. NaN without positives.
+double BinaryPrAuc(std::span<const double> scores, std::span<const std::int32_t> class_index);
 
-// Binary model file (magic, version, kind, loss, classes, features, bias, epoch, weights,
-// CRC-32). SaveModel writes atomically. LoadModel: truncated / corrupted / wrong version ->
-// DataError naming the path and what is wrong.
+// Binary model file (magic, version, kind, loss, classes, features, bias, epoch, C, epsilon,
+// penalty, weights, CRC-32; docs/formats.md). Version 1 files still load. SaveModel writes
+// atomically. LoadModel: truncated / corrupted / wrong version -> DataError naming the path and
+// what is wrong.
 void SaveModel(const LinearModel& model, const std::string& path);
 LinearModel LoadModel(const std::string& path);
 // Serialised form (what SaveModel writes), for checkpoints and broadcasts.

@@ -17,9 +17,16 @@
 namespace ringtrain::models {
 
 // Values are the model file's codes (docs/formats.md).
-enum class Loss : std::uint32_t { kLogistic = 0, kHinge = 1, kSquaredHinge = 2 };
+enum class Loss : std::uint32_t {
+  kLogistic = 0,
+  kHinge = 1,
+  kSquaredHinge = 2,
+  kSquaredEpsilonInsensitive = 3,
+  kEpsilonInsensitive = 4,
+  kSquared = 5,
+};
 // `--model`; values are the model file's "kind" codes.
-enum class ModelKind : std::uint32_t { kLr = 0, kSvm = 1 };
+enum class ModelKind : std::uint32_t { kLr = 0, kSvm = 1, kSvr = 2, kLinreg = 3 };
 enum class Task { kClassification, kRegression };
 
 struct LossInfo {
@@ -31,19 +38,29 @@ struct LossInfo {
   bool has_hessian;    // a (generalized) Hessian: trust-region Newton applies
   bool probabilistic;  // scores are log-odds: probabilities and log loss
   bool multinomial;    // may be trained as a softmax over classes
+  bool uses_epsilon;   // the loss reads ModelSpec::epsilon (--epsilon)
   std::string_view default_metric;  // what eval and the epoch lines lead with
   int liblinear_solver;             // liblinear -s with the same primal objective (-1: none)
   std::string_view liblinear_type;  // liblinear model file's solver_type for export
   std::string_view formula;         // for --help and docs/training.md
 };
 
-inline constexpr std::array<LossInfo, 3> kLossTable = {{
+// Classification losses take y in {-1,+1}; regression losses take the raw target y.
+inline constexpr std::array<LossInfo, 6> kLossTable = {{
     {Loss::kLogistic, "logistic", ModelKind::kLr, Task::kClassification, true, true, true, true,
-     "accuracy", 0, "L2R_LR", "log(1 + exp(-y w.x))"},
+     false, "accuracy", 0, "L2R_LR", "log(1 + exp(-y w.x))"},
     {Loss::kHinge, "hinge", ModelKind::kSvm, Task::kClassification, false, false, false, false,
-     "accuracy", 3, "L2R_L1LOSS_SVC_DUAL", "max(0, 1 - y w.x)"},
+     false, "accuracy", 3, "L2R_L1LOSS_SVC_DUAL", "max(0, 1 - y w.x)"},
     {Loss::kSquaredHinge, "squared_hinge", ModelKind::kSvm, Task::kClassification, true, true,
-     false, false, "accuracy", 2, "L2R_L2LOSS_SVC", "max(0, 1 - y w.x)^2"},
+     false, false, false, "accuracy", 2, "L2R_L2LOSS_SVC", "max(0, 1 - y w.x)^2"},
+    {Loss::kSquaredEpsilonInsensitive, "squared_epsilon_insensitive", ModelKind::kSvr,
+     Task::kRegression, true, true, false, false, true, "mse", 11, "L2R_L2LOSS_SVR",
+     "max(0, |y - w.x| - epsilon)^2"},
+    {Loss::kEpsilonInsensitive, "epsilon_insensitive", ModelKind::kSvr, Task::kRegression, false,
+     false, false, false, true, "mse", 13, "L2R_L1LOSS_SVR_DUAL", "max(0, |y - w.x| - epsilon)"},
+    // Least squares is liblinear -s 11 at -p 0.
+    {Loss::kSquared, "squared", ModelKind::kLinreg, Task::kRegression, true, true, false, false,
+     false, "mse", 11, "L2R_L2LOSS_SVR", "(y - w.x)^2"},
 }};
 
 constexpr bool LossTableInOrder() {
@@ -63,10 +80,21 @@ struct ModelInfo {
   Loss default_loss;
 };
 
-inline constexpr std::array<ModelInfo, 2> kModelTable = {{
+inline constexpr std::array<ModelInfo, 4> kModelTable = {{
     {ModelKind::kLr, "lr", Loss::kLogistic},
     {ModelKind::kSvm, "svm", Loss::kSquaredHinge},
+    {ModelKind::kSvr, "svr", Loss::kSquaredEpsilonInsensitive},
+    {ModelKind::kLinreg, "linreg", Loss::kSquared},
 }};
+
+constexpr bool ModelTableInOrder() {
+  for (std::size_t i = 0; i < kModelTable.size(); ++i)
+    if (static_cast<std::size_t>(kModelTable[i].kind) != i) return false;
+  return true;
+}
+static_assert(ModelTableInOrder(), "kModelTable rows must follow the ModelKind enumerators");
+
+constexpr bool IsRegression(Loss loss) { return Info(loss).task == Task::kRegression; }
 
 constexpr const ModelInfo& Info(ModelKind kind) {
   return kModelTable[static_cast<std::size_t>(kind)];

@@ -10,13 +10,20 @@
 //   squared_hinge  L = max(0,1-z)^2,    L' = -2 max(0,1-z),  L'' = 2 if z<1 (generalized)
 // Softmax over K outputs s_k with true class c: L = logsumexp(s) - s_c,
 //   dL/ds_k = p_k - [k==c],  H = diag(p) - p p^T  (per example, in s-space).
+// Regression (one output), d = s - y with y the raw target, e = epsilon (liblinear -p):
+//   squared_epsilon_insensitive  L = max(0,|d|-e)^2,  L' = 2 sign(d) (|d|-e) if |d|>e,
+//                                L'' = 2 if |d|>e (generalized, liblinear's l2r_l2_svr_fun)
+//   epsilon_insensitive          L = max(0,|d|-e),    L' = sign(d) if |d|>e (subgradient)
+//   squared                      L = d^2,             L' = 2d,  L'' = 2
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "models/dataset.h"
+#include "models/kernels.h"
 #include "models/loss_info.h"
 
 namespace ringtrain::models::internal {
@@ -54,9 +61,51 @@ struct SquaredHingeLoss {
   static double Curvature(double z) { return z < 1.0 ? 2.0 : 0.0; }
 };
 
+// Regression functors take the residual d = s - y and epsilon.
+struct SquaredEpsilonInsensitiveLoss {
+  static constexpr Loss kId = Loss::kSquaredEpsilonInsensitive;
+  static constexpr bool kHasCurvature = true;
+  static double Value(double d, double e) {
+    if (d > e) return (d - e) * (d - e);
+    if (d < -e) return (d + e) * (d + e);
+    return 0.0;
+  }
+  static double Deriv(double d, double e) {
+    if (d > e) return 2.0 * (d - e);
+    if (d < -e) return 2.0 * (d + e);
+    return 0.0;
+  }
+  static double Curvature(double d, double e) { return d > e || d < -e ? 2.0 : 0.0; }
+};
+
+struct EpsilonInsensitiveLoss {
+  static constexpr Loss kId = Loss::kEpsilonInsensitive;
+  static constexpr bool kHasCurvature = false;
+  static double Value(double d, double e) {
+    if (d > e) return d - e;
+    if (d < -e) return -d - e;
+    return 0.0;
+  }
+  static double Deriv(double d, double e) {
+    if (d > e) return 1.0;
+    if (d < -e) return -1.0;
+    return 0.0;
+  }
+  static double Curvature(double, double) { return 0.0; }
+};
+
+struct SquaredLoss {
+  static constexpr Loss kId = Loss::kSquared;
+  static constexpr bool kHasCurvature = true;
+  static double Value(double d, double) { return d * d; }
+  static double Deriv(double d, double) { return 2.0 * d; }
+  static double Curvature(double, double) { return 2.0; }
+};
+
 template <class... Ls>
 struct LossList {};
-using AllLosses = LossList<LogisticLoss, HingeLoss, SquaredHingeLoss>;
+using AllLosses = LossList<LogisticLoss, HingeLoss, SquaredHingeLoss, SquaredEpsilonInsensitiveLoss,
+                           EpsilonInsensitiveLoss, SquaredLoss>;
 
 // Every row of the table has its functor, in table order, and the flags agree.
 template <class... Ls>
@@ -92,7 +141,7 @@ template <class L>
 struct OvrPolicy {
   static constexpr bool kHasCurvature = L::kHasCurvature;
   using TargetType = std::int32_t;
-  static std::int32_t Target(const Dataset& data, std::int64_t r) {
+  static std::int32_t Target(const Dataset& data, std::int64_t r, const Shape&) {
     return data.class_index[static_cast<std::size_t>(r)];
   }
   static double Sign(int k, int o, std::int32_t c) {
@@ -128,10 +177,46 @@ struct OvrPolicy {
   }
 };
 
+// Regression: one output, the target is the row's raw label (and epsilon rides along, so the
+// policy stays a set of static functions).
+struct RegressionTarget {
+  double y;
+  double epsilon;
+};
+template <class L>
+struct RegressionPolicy {
+  static constexpr bool kHasCurvature = L::kHasCurvature;
+  using TargetType = RegressionTarget;
+  static RegressionTarget Target(const Dataset& data, std::int64_t r, const Shape& sh) {
+    return {data.labels[static_cast<std::size_t>(r)], sh.epsilon};
+  }
+  static double Row(const double* s, int, RegressionTarget t, double* d) {
+    const double res = s[0] - t.y;
+    d[0] = L::Deriv(res, t.epsilon);
+    return L::Value(res, t.epsilon);
+  }
+  static double Loss(const double* s, int, RegressionTarget t) {
+    return L::Value(s[0] - t.y, t.epsilon);
+  }
+  static void HessVec(const double* s, const double* u, int, RegressionTarget t, double* out) {
+    out[0] = L::Curvature(s[0] - t.y, t.epsilon) * u[0];
+  }
+  static void HessCoef(const double* s, int, RegressionTarget t, double* coef) {
+    coef[0] = L::Curvature(s[0] - t.y, t.epsilon);
+  }
+  static void HessApply(const double* coef, const double* u, int, double* out) {
+    out[0] = coef[0] * u[0];
+  }
+};
+
+// The row policy of a loss functor for one-vs-rest/binary models.
+template <class L>
+using PolicyOf = std::conditional_t<IsRegression(L::kId), RegressionPolicy<L>, OvrPolicy<L>>;
+
 struct SoftmaxPolicy {
   static constexpr bool kHasCurvature = true;
   using TargetType = std::int32_t;
-  static std::int32_t Target(const Dataset& data, std::int64_t r) {
+  static std::int32_t Target(const Dataset& data, std::int64_t r, const Shape&) {
     return data.class_index[static_cast<std::size_t>(r)];
   }
   // p[o] = softmax(s)_o; returns logsumexp(s).

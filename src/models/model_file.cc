@@ -1,18 +1,23 @@
 // models/model_file.cc — the binary model file (docs/formats.md "Model file").
 //
-// Little-endian, fixed layout:
+// Little-endian, fixed layout (version 2; version 1 lacks bytes 64-95 and is still read):
 //   0  char[8]  magic "RTMODEL1"
-//   8  u32      format version (1)
+//   8  u32      format version (2)
 //  12  u32      model kind (ModelKind codes, loss_info.h; follows from the loss, checked)
-//  16  u32      loss (Loss codes, loss_info.h: 0 logistic, 1 hinge, 2 squared_hinge)
+//  16  u32      loss (Loss codes, loss_info.h)
 //  20  u32      multiclass (0 ovr, 1 multinomial)
 //  24  u32      flags (bit 0: bias)
-//  28  u32      number of classes K
+//  28  u32      number of classes K (0 for regression, else >= 2)
 //  32  f64      bias value
 //  40  i64      num_features
 //  48  i64      epoch
 //  56  i64      number of weights W (= outputs * (num_features + bias))
-//  64  f64[K]   class labels, ascending
+//  64  f64      C (0 = not recorded)
+//  72  f64      epsilon (the epsilon losses' insensitive zone)
+//  80  u32      penalty (0 l2, 1 l1, 2 elastic)
+//  84  u32      reserved, 0
+//  88  f64      l1_ratio (elastic net)
+//  96  f64[K]   class labels, ascending
 //      f64[W]   weights, output-major
 //      u32      CRC-32 (zlib) of every byte before it
 #include <sys/stat.h>
@@ -34,8 +39,9 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "model files are little-endian");
 
 constexpr char kMagic[8] = {'R', 'T', 'M', 'O', 'D', 'E', 'L', '1'};
-constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kHeaderBytes = 64;
+constexpr std::uint32_t kVersion = 2;
+constexpr std::size_t kHeaderBytesV1 = 64;
+constexpr std::size_t kHeaderBytes = 96;
 
 template <class T>
 void Put(std::vector<std::byte>& out, T v) {
@@ -80,6 +86,7 @@ std::vector<std::byte> SerializeModel(const LinearModel& model) {
   }
   std::vector<std::byte> out;
   out.reserve(kHeaderBytes + 8 * (s.classes.size() + model.weights.size()) + 4);
+  static_assert(kHeaderBytes == 96);
   for (char c : kMagic) out.push_back(static_cast<std::byte>(c));
   Put<std::uint32_t>(out, kVersion);
   Put<std::uint32_t>(out, KindOf(s.loss));
@@ -91,6 +98,11 @@ std::vector<std::byte> SerializeModel(const LinearModel& model) {
   Put<std::int64_t>(out, s.num_features);
   Put<std::int64_t>(out, model.epoch);
   Put<std::int64_t>(out, static_cast<std::int64_t>(model.weights.size()));
+  Put<double>(out, model.c);
+  Put<double>(out, s.epsilon);
+  Put<std::uint32_t>(out, static_cast<std::uint32_t>(model.penalty));
+  Put<std::uint32_t>(out, 0u);
+  Put<double>(out, model.l1_ratio);
   for (double c : s.classes) Put<double>(out, c);
   for (double w : model.weights) Put<double>(out, w);
   Put<std::uint32_t>(out, Crc32(out));
@@ -106,9 +118,9 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
   }
   Reader in(bytes.subspan(8), where);
   const auto version = in.Get<std::uint32_t>("version");
-  if (version != kVersion) {
+  if (version != kVersion && version != 1) {
     throw DataError("unsupported model file version " + std::to_string(version) +
-                        " (this build reads version " + std::to_string(kVersion) + ")",
+                        " (this build reads versions 1 to " + std::to_string(kVersion) + ")",
                     where, "use the ringtrain release that wrote the file");
   }
   LinearModel m;
@@ -121,8 +133,17 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
   m.spec.num_features = in.Get<std::int64_t>("feature count");
   m.epoch = in.Get<std::int64_t>("epoch");
   const auto num_weights = in.Get<std::int64_t>("weight count");
+  std::uint32_t penalty = 0, reserved = 0;
+  if (version >= 2) {
+    m.c = in.Get<double>("C");
+    m.spec.epsilon = in.Get<double>("epsilon");
+    penalty = in.Get<std::uint32_t>("penalty");
+    reserved = in.Get<std::uint32_t>("reserved");
+    m.l1_ratio = in.Get<double>("l1_ratio");
+  }
   // Bounds before allocating: the sizes must fit the bytes we have.
-  const std::size_t body = bytes.size() - kHeaderBytes;
+  const std::size_t header = version >= 2 ? kHeaderBytes : kHeaderBytesV1;
+  const std::size_t body = bytes.size() - std::min(bytes.size(), header);
   if (num_classes > body / 8 || num_weights < 0 ||
       static_cast<std::uint64_t>(num_weights) > body / 8) {
     throw DataError("truncated model file: header promises " + std::to_string(num_classes) +
@@ -147,8 +168,11 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
                     where, hint);
   }
   // Content checks (a matching CRC over nonsense means a buggy writer, still reject).
+  const bool regression = IsLossCode(loss) && IsRegression(static_cast<Loss>(loss));
   if (!IsLossCode(loss) || mc > 1 || kind != KindOf(static_cast<Loss>(loss)) ||
-      (flags & ~1u) != 0 || num_classes < 2 || m.spec.num_features < 0 ||
+      (flags & ~1u) != 0 || (regression ? num_classes != 0 : num_classes < 2) || penalty > 2 ||
+      reserved != 0 || !(m.c >= 0) || !(m.spec.epsilon >= 0) || !(m.l1_ratio >= 0) ||
+      !(m.l1_ratio <= 1) || m.spec.num_features < 0 ||
       m.spec.num_features > num_weights ||  // fuzzing: else num_weights() overflows int64
       !std::is_sorted(m.spec.classes.begin(), m.spec.classes.end())) {
     throw DataError("inconsistent model file header", where, hint);
@@ -156,6 +180,7 @@ LinearModel DeserializeModel(std::span<const std::byte> bytes, const std::string
   m.spec.loss = static_cast<Loss>(loss);
   m.spec.multiclass = static_cast<Multiclass>(mc);
   m.spec.bias = (flags & 1u) != 0;
+  m.penalty = static_cast<Penalty>(penalty);
   if (m.spec.num_weights() != num_weights) {
     throw DataError("model file weight count " + std::to_string(num_weights) +
                         " does not match its shape " + std::to_string(m.spec.num_weights()),

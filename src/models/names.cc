@@ -50,7 +50,7 @@ Multiclass ParseMulticlass(const std::string& text) {
 std::string ToString(Multiclass mc) { return mc == Multiclass::kOvr ? "ovr" : "multinomial"; }
 
 int ModelSpec::num_outputs() const {
-  return classes.size() == 2 ? 1 : static_cast<int>(classes.size());
+  return regression() || classes.size() == 2 ? 1 : static_cast<int>(classes.size());
 }
 
 }  // namespace ringtrain::models

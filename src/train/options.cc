@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -105,6 +106,34 @@ void FinalizeAndValidate(TrainOptions& o) {
   // The method that reaches liblinear's optimum fastest for the loss: tron where the loss has a
   // Hessian, lbfgs for other smooth losses, sgd for the non-differentiable ones (the hinge).
   if (o.optimizer.empty()) o.optimizer = !loss.smooth ? "sgd" : loss.has_hessian ? "tron" : "lbfgs";
+  ch.balanced = o.class_weight == "balanced";
+  ch.class_weights.clear();
+  if (!o.class_weight.empty() && !ch.balanced) {
+    if (models::IsRegression(ch.loss))
+      Bad("class-weight", "is for classifiers; --model " + o.model + " has no classes");
+    std::size_t at = 0;
+    while (at <= o.class_weight.size()) {
+      const std::size_t end = std::min(o.class_weight.find(',', at), o.class_weight.size());
+      const std::string item = o.class_weight.substr(at, end - at);
+      const std::size_t colon = item.find(':');
+      double label = 0, weight = 0;
+      const char* b = item.data();
+      const bool ok =
+          colon != std::string::npos && std::from_chars(b, b + colon, label).ptr == b + colon &&
+          std::from_chars(b + colon + 1, b + item.size(), weight).ptr == b + item.size() &&
+          std::isfinite(label) && std::isfinite(weight);
+      if (!ok)
+        Bad("class-weight", "item '" + item + "' is not LABEL:WEIGHT",
+            "write e.g. --class-weight 1:2,-1:0.5 or --class-weight balanced");
+      if (!(weight >= 0))
+        Bad("class-weight",
+            "weight of label " + ValueText(label) + " must be >= 0, got " + ValueText(weight));
+      ch.class_weights.emplace_back(label, weight);
+      at = end + 1;
+    }
+  }
+  if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
+    Bad("epsilon", "must be >= 0, got " + ValueText(o.epsilon));
   if (o.optimizer == "lbfgs") {
     ch.optimizer = OptimizerKind::kLbfgs;
   } else if (o.optimizer == "tron") {

@@ -22,6 +22,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "models/dataset.h"
 #include "models/linear_model.h"
@@ -40,6 +42,9 @@ struct Choices {
   models::Loss loss = models::Loss::kLogistic;
   models::Multiclass multiclass = models::Multiclass::kOvr;
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
+  // --class-weight: "balanced", or (label, weight) pairs.
+  bool balanced = false;
+  std::vector<std::pair<double, double>> class_weights;
 };
 
 struct TrainOptions {
@@ -68,6 +73,9 @@ struct TrainOptions {
   std::string loss;          // models::kLossTable names; "" = the model's default loss
   std::string multiclass = "ovr";
   double c = 1.0;
+  double epsilon = 0.1;      // svr: insensitive zone of the epsilon losses (liblinear -p)
+  std::string class_weight;  // "" | "balanced" | "LABEL:W[,LABEL:W...]" (liblinear -wi)
+  std::string weights;       // instance weights file, one per row (liblinear -W)
   bool bias = true;  // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
   // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
   std::string optimizer;  // "" = by the loss: tron with a Hessian, lbfgs if smooth, else sgd
@@ -149,11 +157,23 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   VisitReaderFields(o, v);
   v("test-data", o.test_data, "test data evaluated every epoch", Scope::kAgreed);
   v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kAgreed);
-  v("model", o.model, "lr|svm (docs/training.md)", Scope::kShape);
-  v("loss", o.loss, "logistic (lr); squared_hinge, hinge (svm); default: by --model",
+  v("model", o.model, "lr|svm (classifiers), svr|linreg (regression; docs/training.md)",
+    Scope::kShape);
+  v("loss", o.loss,
+    "logistic (lr); squared_hinge, hinge (svm); squared_epsilon_insensitive, "
+    "epsilon_insensitive (svr); squared (linreg); default: the first of its --model",
     Scope::kShape);
   v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
   v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
+  v("epsilon", o.epsilon, "svr: no loss for |y - w.x| <= epsilon (liblinear -p)", Scope::kShape);
+  v("class-weight", o.class_weight,
+    "classifiers: LABEL:W[,LABEL:W...] multiplies C for the rows of LABEL (liblinear -wLABEL W), "
+    "or balanced (W = rows / (classes * rows of the class))",
+    Scope::kShape);
+  v("weights", o.weights,
+    "instance weights file: one number >= 0 per data row, in row order; C_i = C * weight "
+    "(liblinear -W)",
+    Scope::kShape);
   v("bias", o.bias,
     "add a bias feature of value 1 (regularised, like liblinear -B 1); on by default, "
     "--no-bias (or --bias=false) leaves it out",

@@ -20,10 +20,12 @@ std::string UnitOf(const TrainOptions& o) {
 // Reads [begin, end) of the source, fitted to the agreed features and classes.
 models::Dataset ReadGain(const TrainOptions& o, std::int64_t begin, std::int64_t end,
                          std::int64_t num_features, std::span<const double> classes) {
-  // Rows gained by a move were read (and checked) as a classifier's when the ring formed.
-  models::Dataset piece = ReadPart(o.data, o.labels, "--labels", o, 0, 1, true, begin, end);
+  // Rows gained by a move were read (and checked) when the ring formed: a classifier's labels
+  // are classes, a regression model's are the raw targets.
+  const bool classifier = !models::IsRegression(o.choices.loss);
+  models::Dataset piece = ReadPart(o.data, o.labels, "--labels", o, 0, 1, classifier, begin, end);
   FitFeatures(piece, num_features);
-  models::AssignClasses(piece, classes);  // every row was seen when the classes were agreed
+  if (classifier) models::AssignClasses(piece, classes);  // every class was agreed already
   return piece;
 }
 

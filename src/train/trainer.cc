@@ -19,6 +19,7 @@
 #include "train/optimizer.h"
 #include "train/partitions.h"
 #include "train/timed_communicator.h"
+#include "train/weights.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -85,12 +86,28 @@ std::string RowsText(const PartitionMap& map) {
   return out;
 }
 
+// "train_acc a<sep>test_acc b" (classification) or "train_mse a<sep>test_mse b" (regression).
+std::string Headline(const EpochMetrics& m, const std::string& sep) {
+  if (!m.regression) {
+    return "train_acc " + Fmt(m.train_accuracy, 4, true) + sep + "test_acc " +
+           Fmt(m.test_accuracy, 4, true);
+  }
+  auto mse = [](const std::vector<std::pair<std::string, double>>& v) {
+    return v.empty() ? kNaN : v.front().second;  // mse leads (TaskMetrics)
+  };
+  return "train_mse " + Fmt(mse(m.train_metrics), 6, false) + sep + "test_mse " +
+         Fmt(mse(m.test_metrics), 6, false);
+}
+
 std::string DescribeSpec(const models::ModelSpec& s) {
   std::string out = models::ToString(s.loss);
   if (s.classes.size() > 2) out += " " + models::ToString(s.multiclass);
-  out += ", " + std::to_string(s.classes.size()) + " classes, " + std::to_string(s.num_features) +
-         " features" + (s.bias ? " + bias" : "") + ", " + std::to_string(s.num_weights()) +
-         " weights";
+  if (models::Info(s.loss).uses_epsilon) out += " (epsilon " + Fmt(s.epsilon, 6, false) + ")";
+  out +=
+      ", " +
+      (s.regression() ? std::string("regression") : std::to_string(s.classes.size()) + " classes") +
+      ", " + std::to_string(s.num_features) + " features" + (s.bias ? " + bias" : "") + ", " +
+      std::to_string(s.num_weights()) + " weights";
   return out;
 }
 
@@ -117,6 +134,12 @@ std::string EpochMetrics::ToJson() const {
   j["partition_generation"] = partition_generation;
   j["rank_compute_s"] = rank_compute_s;
   j["rank_rows"] = rank_rows;
+  if (regression) {
+    j.erase("train_accuracy");
+    j.erase("test_accuracy");
+  }
+  for (const auto& [name, v] : train_metrics) j["train_" + name] = v;
+  for (const auto& [name, v] : test_metrics) j["test_" + name] = v;
   return j.dump();  // NaN becomes null
 }
 
@@ -241,35 +264,37 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
                       ring_generation, epoch, "equal split");
   }
 
-  auto classes = AgreeUnion(comm, models::DistinctLabels(d.train));
   if (classifier) {
+    auto classes = AgreeUnion(comm, models::DistinctLabels(d.train));
     // The first row of the file is on the lowest rank holding a row.
     std::int64_t first_line = 0;
     for (std::int64_t line : AllGatherInt(comm, d.train.first_line))
       if (first_line == 0) first_line = line;
     CheckLabelsLookLikeClasses(classes, d.global_rows, first_line, o.data);
-  }
-  if (classes.size() < 2)
-    throw DataError("the training data has only one class (label " +
-                        std::to_string(classes.empty() ? 0.0 : classes[0]) + ")",
-                    o.data, "a classifier needs at least two distinct labels");
-  models::AssignClasses(d.train, classes);
-  if (d.has_test) {
-    // liblinear-predict's behaviour: rows of a class the model never saw are evaluated and
-    // count as errors; the leader says so once, naming the classes.
-    std::vector<double> unseen = AgreeUnion(comm, models::AssignClasses(d.test, classes));
-    if (!unseen.empty()) {
-      std::vector<double> rows = {0.0, static_cast<double>(d.test.rows())};
-      for (auto k : d.test.class_index) rows[0] += k == models::kUnseenClass ? 1.0 : 0.0;
-      comm.AllreduceSum(std::span<double>(rows));
-      if (comm.rank() == 0)
-        log::Warn(models::UnseenClassesWarning(o.test_data, unseen, rows[0], rows[1]));
+    if (classes.size() < 2)
+      throw DataError("the training data has only one class (label " +
+                          std::to_string(classes.empty() ? 0.0 : classes[0]) + ")",
+                      o.data, "a classifier needs at least two distinct labels");
+    models::AssignClasses(d.train, classes);
+    if (d.has_test) {
+      // liblinear-predict's behaviour: rows of a class the model never saw are evaluated and
+      // count as errors; the leader says so once, naming the classes.
+      std::vector<double> unseen = AgreeUnion(comm, models::AssignClasses(d.test, classes));
+      if (!unseen.empty()) {
+        std::vector<double> rows = {0.0, static_cast<double>(d.test.rows())};
+        for (auto k : d.test.class_index) rows[0] += k == models::kUnseenClass ? 1.0 : 0.0;
+        comm.AllreduceSum(std::span<double>(rows));
+        if (comm.rank() == 0)
+          log::Warn(models::UnseenClassesWarning(o.test_data, unseen, rows[0], rows[1]));
+      }
     }
-  }
+    d.spec.classes = classes;
+  }  // regression: the raw labels are the targets (the readers checked they are finite)
 
   d.spec.loss = o.choices.loss;
   d.spec.multiclass = o.choices.multiclass;
-  d.spec.classes = classes;
+  d.spec.epsilon = models::Info(o.choices.loss).uses_epsilon ? o.epsilon : 0.0;
+  AssignRowWeights(o, d, comm);
   d.spec.num_features = features;
   d.spec.bias = o.bias;
   CheckModelBytes(o, d, widths, comm);
@@ -298,6 +323,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   state.options_hash = OptionsHash(o);
   state.model.spec = data.spec;
   state.model.weights.assign(static_cast<std::size_t>(data.spec.num_weights()), 0.0);
+  state.model.c = o.c;
   std::int64_t first_epoch = 1;
   LocalObjective local(state.model.spec, data.train, o.c);
   DistributedObjective objective(local, comm, data.global_rows);
@@ -308,15 +334,19 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   const OptimizerKind kind = o.choices.optimizer;
   double tol = 0;
   if (kind == OptimizerKind::kLbfgs || kind == OptimizerKind::kTron) {
-    // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
-    // several classes the smallest of the one-vs-rest splits.
-    std::vector<double> counts(data.spec.classes.size(), 0.0);
-    for (auto k : data.train.class_index) counts[static_cast<std::size_t>(k)] += 1.0;
-    comm.AllreduceSum(std::span<double>(counts));
-    const double n = static_cast<double>(data.global_rows);
-    double smallest = n;
-    for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
-    tol = o.tol * std::max(smallest, 1.0) / n;
+    if (data.spec.regression()) {
+      tol = o.tol;  // liblinear's rule for -s 11: |g| <= eps * |g0|
+    } else {
+      // liblinear's primal stopping rule: |g| <= eps * max(min(#pos, #neg), 1) / l * |g0|; for
+      // several classes the smallest of the one-vs-rest splits.
+      std::vector<double> counts(data.spec.classes.size(), 0.0);
+      for (auto k : data.train.class_index) counts[static_cast<std::size_t>(k)] += 1.0;
+      comm.AllreduceSum(std::span<double>(counts));
+      const double n = static_cast<double>(data.global_rows);
+      double smallest = n;
+      for (double c : counts) smallest = std::min(smallest, std::min(c, n - c));
+      tol = o.tol * std::max(smallest, 1.0) / n;
+    }
   }
   auto make_optimizer = [&]() -> std::unique_ptr<Optimizer> {
     if (kind == OptimizerKind::kTron) {
@@ -377,7 +407,14 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
 
   const auto start = Clock::now();
   const bool sgd = kind == OptimizerKind::kSgd;
-  const bool balance = o.balance == "auto" && world > 1;
+  // Row weights are assigned once, to the rows read when the ring formed; a move would have
+  // to carry them, so a weighted run keeps its partition (said once).
+  const bool weighted = !data.train.row_weight.empty();
+  const bool balance = o.balance == "auto" && world > 1 && !weighted;
+  if (leader && o.balance == "auto" && world > 1 && weighted)
+    log::Info(
+        "balance: off for this run (row weights from --weights/--class-weight stay with "
+        "the partition they were read in)");
   Balancer balancer(o.balance_threshold);
   std::vector<double> last_compute(static_cast<std::size_t>(world), 0.0);
   state.partitions = data.map;
@@ -395,9 +432,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.grad_norm = rep.grad_norm;
     m.train_accuracy = kNaN;
     m.test_accuracy = kNaN;
+    m.regression = data.spec.regression();
     if (sgd || last || (epoch - first_epoch + 1) % o.eval_every == 0) {
       auto sums = GlobalEval(state.model, data.train, comm);
-      m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
+      if (!m.regression) m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
+      m.train_metrics = models::TaskMetrics(state.model.spec, sums);
       if (sgd) {
         double sq = 0;
         for (double w : state.model.weights) sq += w * w;
@@ -405,7 +444,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       }
       if (data.has_test) {
         auto t = GlobalEval(state.model, data.test, comm);
-        m.test_accuracy = t.rows > 0 ? t.correct / t.rows : kNaN;
+        if (!m.regression) m.test_accuracy = t.rows > 0 ? t.correct / t.rows : kNaN;
+        m.test_metrics = models::TaskMetrics(state.model.spec, t);
       }
     }
     m.epoch_s = Seconds(t0);
@@ -453,8 +493,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       double eta = static_cast<double>(o.epochs - epoch) * m.wall_s /
                    static_cast<double>(epoch - first_epoch + 1);
       log::Info("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs) + " objective " +
-                Fmt(m.objective, 10, false) + " train_acc " + Fmt(m.train_accuracy, 4, true) +
-                " test_acc " + Fmt(m.test_accuracy, 4, true) + " samples/s " +
+                Fmt(m.objective, 10, false) + " " + Headline(m, " ") + " samples/s " +
                 Fmt(m.samples_per_s, 3, false) + " allreduce " +
                 Fmt(100.0 * m.allreduce_s / std::max(m.epoch_s, 1e-9), 1, true) + "% eta " +
                 (rep.converged ? std::string("0s (converged)") : Fmt(eta, 0, true) + "s"));
@@ -509,13 +548,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       log::Info("sgd ran its --epochs " + std::to_string(o.epochs) +
                 " (it has no stopping rule; tron or lbfgs stop at the optimum)");
     }
-    log::Info("done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) +
-              " s" +
-              (result.converged ? " (converged)" : " (stopped at the epoch cap, not converged)") +
-              ", objective " + Fmt(m.objective, 10, false) + ", train_acc " +
-              Fmt(m.train_accuracy, 4, true) + ", test_acc " + Fmt(m.test_accuracy, 4, true) +
-              ", allreduce " +
-              Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%");
+    log::Info(
+        "done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) + " s" +
+        (result.converged ? " (converged)" : " (stopped at the epoch cap, not converged)") +
+        ", objective " + Fmt(m.objective, 10, false) + ", " + Headline(m, ", ") + ", allreduce " +
+        Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%");
   }
   return result;
 }

@@ -41,9 +41,13 @@ struct EpochMetrics {
   double grad_norm = 0;       // NaN for sgd
   double train_accuracy = 0;  // NaN when not evaluated this epoch
   double test_accuracy = 0;   // NaN without --test-data or when not evaluated
-  double samples_per_s = 0;   // rows processed (all ranks) per second of epoch time
-  double allreduce_s = 0;     // seconds this epoch spent in collectives (this rank)
-  double wall_s = 0;          // seconds since training started (after reading the data)
+  // Every metric of the task (models::TaskMetrics) when evaluated: JSON "train_<name>" and
+  // "test_<name>"; a regression line carries no accuracy keys.
+  std::vector<std::pair<std::string, double>> train_metrics, test_metrics;
+  bool regression = false;
+  double samples_per_s = 0;  // rows processed (all ranks) per second of epoch time
+  double allreduce_s = 0;    // seconds this epoch spent in collectives (this rank)
+  double wall_s = 0;         // seconds since training started (after reading the data)
   double epoch_s = 0;
   std::int64_t passes = 0;            // passes over the data this epoch (sgd: 1; full batch:
                                       // gradients + Hessian-vector products + diagonals)

@@ -213,6 +213,280 @@ TEST(Hessian, MatchesFiniteDifferencesOfGradient) {
   EXPECT_THROW(HessianVectorSum(hinge, p.csr, w, w, out), UsageError);
 }
 
+// ---- Regression losses: raw real targets, one output ----
+
+// Real targets in [-2, 2]; the features of RandomData. No AssignClasses: targets are labels.
+Pair RegressionData(std::int64_t rows, std::int64_t nf, std::uint32_t seed) {
+  Pair p = RandomData(rows, nf, 2, seed);
+  std::mt19937 gen(seed + 1);
+  std::uniform_real_distribution<double> u(-2, 2);
+  for (std::size_t r = 0; r < p.csr.labels.size(); ++r)
+    p.csr.labels[r] = p.dense.labels[r] = u(gen);
+  p.csr.class_index.clear();
+  p.dense.class_index.clear();
+  return p;
+}
+
+ModelSpec RegressionSpec(Loss loss, std::int64_t nf, bool bias) {
+  ModelSpec s;
+  s.loss = loss;
+  s.num_features = nf;
+  s.bias = bias;
+  s.bias_value = bias ? 0.7 : 1.0;
+  s.epsilon = 0.3;
+  return s;
+}
+
+// The losses written out from their definitions, independent of losses.h.
+double ReferenceLoss(Loss loss, double d, double e) {
+  const double a = std::fabs(d);
+  switch (loss) {
+    case Loss::kSquaredEpsilonInsensitive:
+      return a > e ? (a - e) * (a - e) : 0.0;
+    case Loss::kEpsilonInsensitive:
+      return a > e ? a - e : 0.0;
+    case Loss::kSquared:
+      return d * d;
+    default:
+      return std::nan("");
+  }
+}
+
+TEST(Regression, ValueGradientAndHessianMatchDefinitionsAndFiniteDifferences) {
+  for (Loss loss : {Loss::kSquaredEpsilonInsensitive, Loss::kEpsilonInsensitive, Loss::kSquared}) {
+    for (bool bias : {false, true}) {
+      for (bool dense : {false, true}) {
+        SCOPED_TRACE(ToString(loss) + (bias ? " bias" : "") + (dense ? " dense" : " csr"));
+        const Pair p = RegressionData(300, 7, 31);
+        const Dataset& d = dense ? p.dense : p.csr;
+        const ModelSpec s = RegressionSpec(loss, 7, bias);
+        EXPECT_EQ(s.num_outputs(), 1);
+        const std::vector<double> w = RandomWeights(s, 5, 0.5);
+        // Value: the definition over the predictions.
+        LinearModel m{s, w};
+        const std::vector<double> pred = PredictLabels(m, d);
+        double want = 0;
+        for (std::size_t r = 0; r < pred.size(); ++r)
+          want += ReferenceLoss(loss, pred[r] - d.labels[r], s.epsilon);
+        std::vector<double> g(w.size(), 0.0);
+        const double f = LossGradientSum(s, d, w, g);
+        EXPECT_NEAR(f, want, 1e-12 * std::max(1.0, want));
+        const double h = 1e-6;
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          std::vector<double> wp = w, wm = w;
+          wp[j] += h;
+          wm[j] -= h;
+          const double fd = (Loss0(s, d, wp) - Loss0(s, d, wm)) / (2 * h);
+          EXPECT_NEAR(g[j], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << "weight " << j;
+        }
+        const std::vector<double> v = RandomWeights(s, 9);
+        std::vector<double> hv(w.size(), 0.0);
+        if (!Info(loss).has_hessian) {
+          EXPECT_THROW(HessianVectorSum(s, d, w, v, hv), UsageError);
+          continue;
+        }
+        HessianVectorSum(s, d, w, v, hv);
+        std::vector<double> wp = w, wm = w, gp(w.size(), 0.0), gm(w.size(), 0.0);
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          wp[j] += h * v[j];
+          wm[j] -= h * v[j];
+        }
+        LossGradientSum(s, d, wp, gp);
+        LossGradientSum(s, d, wm, gm);
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          const double fd = (gp[j] - gm[j]) / (2 * h);
+          EXPECT_NEAR(hv[j], fd, 1e-4 * std::max(1.0, std::fabs(fd))) << j;
+        }
+        // The cached coefficients follow epsilon (it is in the cache key).
+        ModelSpec s2 = s;
+        s2.epsilon = 0.9;
+        std::vector<double> hv2(w.size(), 0.0), hv1(w.size(), 0.0);
+        HessianVectorSum(s2, d, w, v, hv2);
+        HessianVectorSum(s, d, w, v, hv1);
+        EXPECT_EQ(hv1, hv);
+        if (loss == Loss::kSquaredEpsilonInsensitive) {
+          EXPECT_NE(hv2, hv);
+        }
+      }
+    }
+  }
+}
+
+TEST(Regression, MetricsMatchDirectComputation) {
+  const Pair p = RegressionData(50, 4, 7);
+  LinearModel m{RegressionSpec(Loss::kSquared, 4, true), {}};
+  m.weights = RandomWeights(m.spec, 3);
+  const std::vector<double> pred = PredictLabels(m, p.csr);
+  double sse = 0, sae = 0, mean = 0;
+  for (std::size_t r = 0; r < pred.size(); ++r) mean += p.csr.labels[r] / 50.0;
+  double sst = 0;
+  for (std::size_t r = 0; r < pred.size(); ++r) {
+    sse += (p.csr.labels[r] - pred[r]) * (p.csr.labels[r] - pred[r]);
+    sae += std::fabs(p.csr.labels[r] - pred[r]);
+    sst += (p.csr.labels[r] - mean) * (p.csr.labels[r] - mean);
+  }
+  // Sums of two halves (as two ranks would allreduce them) give the same metrics.
+  EvalSums a = Evaluate(m, p.csr);
+  auto metrics = TaskMetrics(m.spec, EvalSums::Unpack(a.Pack(), 0));
+  ASSERT_EQ(metrics.size(), 3u);
+  EXPECT_EQ(metrics[0].first, "mse");
+  EXPECT_NEAR(metrics[0].second, sse / 50, 1e-12);
+  EXPECT_EQ(metrics[1].first, "mae");
+  EXPECT_NEAR(metrics[1].second, sae / 50, 1e-12);
+  EXPECT_EQ(metrics[2].first, "r2");
+  EXPECT_NEAR(metrics[2].second, 1 - sse / sst, 1e-10);
+}
+
+// ---- Row weights (C_i = C * weight_i): integer weights equal repeated rows ----
+
+Dataset Repeat(const Dataset& d, const std::vector<double>& times) {
+  Dataset out;
+  out.num_features = d.num_features;
+  out.dense_cols = d.dense_cols;
+  out.row_ptr.push_back(0);
+  for (std::int64_t r = 0; r < d.rows(); ++r) {
+    for (int t = 0; t < static_cast<int>(times[static_cast<std::size_t>(r)]); ++t) {
+      out.labels.push_back(d.labels[static_cast<std::size_t>(r)]);
+      if (!d.class_index.empty())
+        out.class_index.push_back(d.class_index[static_cast<std::size_t>(r)]);
+      if (d.is_dense()) {
+        out.dense.insert(out.dense.end(), d.dense.begin() + r * d.dense_cols,
+                         d.dense.begin() + (r + 1) * d.dense_cols);
+      } else {
+        for (std::int64_t q = d.row_ptr[static_cast<std::size_t>(r)];
+             q < d.row_ptr[static_cast<std::size_t>(r) + 1]; ++q) {
+          out.col.push_back(d.col[static_cast<std::size_t>(q)]);
+          out.val.push_back(d.val[static_cast<std::size_t>(q)]);
+        }
+      }
+      out.row_ptr.push_back(static_cast<std::int64_t>(out.col.size()));
+    }
+  }
+  if (d.is_dense()) out.row_ptr = {0};
+  return out;
+}
+
+TEST(RowWeights, IntegerWeightsEqualRepeatedRowsInEveryKernel) {
+  const std::vector<Case> cases = {{Loss::kLogistic, Multiclass::kOvr, 2},
+                                   {Loss::kLogistic, Multiclass::kMultinomial, 3},
+                                   {Loss::kSquaredHinge, Multiclass::kOvr, 3},
+                                   {Loss::kSquaredEpsilonInsensitive, Multiclass::kOvr, 2}};
+  for (const Case& c : cases) {
+    for (bool dense : {false, true}) {
+      SCOPED_TRACE(ToString(c.loss) + " " + ToString(c.mc) + " k=" + std::to_string(c.k) +
+                   (dense ? " dense" : " csr"));
+      const bool reg = IsRegression(c.loss);
+      Pair p = reg ? RegressionData(300, 6, 41) : RandomData(300, 6, c.k, 41);
+      Dataset d = dense ? p.dense : p.csr;
+      const ModelSpec s = reg ? RegressionSpec(c.loss, 6, true) : Spec(c.loss, c.mc, c.k, 6, true);
+      std::mt19937 gen(9);
+      d.row_weight.resize(static_cast<std::size_t>(d.rows()));
+      for (double& w : d.row_weight) w = static_cast<double>(gen() % 4);
+      const Dataset rep = Repeat(d, d.row_weight);
+      const std::vector<double> w = RandomWeights(s, 3, 0.5), v = RandomWeights(s, 4);
+      std::vector<double> g1(w.size(), 0.0), g2(w.size(), 0.0);
+      const double f1 = LossGradientSum(s, d, w, g1), f2 = LossGradientSum(s, rep, w, g2);
+      EXPECT_NEAR(f1, f2, 1e-10 * f2);
+      std::vector<double> h1(w.size(), 0.0), h2(w.size(), 0.0), q1(w.size(), 0.0),
+          q2(w.size(), 0.0);
+      HessianVectorSum(s, d, w, v, h1);
+      HessianVectorSum(s, rep, w, v, h2);
+      HessianDiagonalSum(s, d, w, q1);
+      HessianDiagonalSum(s, rep, w, q2);
+      for (std::size_t j = 0; j < w.size(); ++j) {
+        EXPECT_NEAR(g1[j], g2[j], 1e-9 * std::max(1.0, std::fabs(g2[j]))) << j;
+        EXPECT_NEAR(h1[j], h2[j], 1e-9 * std::max(1.0, std::fabs(h2[j]))) << j;
+        EXPECT_NEAR(q1[j], q2[j], 1e-9 * std::max(1.0, std::fabs(q2[j]))) << j;
+      }
+    }
+  }
+}
+
+// ---- Metrics against independent, slow computations ----
+
+// ROC AUC by all pairs: P(score_pos > score_neg) + 0.5 P(equal), O(n^2).
+double SlowAuc(const std::vector<double>& s, const std::vector<std::int32_t>& c) {
+  double num = 0, pairs = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t j = 0; j < s.size(); ++j) {
+      if (c[i] != 1 || c[j] != 0) continue;
+      pairs += 1;
+      num += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
+    }
+  }
+  return num / pairs;
+}
+
+// Average precision from its definition: for each positive (ties broken pessimistically
+// within a tied group, as one threshold), precision at the threshold of its score.
+double SlowAveragePrecision(const std::vector<double>& s, const std::vector<std::int32_t>& c) {
+  double pos = 0, ap = 0;
+  for (std::int32_t x : c) pos += x == 1;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (c[i] != 1) continue;
+    double at_or_above = 0, pos_at_or_above = 0;
+    for (std::size_t j = 0; j < s.size(); ++j) {
+      if (s[j] >= s[i]) {
+        at_or_above += 1;
+        pos_at_or_above += c[j] == 1;
+      }
+    }
+    ap += pos_at_or_above / at_or_above / pos;
+  }
+  return ap;
+}
+
+TEST(Metrics, AucPrAucLogLossAndMacroF1MatchIndependentComputations) {
+  std::mt19937 gen(17);
+  std::uniform_int_distribution<int> coarse(0, 20);  // coarse scores: many ties
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> s(60);
+    std::vector<std::int32_t> c(60);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      c[i] = static_cast<std::int32_t>(gen() % 2);
+      s[i] = coarse(gen) * 0.1 + (c[i] == 1 ? 0.3 : 0.0);
+    }
+    c[0] = 0;
+    c[1] = 1;
+    EXPECT_NEAR(BinaryAuc(s, c), SlowAuc(s, c), 1e-12);
+    EXPECT_NEAR(BinaryPrAuc(s, c), SlowAveragePrecision(s, c), 1e-12);
+  }
+  // A perfect ranking has both areas 1.
+  EXPECT_DOUBLE_EQ(
+      BinaryPrAuc(std::vector<double>{0.1, 0.9, 0.8}, std::vector<std::int32_t>{0, 1, 1}), 1.0);
+
+  // Binary logistic: log loss = mean of -log p(true class) with p = sigmoid.
+  const Pair p = RandomData(80, 5, 2, 12);
+  LinearModel m;
+  m.spec = Spec(Loss::kLogistic, Multiclass::kOvr, 2, 5, true);
+  m.weights = RandomWeights(m.spec, 4);
+  const std::vector<double> dv = DecisionValues(m, p.csr);
+  double ll = 0;
+  for (std::size_t r = 0; r < dv.size(); ++r) {
+    const double p1 = 1 / (1 + std::exp(-dv[r]));
+    ll -= std::log(p.csr.class_index[r] == 1 ? p1 : 1 - p1);
+  }
+  const auto bin = TaskMetrics(m.spec, Evaluate(m, p.csr));
+  ASSERT_GE(bin.size(), 3u);
+  EXPECT_EQ(bin[1].first, "log_loss");
+  EXPECT_NEAR(bin[1].second, ll / 80, 1e-12);
+
+  // Multiclass macro-F1 from a known confusion matrix (rows true, columns predicted).
+  ModelSpec three = Spec(Loss::kSquaredHinge, Multiclass::kOvr, 3, 2, false);
+  EvalSums e;
+  e.rows = 10;
+  e.correct = 6;
+  e.confusion = {3, 1, 0,   // class 0: tp 3, fn 1, fp 1 -> F1 6/8
+                 1, 2, 1,   // class 1: tp 2, fn 2, fp 2 -> F1 4/8
+                 0, 1, 1};  // class 2: tp 1, fn 1, fp 1 -> F1 2/4
+  const auto mc = TaskMetrics(three, e);
+  ASSERT_EQ(mc.size(), 2u);  // accuracy, macro_f1 (no log loss for an SVM)
+  EXPECT_EQ(mc[0].first, "accuracy");
+  EXPECT_DOUBLE_EQ(mc[0].second, 0.6);
+  EXPECT_EQ(mc[1].first, "macro_f1");
+  EXPECT_NEAR(mc[1].second, (6.0 / 8 + 4.0 / 8 + 2.0 / 4) / 3, 1e-15);
+}
+
 TEST(Gradient, BitIdenticalAcrossRuns) {
   const Pair p = RandomData(5000, 20, 3, 4);
   const ModelSpec s = Spec(Loss::kLogistic, Multiclass::kMultinomial, 3, 20, true);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checksum.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "models/dataset.h"
@@ -67,6 +68,42 @@ TEST(ModelFile, RoundTripThroughFile) {
   EXPECT_THROW(LoadModel(dir.File("missing.bin")), DataError);
 }
 
+TEST(ModelFile, RecordsTheObjectiveAndRegressionModelsRoundTrip) {
+  LinearModel m;
+  m.spec.loss = Loss::kSquaredEpsilonInsensitive;
+  m.spec.num_features = 3;
+  m.spec.epsilon = 0.25;
+  m.c = 4;
+  m.weights = {0.5, -1, 2};
+  const LinearModel back = DeserializeModel(SerializeModel(m), "m");
+  EXPECT_TRUE(back.spec.regression());
+  EXPECT_TRUE(back.spec.classes.empty());
+  EXPECT_EQ(back.spec.epsilon, 0.25);
+  EXPECT_EQ(back.c, 4);
+  EXPECT_EQ(back.penalty, Penalty::kL2);
+  EXPECT_EQ(back.weights, m.weights);
+  // A regression loss with classes, or a classifier without, is inconsistent.
+  LinearModel bad = m;
+  bad.spec.classes = {0, 1};
+  ExpectRejected(SerializeModel(bad), "inconsistent");
+}
+
+// A version-1 file (no C/epsilon/penalty block) still loads: C reads as 0 (not recorded).
+TEST(ModelFile, VersionOneFilesStillLoad) {
+  const LinearModel m = SampleModel();
+  std::vector<std::byte> v2 = SerializeModel(m);
+  std::vector<std::byte> v1(v2.begin(), v2.begin() + 64);
+  v1.insert(v1.end(), v2.begin() + 96, v2.end() - 4);
+  v1[8] = std::byte{1};
+  const std::uint32_t crc = Crc32(v1);
+  for (int i = 0; i < 4; ++i) v1.push_back(static_cast<std::byte>((crc >> (8 * i)) & 0xff));
+  const LinearModel back = DeserializeModel(v1, "old.bin");
+  EXPECT_EQ(back.weights, m.weights);
+  EXPECT_EQ(back.spec.classes, m.spec.classes);
+  EXPECT_EQ(back.c, 0);
+  EXPECT_EQ(back.spec.epsilon, 0.1);
+}
+
 TEST(ModelFile, RejectsTruncatedCorruptedWrongMagicAndVersion) {
   const std::vector<std::byte> good = SerializeModel(SampleModel());
   for (std::size_t len :
@@ -92,8 +129,8 @@ TEST(ModelFile, RejectsTruncatedCorruptedWrongMagicAndVersion) {
   bad[0] = std::byte{'X'};
   ExpectRejected(bad, "bad magic");
   bad = good;
-  bad[8] = std::byte{2};  // version 2
-  ExpectRejected(bad, "version 2");
+  bad[8] = std::byte{3};  // version 3
+  ExpectRejected(bad, "version 3");
   bad = good;
   bad.push_back(std::byte{0});
   ExpectRejected(bad, "trailing");

@@ -1,0 +1,206 @@
+// tests/train/weights_reference_test.cc — class and instance weights (C_i = C * weight).
+// Class weights against liblinear itself: the test runs Debian's liblinear-train with -w1 2
+// on heart_scale (-s 0 logistic, -s 2 squared hinge; -B 1, tight -e) and evaluates OUR
+// weighted objective at liblinear's weights; ours on 1, 2 and 3 ranks (threads over a real
+// loopback ring) must be within 1e-5 and equal across ranks within 1e-6. Instance weights
+// (Debian's liblinear has no -W) against their definition: integer weights equal repeating
+// each row that many times (and liblinear on the repeated file). Bad weights: one line each.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "allreduce/communicator.h"
+#include "common/error.h"
+#include "support/subprocess.h"
+#include "train/heart_reference.h"
+#include "train/options.h"
+#include "train/ring_threads.h"
+#include "train/trainer.h"
+#include "train/weights.h"
+
+namespace ringtrain::train {
+namespace {
+
+using ringtrain::testing::TempDir;
+using testing::kHeart;
+
+// liblinear-train -s solver -c 1 -B 1 -e 1e-8 [extra] data; its weights mapped to our sign.
+std::vector<double> RunLiblinear(int solver, const std::vector<std::string>& extra,
+                                 const std::string& data, const TempDir& dir,
+                                 const TrainOptions& o) {
+  const std::string model = dir.File("ll.model");
+  std::vector<std::string> args = {"/usr/bin/liblinear-train",
+                                   "-s",
+                                   std::to_string(solver),
+                                   "-c",
+                                   "1",
+                                   "-B",
+                                   "1",
+                                   "-e",
+                                   "0.00000001",
+                                   "-q"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(data);
+  args.push_back(model);
+  ringtrain::testing::Subprocess p(args, {}, dir.File("ll.out"), dir.File("ll.err"));
+  const auto st = p.Wait(std::chrono::seconds(60));
+  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
+  std::ifstream in(model);
+  testing::Liblinear ll;
+  std::string line;
+  bool in_w = false;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    double v;
+    if (in_w) {
+      while (ls >> v) ll.w.push_back(v);
+      continue;
+    }
+    std::string key;
+    ls >> key;
+    if (key == "label") {
+      while (ls >> v) ll.labels.push_back(v);
+    } else if (key == "w") {
+      in_w = true;
+    }
+  }
+  allreduce::SelfCommunicator self;
+  const double positive = LoadShardedData(o, self).spec.classes[1];
+  if (!ll.labels.empty() && ll.labels[0] != positive)
+    for (double& v : ll.w) v = -v;
+  return ll.w;
+}
+
+double TrainedObjective(const TrainOptions& o, int world, std::vector<double>* weights = nullptr) {
+  double objective = 0;
+  std::vector<std::vector<double>> w(static_cast<std::size_t>(world));
+  std::mutex mu;
+  testing::RunRanks(world, [&](allreduce::Communicator& comm) {
+    TrainResult r = Train(o, comm, RunInfo{});
+    std::lock_guard<std::mutex> lock(mu);
+    w[static_cast<std::size_t>(comm.rank())] = r.state.model.weights;
+    if (comm.rank() == 0) objective = r.history.back().objective;
+  });
+  for (const auto& x : w) EXPECT_EQ(x, w[0]) << "ranks disagree in bits";
+  if (weights != nullptr) *weights = w[0];
+  return objective;
+}
+
+TrainOptions Heart(const std::string& loss, const std::string& class_weight,
+                   const std::string& weights = "", const std::string& data = kHeart) {
+  TrainOptions o = testing::HeartOptions(loss, "tron", 300);
+  o.data = data;
+  o.tol = 1e-9;
+  o.class_weight = class_weight;
+  o.weights = weights;
+  FinalizeAndValidate(o);
+  return o;
+}
+
+class ClassWeight : public ::testing::TestWithParam<std::pair<const char*, int>> {};
+
+TEST_P(ClassWeight, MatchesLiblinearW1Two) {
+  const auto [loss, solver] = GetParam();
+  TempDir dir;
+  const TrainOptions o = Heart(loss, "1:2");
+  const double reference =
+      testing::ObjectiveAt(o, RunLiblinear(solver, {"-w1", "2"}, kHeart, dir, o));
+  const TrainOptions plain = Heart(loss, "");
+  double single = 0;
+  for (int world : {1, 2, 3}) {
+    SCOPED_TRACE("world " + std::to_string(world));
+    const double f = TrainedObjective(o, world);
+    EXPECT_LE(std::fabs(f - reference), 1e-5 * reference)
+        << "ours " << f << " liblinear " << reference;
+    if (world == 1) single = f;
+    EXPECT_LE(std::fabs(f - single), 1e-6 * single);
+  }
+  // The weight changes the problem: the unweighted optimum is another objective.
+  EXPECT_GT(std::fabs(TrainedObjective(plain, 1) - single), 1e-3 * single);
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, ClassWeight,
+                         ::testing::Values(std::make_pair("logistic", 0),
+                                           std::make_pair("squared_hinge", 2)));
+
+// Integer instance weights k_i: C k_i loss_i == loss_i repeated k_i times.
+TEST(InstanceWeights, EqualRepeatingRowsAndLiblinearOnTheRepeatedFile) {
+  TempDir dir;
+  std::ifstream in(kHeart);
+  std::ofstream weights(dir.File("w.txt")), repeated(dir.File("rep.txt"));
+  std::mt19937 gen(5);
+  std::string line;
+  while (std::getline(in, line)) {
+    const int k = static_cast<int>(gen() % 4);  // 0..3 (0: the row drops out)
+    weights << k << '\n';
+    for (int i = 0; i < k; ++i) repeated << line << '\n';
+  }
+  weights.close();
+  repeated.close();
+  for (const char* loss : {"logistic", "squared_hinge"}) {
+    SCOPED_TRACE(loss);
+    const TrainOptions w = Heart(loss, "", dir.File("w.txt"));
+    const TrainOptions r = Heart(loss, "", "", dir.File("rep.txt"));
+    const double fw = TrainedObjective(w, 2), fr = TrainedObjective(r, 1);
+    EXPECT_NEAR(fw, fr, 1e-7 * fr);
+    const double reference = testing::ObjectiveAt(
+        r, RunLiblinear(std::string(loss) == "logistic" ? 0 : 2, {}, dir.File("rep.txt"), dir, r));
+    EXPECT_LE(std::fabs(fw - reference), 1e-5 * reference);
+  }
+}
+
+TEST(Weights, BalancedAndBadInputAreOneLineEach) {
+  TempDir dir;
+  allreduce::SelfCommunicator self;
+  {  // balanced: rows / (classes * rows of the class)
+    TrainOptions o = Heart("logistic", "balanced");
+    ShardedData d = LoadShardedData(o, self);
+    double pos = 0;
+    for (auto c : d.train.class_index) pos += c == 1;
+    const double n = static_cast<double>(d.train.rows());
+    ASSERT_EQ(d.train.row_weight.size(), d.train.class_index.size());
+    for (std::size_t r = 0; r < d.train.row_weight.size(); ++r)
+      EXPECT_DOUBLE_EQ(d.train.row_weight[r],
+                       n / (2 * (d.train.class_index[r] == 1 ? pos : n - pos)));
+  }
+  {  // a label that is not a class: a warning, no effect
+    TrainOptions o = Heart("logistic", "7:3,1:2");
+    ShardedData d = LoadShardedData(o, self);
+    for (std::size_t r = 0; r < d.train.row_weight.size(); ++r)
+      EXPECT_EQ(d.train.row_weight[r], d.train.class_index[r] == 1 ? 2.0 : 1.0);
+  }
+  auto expect_data_error = [&](const std::string& text, const std::string& needle) {
+    std::ofstream(dir.File("bad.txt")) << text;
+    TrainOptions o = Heart("logistic", "", dir.File("bad.txt"));
+    try {
+      LoadShardedData(o, self);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_data_error("1\n-2\n", "bad.txt:2");  // negative
+  expect_data_error("1\nx\n", "bad.txt:2");   // unparsable
+  expect_data_error("1\n1\n", "2 lines for 270 data rows");
+  for (const char* bad : {"1:-2", "abc", "1:2,", "1:nan"}) {
+    SCOPED_TRACE(bad);
+    TrainOptions o = testing::HeartOptions("logistic", "tron", 10);
+    o.class_weight = bad;
+    try {
+      FinalizeAndValidate(o);
+      ADD_FAILURE() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--class-weight"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ringtrain::train
