@@ -43,15 +43,16 @@ int RunEval(const EvalOptions& o) {
   models::EvalSums sums = models::Evaluate(model, data);
   if (!unseen.empty())
     log::Warn(models::UnseenClassesWarning(o.data, unseen, sums.unseen, sums.rows));
-  double sq = 0;
-  for (double w : model.weights) sq += w * w;
   const std::size_t k = model.spec.classes.size();
   const models::LossInfo& loss = models::Info(model.spec.loss);
   nlohmann::json j;
   j["rows"] = sums.rows;
   j["loss"] = loss.name;
-  j["objective"] = 0.5 * sq + c * sums.loss_sum;
+  j["objective"] = model.regularizer().Value(model.weights) + c * sums.loss_sum;
   j["C"] = c;
+  j["penalty"] = models::ToString(model.penalty);
+  if (model.penalty == models::Penalty::kElastic) j["l1_ratio"] = model.l1_ratio;
+  j["nonzero_weights"] = model.nonzero_weights();
   if (loss.uses_epsilon) j["epsilon"] = model.spec.epsilon;
   std::vector<std::string> order;
   for (const auto& [name, v] : models::TaskMetrics(model.spec, sums)) {
@@ -81,8 +82,12 @@ int RunEval(const EvalOptions& o) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("rows       %.0f\nobjective  %.10g (C = %g, %s)\n", sums.rows,
-              j["objective"].get<double>(), c, std::string(loss.name).c_str());
+  std::printf(
+      "rows       %.0f\nobjective  %.10g (C = %g, %s, penalty %s)\nnonzero    %lld of %zu "
+      "weights\n",
+      sums.rows, j["objective"].get<double>(), c, std::string(loss.name).c_str(),
+      models::ToString(model.penalty).c_str(), static_cast<long long>(model.nonzero_weights()),
+      model.weights.size());
   for (const std::string& name : order) {
     const auto& v = j[name];
     if (v.is_number()) {
@@ -118,8 +123,8 @@ void AddEvalCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--data", o->data, "data file (IDX: images)")->required();
   RegisterReaderOptions(*sub, *o);  // --labels, --format, --label-column: as train reads --data
   sub->add_option("--C", o->c,
-                  "C of the objective 0.5|w|^2 + C sum loss (default: the C the model file "
-                  "records)");
+                  "C of the objective R(w) + C sum loss, R the model's penalty (default: the C "
+                  "the model file records)");
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->callback([run, o] { *run = [o] { return RunEval(*o); }; });
 }

@@ -1,5 +1,6 @@
 // cli/export_cmd.cc — `ringtrain export --format liblinear`: a text model that Debian's
 // liblinear-predict reads.
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -17,7 +18,12 @@ struct ExportOptions {
 int RunExport(const ExportOptions& o) {
   if (o.format != "liblinear")
     throw UsageError("--format must be liblinear, got '" + o.format + "'", "ringtrain export");
-  models::ExportLiblinear(models::LoadModel(o.model), o.output);
+  const models::LinearModel model = models::LoadModel(o.model);
+  models::ExportLiblinear(model, o.output);
+  // The sparsity travels as exact zeros; say how much of it there is.
+  std::printf("exported %s: %lld of %zu weights nonzero (penalty %s)\n", o.output.c_str(),
+              static_cast<long long>(model.nonzero_weights()), model.weights.size(),
+              models::ToString(model.penalty).c_str());
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // models/liblinear_export.cc — liblinear's text model format (what liblinear-predict reads).
 //
-//   solver_type L2R_LR | L2R_L2LOSS_SVC | L2R_L1LOSS_SVC_DUAL
+//   solver_type L2R_LR | L2R_L2LOSS_SVC | L2R_L1LOSS_SVC_DUAL | ... (the loss's), or
+//               L1R_LR | L1R_L2LOSS_SVC for --penalty l1 models of those losses
 //   nr_class K
 //   label l_1 ... l_K
 //   nr_feature F
@@ -42,7 +43,15 @@ void ExportLiblinear(const LinearModel& model, const std::string& path) {
   }
   std::string out;
   out += "solver_type ";
-  out += Info(s.loss).liblinear_type;
+  // An L1 model of a loss liblinear also trains with L1 (-s 6, -s 5) says so; the weights are
+  // what predicts, so every other penalty keeps the loss's type.
+  if (model.penalty == Penalty::kL1 && s.loss == Loss::kLogistic) {
+    out += "L1R_LR";
+  } else if (model.penalty == Penalty::kL1 && s.loss == Loss::kSquaredHinge) {
+    out += "L1R_L2LOSS_SVC";
+  } else {
+    out += Info(s.loss).liblinear_type;
+  }
   const int k = s.num_outputs();
   if (s.regression()) {
     out += "\nnr_class 2";  // liblinear's regression models: two "classes", no label line

@@ -25,8 +25,24 @@
 namespace ringtrain::models {
 
 enum class Multiclass { kOvr, kMultinomial };
-// The regulariser; values are the model file's codes. Only kL2 is trained so far.
+// The regulariser; values are the model file's codes.
+//   l2:      0.5 |w|^2                                  (liblinear -s 0/2/11)
+//   l1:      |w|_1                                      (liblinear -s 6/5)
+//   elastic: r |w|_1 + (1 - r) 0.5 |w|^2, r = l1_ratio  (scikit-learn's elastic net)
+// The bias weight, when there is one, is regularised like the others (liblinear 2.3).
 enum class Penalty : std::uint32_t { kL2 = 0, kL1 = 1, kElastic = 2 };
+
+// "l2" | "l1" | "elastic"; UsageError naming `option` otherwise.
+Penalty ParsePenalty(const std::string& text, const std::string& option = "--penalty");
+std::string ToString(Penalty penalty);
+
+// The coefficients of the two parts: R(w) = l1 |w|_1 + l2 0.5 |w|^2.
+struct Regularizer {
+  double l1 = 0;
+  double l2 = 1;
+  static Regularizer Of(Penalty penalty, double l1_ratio);
+  double Value(std::span<const double> w) const;
+};
 
 // "ovr" | "multinomial"; UsageError otherwise.
 Multiclass ParseMulticlass(const std::string& text);
@@ -58,6 +74,9 @@ struct LinearModel {
   double c = 0;
   Penalty penalty = Penalty::kL2;
   double l1_ratio = 0;
+  Regularizer regularizer() const { return Regularizer::Of(penalty, l1_ratio); }
+  // Weights that are not exactly zero (an L1 model's support).
+  std::int64_t nonzero_weights() const;
 };
 
 // Sum over the shard's rows (or over `rows` if non-empty: indices into the shard) of the

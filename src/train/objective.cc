@@ -30,10 +30,12 @@ void LocalObjective::DataHessianDiagonal(std::span<const double> w, std::span<do
 }
 
 DistributedObjective::DistributedObjective(const LocalObjective& local,
-                                           allreduce::Communicator& comm, std::int64_t global_rows)
+                                           allreduce::Communicator& comm, std::int64_t global_rows,
+                                           double l2)
     : local_(local),
       comm_(comm),
       global_rows_(static_cast<double>(global_rows)),
+      l2_(l2),
       ranks_compute_s_(static_cast<std::size_t>(comm.world_size()), 0.0) {}
 
 template <class F>
@@ -69,12 +71,12 @@ double DistributedObjective::ValueGradient(std::span<const double> w, std::span<
   // The regulariser is added once, after the sum, identically on every rank.
   double sq = 0.0;
   for (std::size_t j = 0; j < n; ++j) {
-    grad[j] = buffer_[j + 1] + w[j];
+    grad[j] = buffer_[j + 1] + l2_ * w[j];
     sq += w[j] * w[j];
   }
   ++evaluations_;
   rows_touched_ += local_.rows();
-  return buffer_[0] + 0.5 * sq;
+  return buffer_[0] + 0.5 * l2_ * sq;
 }
 
 bool DistributedObjective::has_hessian() const {
@@ -88,7 +90,7 @@ void DistributedObjective::HessianVector(std::span<const double> w, std::span<co
   Timed(local_.rows(),
         [&] { local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
-  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + v[j];
+  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + l2_ * v[j];
   rows_touched_ += local_.rows();
 }
 
@@ -98,7 +100,7 @@ void DistributedObjective::HessianDiagonal(std::span<const double> w, std::span<
   Timed(local_.rows(),
         [&] { local_.DataHessianDiagonal(w, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
-  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + 1.0;  // the regulariser's I
+  for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + l2_;  // the regulariser's l2 I
   rows_touched_ += local_.rows();
 }
 
@@ -122,7 +124,7 @@ double DistributedObjective::BatchGradient(std::span<const double> w,
   const double b = buffer_[0];
   const double inv_b = b > 0 ? 1.0 / b : 0.0;
   const double inv_n = global_rows_ > 0 ? 1.0 / global_rows_ : 0.0;
-  for (std::size_t j = 0; j < n; ++j) grad[j] = buffer_[j + 2] * inv_b + w[j] * inv_n;
+  for (std::size_t j = 0; j < n; ++j) grad[j] = buffer_[j + 2] * inv_b + l2_ * w[j] * inv_n;
   rows_touched_ += static_cast<std::int64_t>(rows.size());
   return b;
 }

@@ -3,6 +3,9 @@
 //
 //   F(w) = 0.5 |w|^2 + C * sum_i loss_i(w)          (liblinear's convention, DESIGN.md)
 //
+// With an L1 or elastic-net penalty the smooth part here carries only l2 * 0.5 |w|^2 (l2 = 0
+// for l1, 1 - r for elastic); the l1 |w|_1 part is the optimizer's (OWL-QN, lbfgs.cc).
+//
 // LocalObjective gives only the data term of ONE shard: C * sum_{i in shard} loss_i and its
 // gradient. DistributedObjective wraps it: it packs [data loss, gradient] into one buffer,
 // runs ONE AllreduceSum, then adds 0.5|w|^2 and w once. Since every rank holds identical w
@@ -81,8 +84,9 @@ class LocalObjective {
 // The decorator. `global_rows` is N summed over ranks (for the per-sample sgd scaling).
 class DistributedObjective final : public Function, public StochasticFunction {
  public:
+  // `l2` scales the regulariser 0.5 |w|^2 (1 = liblinear's objective; models::Regularizer).
   DistributedObjective(const LocalObjective& local, allreduce::Communicator& comm,
-                       std::int64_t global_rows);
+                       std::int64_t global_rows, double l2 = 1.0);
   std::int64_t dim() const override { return local_.dim(); }
   std::int64_t local_rows() const override { return local_.rows(); }
   double ValueGradient(std::span<const double> w, std::span<double> grad) override;
@@ -114,6 +118,7 @@ class DistributedObjective final : public Function, public StochasticFunction {
   const LocalObjective& local_;
   allreduce::Communicator& comm_;
   double global_rows_;
+  double l2_;
   std::vector<double> buffer_;  // [count, loss, grad..., compute seconds per rank], reused
   double compute_s_ = 0;
   std::vector<double> ranks_compute_s_;

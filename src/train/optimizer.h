@@ -43,9 +43,14 @@ struct LbfgsOptions {
   double c1 = 1e-4;   // sufficient decrease
   double c2 = 0.9;    // curvature (strong Wolfe)
   int max_line_search = 30;
+  // > 0: minimise F(w) + l1 |w|_1 by OWL-QN (Andrew & Gao 2007): the same two-loop direction
+  // on the pseudo-gradient, kept in the orthant of w, and a backtracking line search that
+  // projects onto that orthant, so weights reach exactly zero. The stopping rule reads the
+  // pseudo-gradient where the smooth rule reads the gradient.
+  double l1 = 0;
 };
 // Full-batch limited-memory BFGS with a strong-Wolfe line search (bracketing + cubic zoom,
-// Nocedal & Wright alg. 3.5/3.6).
+// Nocedal & Wright alg. 3.5/3.6); OWL-QN when options.l1 > 0.
 std::unique_ptr<Optimizer> MakeLbfgs(Function& f, const LbfgsOptions& options);
 
 struct TronOptions {

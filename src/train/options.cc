@@ -103,6 +103,28 @@ void FinalizeAndValidate(TrainOptions& o) {
     Bad("multiclass", "multinomial needs --model lr (logistic loss)", "use --multiclass ovr");
   // Non-finite or absurd numbers are refused here, not found as a NaN objective later.
   if (!(o.c > 0 && o.c <= 1e12)) Bad("C", "must be a number in (0, 1e12], got " + ValueText(o.c));
+  if (!OneOf(o.penalty, {"l2", "l1", "elastic"}))
+    Bad("penalty", "must be l2|l1|elastic, got '" + o.penalty + "'");
+  ch.penalty = models::ParsePenalty(o.penalty);
+  if (ch.penalty == models::Penalty::kElastic && !(o.l1_ratio > 0 && o.l1_ratio < 1))
+    Bad("l1-ratio", "must be in (0, 1) with --penalty elastic, got " + ValueText(o.l1_ratio),
+        "use --penalty l1 for r = 1 and --penalty l2 for r = 0");
+  if (ch.penalty != models::Penalty::kElastic && o.l1_ratio != 0.5)
+    Bad("l1-ratio", "applies to --penalty elastic only (--penalty is " + o.penalty + ")",
+        "add --penalty elastic or drop --l1-ratio");
+  if (ch.penalty != models::Penalty::kL2) {
+    if (!loss.smooth)
+      Bad("penalty",
+          o.penalty + " trains by OWL-QN, which needs a smooth loss; " + o.loss +
+              " is not differentiable",
+          "use --loss " + std::string(models::Info(models::Info(ch.model).default_loss).name) +
+              " or --penalty l2");
+    if (!o.optimizer.empty() && o.optimizer != "lbfgs")
+      Bad("optimizer",
+          o.optimizer + " cannot train --penalty " + o.penalty + " (|w|_1 is not differentiable)",
+          "use --optimizer lbfgs (OWL-QN), or leave --optimizer out");
+    o.optimizer = "lbfgs";
+  }
   // The method that reaches liblinear's optimum fastest for the loss: tron where the loss has a
   // Hessian, lbfgs for other smooth losses, sgd for the non-differentiable ones (the hinge).
   if (o.optimizer.empty()) o.optimizer = !loss.smooth ? "sgd" : loss.has_hessian ? "tron" : "lbfgs";

@@ -42,6 +42,7 @@ struct Choices {
   models::Loss loss = models::Loss::kLogistic;
   models::Multiclass multiclass = models::Multiclass::kOvr;
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
+  models::Penalty penalty = models::Penalty::kL2;
   // --class-weight: "balanced", or (label, weight) pairs.
   bool balanced = false;
   std::vector<std::pair<double, double>> class_weights;
@@ -73,6 +74,8 @@ struct TrainOptions {
   std::string loss;          // models::kLossTable names; "" = the model's default loss
   std::string multiclass = "ovr";
   double c = 1.0;
+  std::string penalty = "l2";  // l2 | l1 | elastic (models::Penalty)
+  double l1_ratio = 0.5;       // elastic: r |w|_1 + (1 - r) 0.5 |w|^2
   double epsilon = 0.1;      // svr: insensitive zone of the epsilon losses (liblinear -p)
   std::string class_weight;  // "" | "balanced" | "LABEL:W[,LABEL:W...]" (liblinear -wi)
   std::string weights;       // instance weights file, one per row (liblinear -W)
@@ -164,7 +167,14 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     "epsilon_insensitive (svr); squared (linreg); default: the first of its --model",
     Scope::kShape);
   v("multiclass", o.multiclass, "ovr|multinomial", Scope::kShape);
-  v("C", o.c, "cost of the data term: 0.5|w|^2 + C * sum loss", Scope::kShape);
+  v("C", o.c, "cost of the data term: R(w) + C * sum loss", Scope::kShape);
+  v("penalty", o.penalty,
+    "regulariser R(w): l2 = 0.5|w|^2 (liblinear -s 0/2/11), l1 = |w|_1 (sparse models, "
+    "liblinear -s 6/5), elastic = r|w|_1 + (1-r) 0.5|w|^2; l1 and elastic train by OWL-QN "
+    "(--optimizer lbfgs) and need a smooth loss",
+    Scope::kShape);
+  v("l1-ratio", o.l1_ratio, "elastic: the share r of |w|_1 in the penalty, in (0, 1)",
+    Scope::kShape);
   v("epsilon", o.epsilon, "svr: no loss for |y - w.x| <= epsilon (liblinear -p)", Scope::kShape);
   v("class-weight", o.class_weight,
     "classifiers: LABEL:W[,LABEL:W...] multiplies C for the rows of LABEL (liblinear -wLABEL W), "

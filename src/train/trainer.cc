@@ -324,9 +324,12 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   state.model.spec = data.spec;
   state.model.weights.assign(static_cast<std::size_t>(data.spec.num_weights()), 0.0);
   state.model.c = o.c;
+  state.model.penalty = o.choices.penalty;
+  state.model.l1_ratio = o.choices.penalty == models::Penalty::kElastic ? o.l1_ratio : 0.0;
+  const models::Regularizer reg = state.model.regularizer();
   std::int64_t first_epoch = 1;
   LocalObjective local(state.model.spec, data.train, o.c);
-  DistributedObjective objective(local, comm, data.global_rows);
+  DistributedObjective objective(local, comm, data.global_rows, reg.l2);
 
   objective.set_after_compute(hooks.after_compute);
 
@@ -358,6 +361,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       LbfgsOptions lo;
       lo.memory = o.lbfgs_memory;
       lo.tol = tol;
+      lo.l1 = reg.l1;
       return MakeLbfgs(objective, lo);
     }
     SgdOptions so;
@@ -386,8 +390,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     log::Info("train: job " + info.job + ", world " + std::to_string(world) + ", generation " +
               std::to_string(info.generation) + ", rows per shard [" + shards + "] of " +
               std::to_string(data.global_rows) + "; " + DescribeSpec(data.spec) + "; " +
-              o.optimizer + ", C " + Fmt(o.c, 6, false) + ", up to " + std::to_string(o.epochs) +
-              " epochs");
+              (reg.l1 > 0 ? "OWL-QN (" + o.optimizer + "), penalty " + o.penalty : o.optimizer) +
+              ", C " + Fmt(o.c, 6, false) + ", up to " + std::to_string(o.epochs) + " epochs");
     // What this rank's shard costs in memory: the CSR (or dense) storage with its labels and
     // row offsets, per stored value.
     const auto& t = data.train;
@@ -437,11 +441,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       auto sums = GlobalEval(state.model, data.train, comm);
       if (!m.regression) m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
       m.train_metrics = models::TaskMetrics(state.model.spec, sums);
-      if (sgd) {
-        double sq = 0;
-        for (double w : state.model.weights) sq += w * w;
-        m.objective = 0.5 * sq + o.c * sums.loss_sum;
-      }
+      if (sgd) m.objective = reg.Value(state.model.weights) + o.c * sums.loss_sum;
       if (data.has_test) {
         auto t = GlobalEval(state.model, data.test, comm);
         if (!m.regression) m.test_accuracy = t.rows > 0 ? t.correct / t.rows : kNaN;
@@ -552,7 +552,10 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
         "done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) + " s" +
         (result.converged ? " (converged)" : " (stopped at the epoch cap, not converged)") +
         ", objective " + Fmt(m.objective, 10, false) + ", " + Headline(m, ", ") + ", allreduce " +
-        Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%");
+        Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%" +
+        (reg.l1 > 0 ? ", " + std::to_string(state.model.nonzero_weights()) + " of " +
+                          std::to_string(state.model.weights.size()) + " weights nonzero"
+                    : std::string()));
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -84,9 +85,12 @@ inline double ObjectiveAt(const TrainOptions& o, std::vector<double> w) {
   ShardedData data = LoadShardedData(o, self);
   EXPECT_EQ(static_cast<std::int64_t>(w.size()), data.spec.num_weights());
   LocalObjective local(data.spec, data.train, o.c);
-  DistributedObjective f(local, self, data.global_rows);
+  const auto reg = models::Regularizer::Of(o.choices.penalty, o.l1_ratio);
+  DistributedObjective f(local, self, data.global_rows, reg.l2);
   std::vector<double> g(w.size());
-  return f.ValueGradient(w, g);
+  double abs = 0;
+  for (double v : w) abs += std::fabs(v);
+  return f.ValueGradient(w, g) + reg.l1 * abs;  // the penalty's |w|_1 part (0 for l2)
 }
 
 // Our objective at liblinear's weights, mapped to our convention (class index 1 positive).
