@@ -31,7 +31,7 @@ namespace {
 
 using internal::Dot;
 
-constexpr double kGapRel = 1e-5;  // predicted f - f* at most this share of |f| (see above)
+constexpr double kGapRel = 1e-5;       // predicted f - f* at most this share of |f| (see above)
 constexpr double kResolution = 1e-15;  // OWL-QN: a decrease below this share of |F| is rounding
 
 // Minimiser of the cubic through (a, fa, da), (b, fb, db), safeguarded into the middle 80 %
@@ -69,7 +69,7 @@ class Lbfgs final : public Optimizer {
     EpochReport r;
     if (!initialised_) {
       f_val_ = f_.ValueGradient(w, g_);
-      g0_norm_ = std::sqrt(Dot(g_, g_));
+      g0_norm_ = o_.g0_norm > 0 ? o_.g0_norm : std::sqrt(Dot(g_, g_));
       initialised_ = true;
       ++r.evaluations;
     }
@@ -176,7 +176,7 @@ class Lbfgs final : public Optimizer {
     if (!initialised_) {
       f_val_ = f_.ValueGradient(w, g_) + L1Value(w);
       PseudoGradient(w);
-      g0_norm_ = std::sqrt(Dot(pg_, pg_));
+      g0_norm_ = o_.g0_norm > 0 ? o_.g0_norm : std::sqrt(Dot(pg_, pg_));
       initialised_ = true;
       ++r.evaluations;
     }

@@ -48,6 +48,9 @@ struct LbfgsOptions {
   // projects onto that orthant, so weights reach exactly zero. The stopping rule reads the
   // pseudo-gradient where the smooth rule reads the gradient.
   double l1 = 0;
+  // > 0: the |g0| of the stopping rule (a warm start passes |grad F(0)|, so the rule is the
+  // one of a cold start); 0: the gradient at the first point seen.
+  double g0_norm = 0;
 };
 // Full-batch limited-memory BFGS with a strong-Wolfe line search (bracketing + cubic zoom,
 // Nocedal & Wright alg. 3.5/3.6); OWL-QN when options.l1 > 0.
@@ -60,6 +63,7 @@ struct TronOptions {
   // liblinear 2.3's diagonal preconditioner M = 0.99 I + 0.01 diag(H) (one more pass and
   // allreduce per accepted step); false = identity (kept so tests can compare the two).
   bool precondition = true;
+  double g0_norm = 0;  // as LbfgsOptions::g0_norm
 };
 // Full-batch trust-region Newton (liblinear's TRON): Steihaug preconditioned CG on
 // Hessian-vector products (one Function::HessianVector, so one allreduce, per CG step).

@@ -80,6 +80,11 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (o.format == "idx" && o.labels.empty())
     Bad("labels", "is required with --format idx", "give the IDX labels file");
   if (!o.test_labels.empty() && o.test_data.empty()) Bad("test-labels", "needs --test-data");
+  if (!o.validation_labels.empty() && o.validation_data.empty())
+    Bad("validation-labels", "needs --validation-data");
+  if (o.early_stop < 0) Bad("early-stop", "must be >= 0, got " + ValueText(o.early_stop));
+  if (o.early_stop > 0 && o.validation_data.empty())
+    Bad("early-stop", "needs --validation-data", "give the held-out data to judge epochs by");
   Choices& ch = o.choices;
   bool known = false;
   for (const models::ModelInfo& m : models::kModelTable)
@@ -153,6 +158,21 @@ void FinalizeAndValidate(TrainOptions& o) {
       ch.class_weights.emplace_back(label, weight);
       at = end + 1;
     }
+  }
+  {
+    const bool regression = models::IsRegression(ch.loss);
+    if (o.early_stop_metric.empty()) o.early_stop_metric = std::string(loss.default_metric);
+    const bool known_metric =
+        regression
+            ? OneOf(o.early_stop_metric, {"mse", "mae", "r2"})
+            : OneOf(o.early_stop_metric, {"accuracy", "log_loss", "macro_f1", "auc", "pr_auc"});
+    if (!known_metric)
+      Bad("early-stop-metric",
+          "'" + o.early_stop_metric + "' is not a metric of --model " + o.model,
+          regression ? "use mse, mae or r2" : "use accuracy, log_loss, macro_f1, auc or pr_auc");
+    if (o.early_stop_metric == "log_loss" && !loss.probabilistic)
+      Bad("early-stop-metric", "log_loss needs --model lr (probabilities)",
+          "use accuracy, macro_f1, auc or pr_auc");
   }
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
     Bad("epsilon", "must be >= 0, got " + ValueText(o.epsilon));

@@ -69,6 +69,11 @@ struct TrainOptions {
   int label_column = 0;
   std::string test_data;  // run scope: evaluation only
   std::string test_labels;
+  std::string validation_data;  // evaluated every epoch; with early_stop > 0 it decides the stop
+  std::string validation_labels;
+  int early_stop = 0;             // stop when the metric has not improved for N epochs (0 = off)
+  std::string early_stop_metric;  // "" = the loss's default metric (accuracy, mse)
+  std::string init_model;         // start from this model's weights (same shape)
   // Model and objective (shape scope).
   std::string model = "lr";  // models::kModelTable names
   std::string loss;          // models::kLossTable names; "" = the model's default loss
@@ -76,9 +81,9 @@ struct TrainOptions {
   double c = 1.0;
   std::string penalty = "l2";  // l2 | l1 | elastic (models::Penalty)
   double l1_ratio = 0.5;       // elastic: r |w|_1 + (1 - r) 0.5 |w|^2
-  double epsilon = 0.1;      // svr: insensitive zone of the epsilon losses (liblinear -p)
-  std::string class_weight;  // "" | "balanced" | "LABEL:W[,LABEL:W...]" (liblinear -wi)
-  std::string weights;       // instance weights file, one per row (liblinear -W)
+  double epsilon = 0.1;        // svr: insensitive zone of the epsilon losses (liblinear -p)
+  std::string class_weight;    // "" | "balanced" | "LABEL:W[,LABEL:W...]" (liblinear -wi)
+  std::string weights;         // instance weights file, one per row (liblinear -W)
   bool bias = true;  // like scikit-learn's intercept; --no-bias / --bias=false / bias = false
   // Optimizer (shape scope: they fix the trajectory, and so resume exactness).
   std::string optimizer;  // "" = by the loss: tron with a Hessian, lbfgs if smooth, else sgd
@@ -160,6 +165,24 @@ void VisitTrainFields(Options& o, Visitor&& v) {
   VisitReaderFields(o, v);
   v("test-data", o.test_data, "test data evaluated every epoch", Scope::kAgreed);
   v("test-labels", o.test_labels, "IDX labels file of --test-data", Scope::kAgreed);
+  v("validation-data", o.validation_data,
+    "held-out data evaluated every epoch (metrics validation_<name>); with --early-stop it "
+    "decides when to stop",
+    Scope::kAgreed);
+  v("validation-labels", o.validation_labels, "IDX labels file of --validation-data",
+    Scope::kAgreed);
+  v("early-stop", o.early_stop,
+    "with --validation-data: stop when --early-stop-metric has not improved for N epochs and "
+    "keep the best epoch's model (0 = off)",
+    Scope::kAgreed);
+  v("early-stop-metric", o.early_stop_metric,
+    "accuracy|log_loss|macro_f1|auc|pr_auc (classifiers), mse|mae|r2 (regression); default: "
+    "accuracy, or mse for regression",
+    Scope::kAgreed);
+  v("init-model", o.init_model,
+    "start from this model file's weights (warm start, e.g. along a C path); it must have this "
+    "run's shape: features, bias, classes",
+    Scope::kAgreed);
   v("model", o.model, "lr|svm (classifiers), svr|linreg (regression; docs/training.md)",
     Scope::kShape);
   v("loss", o.loss,

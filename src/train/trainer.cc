@@ -68,6 +68,88 @@ models::EvalSums GlobalEval(const models::LinearModel& model, const models::Data
   return models::EvalSums::Unpack(packed, model.spec.classes.size());
 }
 
+// ROC and PR AUC need every row's score: above this many rows in one evaluated set the
+// per-epoch lines leave them out (eval computes them on any size).
+constexpr std::int64_t kMaxCurveRows = std::int64_t{1} << 21;
+
+// The metrics of one evaluated set, the same on every rank: the task's sums (one allreduce)
+// and, for two classes, the exact ROC and PR AUC over the scores of every rank's rows,
+// gathered by one allreduce of a zero buffer in which each rank fills its own rows.
+struct SetMetrics {
+  models::EvalSums sums;
+  std::vector<std::pair<std::string, double>> metrics;
+};
+SetMetrics EvalSet(const models::LinearModel& model, const models::Dataset& data,
+                   allreduce::Communicator& comm) {
+  SetMetrics out;
+  out.sums = GlobalEval(model, data, comm);
+  out.metrics = models::TaskMetrics(model.spec, out.sums);
+  if (model.spec.classes.size() != 2) return out;
+  const auto counts = AllGatherInt(comm, data.rows());
+  std::int64_t total = 0, offset = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    if (static_cast<int>(r) < comm.rank()) offset += counts[r];
+    total += counts[r];
+  }
+  if (total == 0 || total > kMaxCurveRows) return out;
+  const auto n = static_cast<std::size_t>(total);
+  std::vector<double> buf(2 * n, 0.0);  // scores, then class indices (+0: x + 0 == x)
+  const std::vector<double> scores = models::DecisionValues(model, data);
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    buf[static_cast<std::size_t>(offset) + i] = scores[i];
+    buf[n + static_cast<std::size_t>(offset) + i] = data.class_index[i];
+  }
+  comm.AllreduceSum(std::span<double>(buf));
+  std::vector<std::int32_t> classes(n);
+  for (std::size_t i = 0; i < n; ++i) classes[i] = static_cast<std::int32_t>(buf[n + i]);
+  const std::span<const double> all(buf.data(), n);
+  out.metrics.emplace_back("auc", models::BinaryAuc(all, classes));
+  out.metrics.emplace_back("pr_auc", models::BinaryPrAuc(all, classes));
+  return out;
+}
+
+double MetricValue(const std::vector<std::pair<std::string, double>>& metrics,
+                   const std::string& name) {
+  for (const auto& [k, v] : metrics)
+    if (k == name) return v;
+  return kNaN;
+}
+
+// --early-stop-metric: larger is better for these, smaller for log_loss, mse and mae.
+bool HigherIsBetter(const std::string& metric) {
+  return metric == "accuracy" || metric == "macro_f1" || metric == "auc" || metric == "pr_auc" ||
+         metric == "r2";
+}
+
+std::string ShapeText(const models::ModelSpec& s) {
+  std::string out = std::to_string(s.num_features) + " features" + (s.bias ? " + bias" : "") +
+                    " x " + std::to_string(s.num_outputs()) + " output" +
+                    (s.num_outputs() == 1 ? "" : "s");
+  if (s.regression()) return out + " (regression)";
+  out += " (classes";
+  for (double c : s.classes) out += " " + models::LabelText(c);
+  return out + ")";
+}
+
+// --init-model: the weights of a model file of this run's shape (every rank reads it, like
+// the data); another shape is refused naming both.
+std::vector<double> InitialWeights(const TrainOptions& o, const models::ModelSpec& spec) {
+  const models::LinearModel init = models::LoadModel(o.init_model);
+  const models::ModelSpec& s = init.spec;
+  const bool same = s.num_features == spec.num_features && s.bias == spec.bias &&
+                    s.regression() == spec.regression() && s.classes == spec.classes &&
+                    s.num_outputs() == spec.num_outputs() &&
+                    (!s.bias || s.bias_value == spec.bias_value) &&
+                    init.weights.size() == static_cast<std::size_t>(spec.num_weights());
+  if (!same)
+    throw UsageError("--init-model has shape " + ShapeText(s) + ", this run's data and options " +
+                         "give " + ShapeText(spec),
+                     o.init_model,
+                     "start from a model trained on the same features, bias and classes, or "
+                     "drop --init-model");
+  return init.weights;
+}
+
 // "%.<precision>g" (fixed = false) or "%.<precision>f"; "-" for NaN.
 std::string Fmt(double v, int precision, bool fixed) {
   if (std::isnan(v)) return "-";
@@ -140,6 +222,8 @@ std::string EpochMetrics::ToJson() const {
   }
   for (const auto& [name, v] : train_metrics) j["train_" + name] = v;
   for (const auto& [name, v] : test_metrics) j["test_" + name] = v;
+  for (const auto& [name, v] : validation_metrics) j["validation_" + name] = v;
+  if (best_epoch > 0) j["best_epoch"] = best_epoch;
   return j.dump();  // NaN becomes null
 }
 
@@ -233,9 +317,13 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
     d.train = ReadPart(o.data, o.labels, "--labels", o, rank, world, classifier);
   }
   d.has_test = !o.test_data.empty();
+  d.has_validation = !o.validation_data.empty();
   // Test labels are not checked: a value the model never saw is an error in the accuracy.
   if (d.has_test)
     d.test = ReadPart(o.test_data, o.test_labels, "--test-labels", o, rank, world, false);
+  if (d.has_validation)
+    d.validation = ReadPart(o.validation_data, o.validation_labels, "--validation-labels", o, rank,
+                            world, false);
 
   // Feature count: the widest training shard. Test data is fitted to it.
   auto widths = AllGatherInt(comm, d.train.num_features);
@@ -249,6 +337,7 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
     throw DataError("the training data has no rows", o.data, "check the file and --format");
   models::SetNumFeatures(d.train, features);
   if (d.has_test) FitFeatures(d.test, features);
+  if (d.has_validation) FitFeatures(d.validation, features);
   if (recorded) {
     d.map = GatherMap(d.train, comm, o, start->generation, ring_generation, start->epoch,
                       start->reason);
@@ -276,18 +365,18 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
                           std::to_string(classes.empty() ? 0.0 : classes[0]) + ")",
                       o.data, "a classifier needs at least two distinct labels");
     models::AssignClasses(d.train, classes);
-    if (d.has_test) {
-      // liblinear-predict's behaviour: rows of a class the model never saw are evaluated and
-      // count as errors; the leader says so once, naming the classes.
-      std::vector<double> unseen = AgreeUnion(comm, models::AssignClasses(d.test, classes));
-      if (!unseen.empty()) {
-        std::vector<double> rows = {0.0, static_cast<double>(d.test.rows())};
-        for (auto k : d.test.class_index) rows[0] += k == models::kUnseenClass ? 1.0 : 0.0;
-        comm.AllreduceSum(std::span<double>(rows));
-        if (comm.rank() == 0)
-          log::Warn(models::UnseenClassesWarning(o.test_data, unseen, rows[0], rows[1]));
-      }
-    }
+    // liblinear-predict's behaviour: rows of a class the model never saw are evaluated and
+    // count as errors; the leader says so once per file, naming the classes.
+    auto assign = [&](models::Dataset& set, const std::string& path) {
+      std::vector<double> unseen = AgreeUnion(comm, models::AssignClasses(set, classes));
+      if (unseen.empty()) return;
+      std::vector<double> rows = {0.0, static_cast<double>(set.rows())};
+      for (auto k : set.class_index) rows[0] += k == models::kUnseenClass ? 1.0 : 0.0;
+      comm.AllreduceSum(std::span<double>(rows));
+      if (comm.rank() == 0) log::Warn(models::UnseenClassesWarning(path, unseen, rows[0], rows[1]));
+    };
+    if (d.has_test) assign(d.test, o.test_data);
+    if (d.has_validation) assign(d.validation, o.validation_data);
     d.spec.classes = classes;
   }  // regression: the raw labels are the targets (the readers checked they are finite)
 
@@ -351,10 +440,12 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       tol = o.tol * std::max(smallest, 1.0) / n;
     }
   }
+  double g0_norm = 0;  // 0: the optimizer's first point (set below for --init-model)
   auto make_optimizer = [&]() -> std::unique_ptr<Optimizer> {
     if (kind == OptimizerKind::kTron) {
       TronOptions to;
       to.tol = tol;
+      to.g0_norm = g0_norm;
       return MakeTron(objective, to);
     }
     if (kind == OptimizerKind::kLbfgs) {
@@ -362,6 +453,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       lo.memory = o.lbfgs_memory;
       lo.tol = tol;
       lo.l1 = reg.l1;
+      lo.g0_norm = g0_norm;
       return MakeLbfgs(objective, lo);
     }
     SgdOptions so;
@@ -374,6 +466,24 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     so.stream = static_cast<std::uint64_t>(comm.rank());
     return MakeSgd(objective, so);
   };
+  // A warm start stops by the rule of a cold one: |g0| is the (pseudo-)gradient at w = 0.
+  if (!o.init_model.empty() && hooks.start == nullptr && kind != OptimizerKind::kSgd) {
+    std::vector<double> zero(state.model.weights.size(), 0.0), g(zero.size());
+    objective.ValueGradient(zero, g);
+    double sq = 0;
+    for (double v : g) {
+      const double pg = std::max(std::fabs(v) - reg.l1, 0.0);  // min-norm subgradient at 0
+      sq += pg * pg;
+    }
+    g0_norm = std::sqrt(sq);
+  }
+  if (!o.init_model.empty() && hooks.start == nullptr) {
+    state.model.weights = InitialWeights(o, state.model.spec);
+    if (leader)
+      log::Info("init: starting from the weights of " + o.init_model + " (" +
+                std::to_string(state.model.nonzero_weights()) + " of " +
+                std::to_string(state.model.weights.size()) + " nonzero)");
+  }
   std::unique_ptr<Optimizer> optimizer = make_optimizer();
   if (hooks.start != nullptr) {
     if (hooks.start->model.spec.num_weights() != data.spec.num_weights())
@@ -420,6 +530,9 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
         "balance: off for this run (row weights from --weights/--class-weight stay with "
         "the partition they were read in)");
   Balancer balancer(o.balance_threshold);
+  std::int64_t best_epoch = 0;  // --early-stop
+  double best_value = kNaN;
+  std::vector<double> best_weights;
   std::vector<double> last_compute(static_cast<std::size_t>(world), 0.0);
   state.partitions = data.map;
   if (hooks.on_partitions) hooks.on_partitions(data.map);
@@ -429,7 +542,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     EpochReport rep = optimizer->RunEpoch(state.model.weights, epoch);
     state.model.epoch = epoch;
     const double epoch_compute_s = Seconds(t0);
-    const bool last = rep.converged || epoch == o.epochs;
+    bool last = rep.converged || epoch == o.epochs;
     EpochMetrics m;
     m.epoch = epoch;
     m.objective = rep.objective;
@@ -438,14 +551,34 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.test_accuracy = kNaN;
     m.regression = data.spec.regression();
     if (sgd || last || (epoch - first_epoch + 1) % o.eval_every == 0) {
-      auto sums = GlobalEval(state.model, data.train, comm);
+      SetMetrics tr = EvalSet(state.model, data.train, comm);
+      const models::EvalSums& sums = tr.sums;
       if (!m.regression) m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
-      m.train_metrics = models::TaskMetrics(state.model.spec, sums);
+      m.train_metrics = std::move(tr.metrics);
       if (sgd) m.objective = reg.Value(state.model.weights) + o.c * sums.loss_sum;
       if (data.has_test) {
-        auto t = GlobalEval(state.model, data.test, comm);
-        if (!m.regression) m.test_accuracy = t.rows > 0 ? t.correct / t.rows : kNaN;
-        m.test_metrics = models::TaskMetrics(state.model.spec, t);
+        SetMetrics t = EvalSet(state.model, data.test, comm);
+        if (!m.regression) m.test_accuracy = t.sums.rows > 0 ? t.sums.correct / t.sums.rows : kNaN;
+        m.test_metrics = std::move(t.metrics);
+      }
+    }
+    // The validation set is judged every epoch: early stopping needs every epoch's figure.
+    bool stop_early = false;
+    if (data.has_validation) {
+      m.validation_metrics = EvalSet(state.model, data.validation, comm).metrics;
+      if (o.early_stop > 0) {
+        const double v = MetricValue(m.validation_metrics, o.early_stop_metric);
+        const bool better =
+            std::isfinite(v) &&
+            (best_epoch == 0 || !std::isfinite(best_value) ||
+             (HigherIsBetter(o.early_stop_metric) ? v > best_value : v < best_value));
+        if (better || best_epoch == 0) {
+          best_value = v;
+          best_epoch = epoch;
+          best_weights = state.model.weights;
+        }
+        m.best_epoch = best_epoch;
+        stop_early = !rep.converged && epoch - best_epoch >= o.early_stop;
       }
     }
     m.epoch_s = Seconds(t0);
@@ -461,7 +594,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     m.generation = info.generation;
     m.world_size = world;
     m.converged = rep.converged;
-    if (last) m.stop_reason = rep.converged ? "converged" : "epoch_cap";
+    if (stop_early) last = true;
+    if (last) m.stop_reason = rep.converged ? "converged" : stop_early ? "early_stop" : "epoch_cap";
     m.partition_generation = data.map.generation;
     // The epoch's compute seconds of every rank (they rode in the gradient allreduce): into
     // the map's figures, and, with --balance auto, the move to a balanced map.
@@ -533,13 +667,30 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       result.converged = true;
       break;
     }
+    if (stop_early) {
+      if (leader)
+        log::Info("early stop: validation " + o.early_stop_metric + " has not improved for " +
+                  std::to_string(epoch - best_epoch) + " epochs; keeping epoch " +
+                  std::to_string(best_epoch) + "'s model (" + o.early_stop_metric + " " +
+                  Fmt(best_value, 6, false) + ")");
+      break;
+    }
   }
+  // --early-stop keeps the best epoch's model (whatever stopped the run).
+  if (best_epoch > 0 && best_epoch != state.model.epoch) {
+    state.model.weights = best_weights;
+    state.model.epoch = best_epoch;
+  }
+  result.best_epoch = best_epoch;
   state.optimizer_state = optimizer->SaveState();
   result.train_s = Seconds(start);
   if (!result.history.empty()) result.stop_reason = result.history.back().stop_reason;
   if (leader && !result.history.empty()) {
     const auto& m = result.history.back();
-    if (!result.converged && !sgd) {
+    const bool early = result.stop_reason == "early_stop";
+    if (early) {
+      // Said where it stopped.
+    } else if (!result.converged && !sgd) {
       log::Warn("stopped at the epoch cap (--epochs " + std::to_string(o.epochs) + ") before " +
                 o.optimizer + " converged (|grad| " + Fmt(m.grad_norm, 4, false) +
                 " is above the --tol " + Fmt(o.tol, 4, false) +
@@ -550,7 +701,9 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     }
     log::Info(
         "done: " + std::to_string(m.epoch) + " epochs in " + Fmt(result.train_s, 2, true) + " s" +
-        (result.converged ? " (converged)" : " (stopped at the epoch cap, not converged)") +
+        (result.converged ? " (converged)"
+         : early ? " (early stop: the model of epoch " + std::to_string(best_epoch) + " is kept)"
+                 : " (stopped at the epoch cap, not converged)") +
         ", objective " + Fmt(m.objective, 10, false) + ", " + Headline(m, ", ") + ", allreduce " +
         Fmt(100.0 * comm.seconds() / std::max(result.train_s, 1e-9), 1, true) + "%" +
         (reg.l1 > 0 ? ", " + std::to_string(state.model.nonzero_weights()) + " of " +

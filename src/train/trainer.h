@@ -41,9 +41,11 @@ struct EpochMetrics {
   double grad_norm = 0;       // NaN for sgd
   double train_accuracy = 0;  // NaN when not evaluated this epoch
   double test_accuracy = 0;   // NaN without --test-data or when not evaluated
-  // Every metric of the task (models::TaskMetrics) when evaluated: JSON "train_<name>" and
-  // "test_<name>"; a regression line carries no accuracy keys.
-  std::vector<std::pair<std::string, double>> train_metrics, test_metrics;
+  // Every metric of the task (models::TaskMetrics, plus auc and pr_auc for two classes) when
+  // evaluated: JSON "train_<name>", "test_<name>" and "validation_<name>"; a regression line
+  // carries no accuracy keys.
+  std::vector<std::pair<std::string, double>> train_metrics, test_metrics, validation_metrics;
+  std::int64_t best_epoch = 0;  // --early-stop: the best epoch so far (0 = not tracked)
   bool regression = false;
   double samples_per_s = 0;  // rows processed (all ranks) per second of epoch time
   double allreduce_s = 0;    // seconds this epoch spent in collectives (this rank)
@@ -55,9 +57,10 @@ struct EpochMetrics {
   double read_s = 0;                  // seconds reading + agreeing the data (same every epoch)
   std::int64_t generation = 0;
   int world_size = 1;
-  bool converged = false;      // the optimizer's stopping rule holds after this epoch
-  std::string stop_reason;     // the run's last epoch: "converged" | "epoch_cap"; else ""
-  std::string ToJson() const;  // one line, no newline; stop_reason only when set
+  bool converged = false;                 // the optimizer's stopping rule holds after this epoch
+  std::string stop_reason;                // the run's last epoch: "converged" | "epoch_cap" |
+                                          // "early_stop"; else ""
+  std::string ToJson() const;             // one line, no newline; stop_reason only when set
   std::int64_t partition_generation = 0;  // the partition map the epoch ran with
   std::vector<double> rank_compute_s;     // every rank's compute seconds this epoch
   std::vector<std::int64_t> rank_rows;    // every rank's rows this epoch
@@ -90,9 +93,10 @@ struct TrainResult {
   TrainState state;
   std::vector<EpochMetrics> history;
   bool converged = false;
-  std::string stop_reason;  // "converged" | "epoch_cap" ("" when no epoch ran)
-  double read_s = 0;        // reading + agreeing the data
-  double train_s = 0;       // the epochs
+  std::string stop_reason;      // "converged" | "epoch_cap" | "early_stop" ("" when no epoch ran)
+  std::int64_t best_epoch = 0;  // --early-stop: the epoch whose model state.model holds
+  double read_s = 0;            // reading + agreeing the data
+  double train_s = 0;           // the epochs
   std::int64_t global_rows = 0;
 };
 
@@ -102,6 +106,8 @@ struct ShardedData {
   models::Dataset train;
   models::Dataset test;
   bool has_test = false;
+  models::Dataset validation;  // --validation-data, sharded like the test data
+  bool has_validation = false;
   models::ModelSpec spec;
   std::int64_t global_rows = 0;
   std::int64_t max_local_rows = 0;

@@ -58,7 +58,7 @@ class Tron final : public Optimizer {
     EpochReport r;
     if (!initialised_) {
       f_val_ = f_.ValueGradient(w, g_);
-      g0_norm_ = std::sqrt(Dot(g_, g_));
+      g0_norm_ = o_.g0_norm > 0 ? o_.g0_norm : std::sqrt(Dot(g_, g_));
       ++r.evaluations;
       r.evaluations += UpdatePreconditioner(w);
       delta_ = std::sqrt(MDot(g_, g_));
