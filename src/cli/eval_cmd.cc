@@ -27,7 +27,8 @@ struct EvalOptions {
   std::string model, data;
   std::string labels, format;  // the reader fields (train::VisitReaderFields)
   int label_column = 0;
-  double c = 0;  // 0: the C the model file records (1 for version-1 files)
+  std::string weight_column;  // CSV: 0-based instance weights column ("" = none, -1 = last)
+  double c = 0;               // 0: the C the model file records (1 for version-1 files)
   bool json = false;
 };
 

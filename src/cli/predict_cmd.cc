@@ -24,6 +24,7 @@ struct PredictOptions {
   std::string model, data, output;
   std::string labels, format;  // the reader fields (train::VisitReaderFields)
   int label_column = 0;
+  std::string weight_column;  // CSV: 0-based instance weights column ("" = none, -1 = last)
   bool probabilities = false;
 };
 

@@ -4,6 +4,8 @@
 // line is a header iff one of its fields is not a number; the label column is
 // ReadOptions::label_column (0-based, -1 = last); blank lines and lines starting with '#'
 // are skipped; fields may be padded with spaces; every field must be a finite number.
+// ReadOptions::weight_column, when given, is a column of instance weights (>= 0) that is
+// neither the label nor a feature (Dataset::row_weight).
 // Stored dense (dense_cols = fields - 1), feature order = column order without the label.
 #include <cmath>
 #include <cstdint>
@@ -79,6 +81,23 @@ Dataset ReadCsvShard(const ReadOptions& options) {
         "use --label-column 0.." + std::to_string(num_fields - 1) + " or -1 for the last");
   }
 
+  std::int64_t weight_col = options.weight_column;
+  const bool weighted = weight_col != ReadOptions::kNoColumn;
+  if (weighted) {
+    if (weight_col < 0) weight_col += static_cast<std::int64_t>(num_fields);
+    if (weight_col < 0 || weight_col >= static_cast<std::int64_t>(num_fields) ||
+        weight_col == label_col || num_fields < 3) {
+      throw UsageError("weight column " + std::to_string(options.weight_column) +
+                           (weight_col == label_col
+                                ? " is the label column"
+                                : " is outside the " + std::to_string(num_fields) + " CSV fields") +
+                           " (a weighted CSV needs a label, a weight and a feature column)",
+                       path + ":1",
+                       "use a --weight-column other than --label-column, 0.." +
+                           std::to_string(num_fields - 1) + " or -1 for the last");
+    }
+  }
+
   const auto [begin, end] = ShardByteRange(file, options);
   TextFile::Prefix prefix = file.CountPrefix(begin);
 
@@ -87,7 +106,7 @@ Dataset ReadCsvShard(const ReadOptions& options) {
   data.source_begin = begin;
   data.source_end = end;
   data.source_size = file.size();
-  data.num_features = static_cast<std::int64_t>(num_fields) - 1;
+  data.num_features = static_cast<std::int64_t>(num_fields) - (weighted ? 2 : 1);
   data.dense_cols = data.num_features;
   data.row_ptr.push_back(0);
   file.ForEachLine(
@@ -116,7 +135,14 @@ Dataset ReadCsvShard(const ReadOptions& options) {
                                 std::to_string(c + 1),
                             path + ":" + std::to_string(no), "remove or impute NaN/inf values");
           }
-          if (static_cast<std::int64_t>(c) == label_col) {
+          if (weighted && static_cast<std::int64_t>(c) == weight_col) {
+            if (v < 0) {
+              throw DataError("negative instance weight '" + std::string(fields[c]) +
+                                  "' in field " + std::to_string(c + 1),
+                              path + ":" + std::to_string(no), "weights must be >= 0");
+            }
+            data.row_weight.push_back(v);
+          } else if (static_cast<std::int64_t>(c) == label_col) {
             if (options.class_labels) CheckClassLabel(v, path, no);
             if (data.labels.empty()) data.first_line = no;
             data.labels.push_back(v);

@@ -29,6 +29,11 @@ struct ReadOptions {
   int shard = 0;  // this rank's shard index, 0 <= shard < num_shards
   int num_shards = 1;
   int label_column = 0;  // CSV: 0-based label column; -1 = last column
+  // CSV: 0-based column of instance weights (C_i = C * weight), or kNoColumn. The column is
+  // neither a feature nor the label; each value must be a finite number >= 0 (Dataset::
+  // row_weight). Other formats refuse it.
+  static constexpr int kNoColumn = -1000000;
+  int weight_column = kNoColumn;
   // The labels are classes (the data of a classifier): a label that is not an integer means
   // the targets are real values, and is a DataError naming file:line ("the labels look
   // continuous"). IDX labels are bytes, always integers.

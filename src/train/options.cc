@@ -174,6 +174,8 @@ void FinalizeAndValidate(TrainOptions& o) {
       Bad("early-stop-metric", "log_loss needs --model lr (probabilities)",
           "use accuracy, macro_f1, auc or pr_auc");
   }
+  if (!o.weights.empty() && !o.weight_column.empty())
+    Bad("weights", "and --weight-column both give instance weights", "give only one of them");
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
     Bad("epsilon", "must be >= 0, got " + ValueText(o.epsilon));
   if (o.optimizer == "lbfgs") {
@@ -240,12 +242,24 @@ void FinalizeAndValidate(TrainOptions& o) {
 
 models::ReadOptions ReaderOptions(const std::string& path, const std::string& labels,
                                   const std::string& format, int label_column,
-                                  const char* labels_option) {
+                                  const std::string& weight_column, const char* labels_option) {
   models::ReadOptions ro;
   ro.path = path;
   ro.labels_path = labels;
   ro.format = format.empty() ? models::GuessFormat(path) : models::ParseFormat(format);
   ro.label_column = label_column;
+  if (!weight_column.empty()) {
+    int col = 0;
+    const char* b = weight_column.data();
+    const char* e = b + weight_column.size();
+    if (std::from_chars(b, e, col).ptr != e || col <= models::ReadOptions::kNoColumn)
+      throw UsageError("--weight-column must be a column number, got '" + weight_column + "'", path,
+                       "give the 0-based column of the weights, or -1 for the last");
+    ro.weight_column = col;
+  }
+  if (!weight_column.empty() && ro.format != models::Format::kCsv)
+    throw UsageError("--weight-column is for CSV data", path,
+                     "give the instance weights of LIBSVM or IDX data as --weights FILE");
   if (ro.format == models::Format::kIdx && labels.empty())
     throw UsageError("IDX data needs its labels file", path,
                      std::string("give ") + labels_option + " (the *-labels-idx1-ubyte file)");

@@ -67,7 +67,8 @@ struct TrainOptions {
   std::string labels;
   std::string format;  // "" = guess from the file name
   int label_column = 0;
-  std::string test_data;  // run scope: evaluation only
+  std::string weight_column;  // CSV: 0-based instance weights column ("" = none, -1 = last)
+  std::string test_data;      // run scope: evaluation only
   std::string test_labels;
   std::string validation_data;  // evaluated every epoch; with early_stop > 0 it decides the stop
   std::string validation_labels;
@@ -118,12 +119,16 @@ struct TrainOptions {
 };
 
 // visitor(name, member_ref, help, scope) for the fields that describe how a data file is read
-// (every member `Fields` needs: labels, format, label_column). Canonical order.
+// (every member `Fields` needs: labels, format, label_column, weight_column). Canonical order.
 template <class Fields, class Visitor>
 void VisitReaderFields(Fields& o, Visitor&& v) {
   v("labels", o.labels, "IDX labels file of --data", Scope::kShape);
   v("format", o.format, "libsvm|idx|csv (default: from the file name)", Scope::kShape);
   v("label-column", o.label_column, "CSV: 0-based label column (-1 = last)", Scope::kShape);
+  v("weight-column", o.weight_column,
+    "CSV: 0-based column of instance weights >= 0, C_i = C * weight (-1 = last; default: "
+    "none); eval and predict skip it",
+    Scope::kShape);
 }
 
 // The reader options of data file `path` (IDX: its labels file `labels`) under the reader
@@ -131,11 +136,11 @@ void VisitReaderFields(Fields& o, Visitor&& v) {
 // An IDX file without a labels file is a UsageError telling to give `labels_option`.
 models::ReadOptions ReaderOptions(const std::string& path, const std::string& labels,
                                   const std::string& format, int label_column,
-                                  const char* labels_option);
+                                  const std::string& weight_column, const char* labels_option);
 template <class Fields>
 models::ReadOptions ReaderOptions(const Fields& o, const std::string& path,
                                   const std::string& labels, const char* labels_option) {
-  return ReaderOptions(path, labels, o.format, o.label_column, labels_option);
+  return ReaderOptions(path, labels, o.format, o.label_column, o.weight_column, labels_option);
 }
 
 // visitor(name, member_ref, help, scope) for every field in canonical order. `name` is the

@@ -338,6 +338,8 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   models::SetNumFeatures(d.train, features);
   if (d.has_test) FitFeatures(d.test, features);
   if (d.has_validation) FitFeatures(d.validation, features);
+  d.test.row_weight.clear();  // held-out rows are evaluated unweighted
+  d.validation.row_weight.clear();
   if (recorded) {
     d.map = GatherMap(d.train, comm, o, start->generation, ring_generation, start->epoch,
                       start->reason);

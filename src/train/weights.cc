@@ -48,10 +48,13 @@ std::vector<double> ReadInstanceWeights(const std::string& path, std::int64_t fi
 
 void AssignRowWeights(const TrainOptions& o, ShardedData& data, allreduce::Communicator& comm) {
   const Choices& ch = o.choices;
-  if (o.weights.empty() && !ch.balanced && ch.class_weights.empty()) return;
   models::Dataset& d = data.train;
+  // A CSV --weight-column was read with the rows (the reader checked every value).
+  const bool column = !o.weight_column.empty();
+  if (o.weights.empty() && !column && !ch.balanced && ch.class_weights.empty()) return;
   const auto rows = static_cast<std::size_t>(d.rows());
   std::vector<double> w(rows, 1.0);
+  if (column) w = d.row_weight;
   if (!o.weights.empty())
     w = ReadInstanceWeights(o.weights, d.first_row, d.rows(), data.global_rows);
   if (ch.balanced || !ch.class_weights.empty()) {

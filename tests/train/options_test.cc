@@ -235,12 +235,13 @@ TEST(Options, ReaderFieldsRegisterOnAnyCommand) {
   struct Fields {
     std::string labels, format;
     int label_column = 0;
+    std::string weight_column;  // CSV: 0-based instance weights column ("" = none, -1 = last)
   } f;
   CLI::App app;
   cli::RegisterReaderOptions(app, f);
   std::vector<std::string> names;
   VisitReaderFields(f, [&](const char* name, auto&, const char*, Scope) { names.push_back(name); });
-  EXPECT_EQ(names, (std::vector<std::string>{"labels", "format", "label-column"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"labels", "format", "label-column", "weight-column"}));
   std::vector<std::string> train_names;
   TrainOptions t;
   VisitTrainFields(

@@ -204,3 +204,63 @@ TEST(Weights, BalancedAndBadInputAreOneLineEach) {
 
 }  // namespace
 }  // namespace ringtrain::train
+
+namespace ringtrain::train {
+namespace {
+
+// A CSV weight column: the same objective as the rows repeated (on 2 ranks against 1), the
+// column is neither a feature nor the label, and a bad weight or column is one line.
+TEST(InstanceWeights, ACsvWeightColumnEqualsRepeatedRows) {
+  TempDir dir;
+  std::ofstream weighted(dir.File("w.csv")), repeated(dir.File("rep.csv"));
+  weighted << "label,a,weight,b\n";
+  repeated << "label,a,b\n";
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (int r = 0; r < 80; ++r) {
+    const double a = u(gen), b = u(gen);
+    const int y = a + 0.5 * b + 0.3 * u(gen) > 0 ? 1 : 0;
+    const int k = static_cast<int>(gen() % 4);
+    weighted << y << ',' << a << ',' << k << ',' << b << '\n';
+    for (int i = 0; i < k; ++i) repeated << y << ',' << a << ',' << b << '\n';
+  }
+  weighted.close();
+  repeated.close();
+  TrainOptions w = testing::HeartOptions("logistic", "tron", 300);
+  w.data = dir.File("w.csv");
+  w.weight_column = "2";
+  w.tol = 1e-9;
+  FinalizeAndValidate(w);
+  TrainOptions r = w;
+  r.data = dir.File("rep.csv");
+  r.weight_column.clear();
+  std::vector<double> ww, wr;
+  const double fw = TrainedObjective(w, 2, &ww), fr = TrainedObjective(r, 1, &wr);
+  EXPECT_NEAR(fw, fr, 1e-7 * fr);
+  ASSERT_EQ(ww.size(), 3u);  // a, b and the bias: the weight column is no feature
+  for (std::size_t j = 0; j < ww.size(); ++j) EXPECT_NEAR(ww[j], wr[j], 1e-5);
+
+  std::ofstream(dir.File("neg.csv")) << "label,a,weight\n1,0.5,1\n0,0.25,-2\n";
+  TrainOptions neg = w;
+  neg.data = dir.File("neg.csv");
+  allreduce::SelfCommunicator self;
+  try {
+    LoadShardedData(neg, self);
+    ADD_FAILURE() << "a negative weight was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(neg.data + ":3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("negative instance weight"), std::string::npos);
+  }
+  TrainOptions on_label = w;
+  on_label.weight_column = "0";
+  EXPECT_THROW(LoadShardedData(on_label, self), UsageError);
+  TrainOptions libsvm = testing::HeartOptions("logistic", "tron", 10);
+  libsvm.weight_column = "1";
+  EXPECT_THROW(LoadShardedData(libsvm, self), UsageError);
+  TrainOptions both = w;
+  both.weights = dir.File("w.txt");
+  EXPECT_THROW(FinalizeAndValidate(both), UsageError);
+}
+
+}  // namespace
+}  // namespace ringtrain::train
