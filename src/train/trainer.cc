@@ -220,7 +220,7 @@ void CheckModelBytes(const TrainOptions& o, const ShardedData& d,
 
 ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm,
                             const PartitionMap* start, std::int64_t ring_generation,
-                            std::int64_t epoch) {
+                            std::int64_t epoch, std::int64_t floor) {
   const auto t0 = Clock::now();
   ShardedData d;
   const int rank = comm.rank(), world = comm.world_size();
@@ -249,9 +249,11 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
     throw DataError("the training data has no rows", o.data, "check the file and --format");
   models::SetNumFeatures(d.train, features);
   if (d.has_test) FitFeatures(d.test, features);
+  const auto floors = AllGatherInt(comm, floor);
+  floor = *std::max_element(floors.begin(), floors.end());
   if (recorded) {
-    d.map = GatherMap(d.train, comm, o, start->generation, ring_generation, start->epoch,
-                      start->reason);
+    d.map = GatherMap(d.train, comm, o, std::max(start->generation, floor), ring_generation,
+                      start->epoch, start->reason);
     if (d.map.total_rows != start->total_rows || d.map.parts.size() != start->parts.size())
       throw DataError("the recorded partition map does not match the data", o.data,
                       "the file changed since the checkpoint; resume with the same data");
@@ -260,8 +262,9 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
       d.map.parts[r].rows_per_s = start->parts[r].rows_per_s;
     }
   } else {
-    d.map = GatherMap(d.train, comm, o, start != nullptr ? start->generation + 1 : 1,
-                      ring_generation, epoch, "equal split");
+    d.map =
+        GatherMap(d.train, comm, o, std::max(start != nullptr ? start->generation + 1 : 1, floor),
+                  ring_generation, epoch, "equal split");
   }
 
   if (classifier) {
@@ -501,6 +504,7 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     }
     if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
       PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
+      if (hooks.before_move) hooks.before_move(next);
       MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,
                  data.spec.classes);
       if (leader)
@@ -563,7 +567,7 @@ TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, co
   ShardedData data = LoadShardedData(
       options, comm,
       start != nullptr && !start->partitions.parts.empty() ? &start->partitions : nullptr,
-      info.generation, start != nullptr ? start->model.epoch : 0);
+      info.generation, start != nullptr ? start->model.epoch : 0, info.partition_floor);
   TrainResult result = TrainOnData(options, data, comm, info, hooks);
   result.read_s = data.read_s;
   if (comm.rank() == 0 && !options.output.empty()) {
