@@ -23,7 +23,7 @@
 # Datasets: Fashion-MNIST (IDX, Debian dataset-fashion-mnist) and a generated CTR-like sparse
 # set (bench/gen_ctr: CTR_ROWS rows, default 400k, 2^18 hashed features, 40 draws per row), made once under
 # BUILD/bench-data (DATASETS=heart: a seconds-long smoke test of the script itself). Wrap in
-# `flock /work/bench.lock` when the machine is shared.
+# `flock /work/bench.lock` when the machine is shared. WORLDS, DATASETS and CASES select a subset.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build/main}
@@ -36,6 +36,7 @@ QUOTA=${QUOTA:-0.5}
 MID_FROM=${MID_FROM:-6}
 MID_TO=${MID_TO:-16}
 DATASETS=${DATASETS:-"fashion sparse"}
+CASES=${CASES:-"equal_off equal_auto slow_off slow_auto mid_auto"}
 CG=/sys/fs/cgroup/cpu
 [[ -x $BIN ]] || { echo "no $BIN; build first" >&2; exit 1; }
 [[ -w $CG ]] || { echo "cgroup v1 cpu controller not writable at $CG (run as root)" >&2; exit 1; }
@@ -53,7 +54,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-echo 100000 >"$SLOW/cpu.cfs_period_us"
+# A 10 ms period (the default is 100 ms): the limited process runs in slices much shorter than
+# an epoch, so its speed is steady within an epoch rather than full speed for 50 ms then none.
+echo 10000 >"$SLOW/cpu.cfs_period_us"
 eval "$("$ROOT/scripts/zk.sh" start)"
 ZK=$ZK_CONNECT
 
@@ -86,7 +89,7 @@ run_case() {
   local metrics=$WORK/$job.jsonl
   local quota_us
   quota_us=$(awk -v q="$QUOTA" -v c="$cpus" -v n="$n" \
-    'BEGIN { s = c / n; if (s > 1) s = 1; printf "%d", q * s * 100000 }')
+    'BEGIN { s = c / n; if (s > 1) s = 1; printf "%d", q * s * 10000 }')
   echo "$quota_us" >"$SLOW/cpu.cfs_quota_us"
   local load
   load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -114,7 +117,7 @@ run_case() {
   fi
   for p in "${pids[@]}"; do wait "$p" || { echo "rank failed: $(tail -3 "$WORK/$job".*.log)" >&2; return 1; }; done
   [[ -z $limiter ]] || wait "$limiter"
-  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 100000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" <<'EOF'
+  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 10000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" <<'EOF'
 import json, statistics, sys
 path, ds, n, case, quota, cpu, load, mid_from, mid_to = sys.argv[1:]
 rows = [json.loads(l) for l in open(path)]
@@ -148,7 +151,10 @@ out = {"dataset": ds, "ranks": int(n), "case": case,
        "unbalanced_epochs": (moved[0] - slow_from) if moved else None,
        "first_balanced_epoch": moved[0] if moved else None,
        "partition_generations": [r["partition_generation"] for r in rows],
-       "rows_after": after[-1]["rank_rows"], "cpu": cpu, "load": load}
+       "rows_after": after[-1]["rank_rows"],
+       # seconds outside the epochs: reading moved rows, checkpoints, publication
+       "boundary_s": round(rows[-1]["wall_s"] - sum(r["epoch_s"] for r in rows), 3),
+       "wall_s": round(rows[-1]["wall_s"], 3), "cpu": cpu, "load": load}
 a, i = out["after"]["slowest_compute_s_per_pass"], out["ideal_compute_s_per_pass"]
 out["after_over_ideal"] = round(a / i, 3) if a and i else None
 b = out["before"]["epoch_s_per_pass"]
@@ -164,7 +170,7 @@ EOF
 
 for ds in $DATASETS; do
   for n in $WORLDS; do
-    for c in equal_off equal_auto slow_off slow_auto mid_auto; do
+    for c in $CASES; do
       run_case "$ds" "$n" "$c"
     done
   done

@@ -505,12 +505,14 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
       PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
       if (hooks.before_move) hooks.before_move(next);
+      const auto moving = Clock::now();
       MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,
                  data.spec.classes);
       if (leader)
         log::Info("balance: partition " + std::to_string(next.generation) + " after epoch " +
                   std::to_string(epoch) + ": rows per rank [" + RowsText(next) + "] (were [" +
-                  RowsText(data.map) + "]); " + next.reason);
+                  RowsText(data.map) + "]); " + next.reason + "; rank 0 moved in " +
+                  Fmt(Seconds(moving), 3, true) + " s");
       data.map = std::move(next);
       data.max_local_rows = 0;
       for (std::size_t r = 0; r < data.map.parts.size(); ++r) {

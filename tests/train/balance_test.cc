@@ -15,6 +15,7 @@
 
 #include "common/partition.h"
 #include "train/heart_reference.h"
+#include "train/partitions.h"
 #include "train/ring_threads.h"
 #include "train/trainer.h"
 
@@ -125,6 +126,43 @@ TEST(BalanceSgd, ResumeWithTheRecordedMapIsBitExact) {
   ASSERT_FALSE(resumed.history.empty());
   EXPECT_EQ(resumed.history.front().epoch, at + 1);
   EXPECT_EQ(resumed.weights[0], whole.weights[0]) << "resume after balancing is not exact";
+}
+
+// The decision alone: a consistently slow rank moves the ranks after two uneven epochs, at
+// the speeds of both, and each later move waits twice as long (halved again by even epochs);
+// noise that makes a different rank the slowest each epoch never moves them.
+TEST(Balancer, MovesForASlowRankNotForNoise) {
+  const std::vector<std::int64_t> rows = {100, 100, 100};
+  Balancer slow(0.1);
+  EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+  ASSERT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.30}, rows));
+  EXPECT_NEAR(slow.rows_per_s()[2], 400.0, 1e-9);  // 200 rows in 0.5 s
+  EXPECT_NEAR(slow.rows_per_s()[0], 1000.0, 1e-9);
+  // After a move, twice as many uneven epochs are needed (4), then 8.
+  for (int e = 0; e < 3; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+  for (int e = 0; e < 7; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  // kBalanceEvenEpochs even epochs halve the run needed (8 -> 4).
+  for (int e = 0; e < kBalanceEvenEpochs; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.10}, rows));
+  for (int e = 0; e < 3; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+
+  Balancer noise(0.1);
+  for (int e = 0; e < 30; ++e) {
+    std::vector<double> s = {0.10, 0.10, 0.10};
+    s[static_cast<std::size_t>(e % 3)] = 0.13;  // 30 % slower, a different rank each epoch
+    EXPECT_FALSE(noise.Observe(s, rows)) << "epoch " << e;
+  }
+  // Below the threshold, or below kBalanceMinSeconds: even.
+  Balancer even(0.1);
+  for (int e = 0; e < 5; ++e) {
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.100, 0.105, 0.109}, rows));
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.001, 0.001, 0.009}, rows));
+  }
 }
 
 TEST(BalanceResume, RecordedMapInTheSameWorldEqualSplitOtherwise) {
