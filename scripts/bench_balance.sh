@@ -12,6 +12,10 @@
 #   equal_off / equal_auto   no limit, --balance off / auto (auto must change nothing)
 #   slow_off / slow_auto     limited from the start, --balance off / auto
 #   mid_auto                 limited from epoch MID_FROM to MID_TO only, --balance auto
+#   hook_off / hook_auto     no quota: RINGTRAIN_FAULT=slow-rows makes every rank sleep HOOK_US
+#                            per row per pass (rank N-1: twice that; sleeps, not CPU), so the
+#                            speeds are exactly 1 : 0.5 whatever the machine's load and memory
+#                            bandwidth (not in the default CASES)
 # Reported per case (medians; per pass = per gradient evaluation, lbfgs's line search may
 # take more than one in an epoch): epoch seconds and the slowest rank's compute seconds
 # before balancing (the limited epochs on the map the limit found, epoch 1 excluded) and
@@ -37,6 +41,9 @@ MID_FROM=${MID_FROM:-6}
 MID_TO=${MID_TO:-16}
 DATASETS=${DATASETS:-"fashion sparse"}
 CASES=${CASES:-"equal_off equal_auto slow_off slow_auto mid_auto"}
+# The ranks run at nice -10 (root): on a shared machine the other users' processes (at nice 0)
+# then barely slow them, so a rank's speed is set by the quota, not by whoever else runs.
+NICE=${NICE:--10}
 CG=/sys/fs/cgroup/cpu
 [[ -x $BIN ]] || { echo "no $BIN; build first" >&2; exit 1; }
 [[ -w $CG ]] || { echo "cgroup v1 cpu controller not writable at $CG (run as root)" >&2; exit 1; }
@@ -85,6 +92,11 @@ run_case() {
   [[ $case == *_off ]] && balance=off
   [[ $case == slow_* ]] && limit=start
   [[ $case == mid_* ]] && limit=mid
+  local hook_us=0
+  if [[ $case == hook_* ]]; then
+    case $ds in fashion) hook_us=10 ;; sparse) hook_us=1 ;; *) hook_us=200 ;; esac
+    hook_us=${HOOK_US:-$hook_us}
+  fi
   job=bal-$ds-$n-$case-$$
   local metrics=$WORK/$job.jsonl
   local quota_us
@@ -98,7 +110,9 @@ run_case() {
     [[ $limit == start && $r == $((n - 1)) ]] && cg=$SLOW
     # The process enters its cgroup before it execs ringtrain (limited from its first epoch).
     # shellcheck disable=SC2046
-    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$BIN" train --zk "$ZK" --job "$job" \
+    local fault=()
+    ((hook_us > 0)) && fault=("RINGTRAIN_FAULT=slow-rows:$((r == n - 1 ? 2 * hook_us : hook_us))")
+    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" env "${fault[@]}" nice -n "$NICE" "$BIN" train --zk "$ZK" --job "$job" \
       --ranks "$n" --threads 1 --optimizer lbfgs --tol 1e-12 --epochs "$EPOCHS" \
       --eval-every 1000 --balance "$balance" --metrics "$metrics" --timeout 120 \
       $(data_args "$ds") >"$WORK/$job.$r.log" 2>&1 &
@@ -117,9 +131,9 @@ run_case() {
   fi
   for p in "${pids[@]}"; do wait "$p" || { echo "rank failed: $(tail -3 "$WORK/$job".*.log)" >&2; return 1; }; done
   [[ -z $limiter ]] || wait "$limiter"
-  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 10000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" <<'EOF'
+  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 10000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" "$NICE" "$hook_us" <<'EOF'
 import json, statistics, sys
-path, ds, n, case, quota, cpu, load, mid_from, mid_to = sys.argv[1:]
+path, ds, n, case, quota, cpu, load, mid_from, mid_to, nice, hook_us = sys.argv[1:]
 rows = [json.loads(l) for l in open(path)]
 mid = case.startswith("mid")
 mid_from, mid_to = int(mid_from), int(mid_to)
@@ -145,7 +159,8 @@ before = [r for r in under if r["partition_generation"] == gen0 and r["epoch"] >
 after = under[-4:]
 out = {"dataset": ds, "ranks": int(n), "case": case,
        "quota_cpus": float(quota) if case.startswith(("slow", "mid")) else None,
-       "epochs_limited": [slow_from, slow_to] if case.startswith(("slow", "mid")) else None,
+       "hook_us": [int(hook_us)] * (int(n) - 1) + [2 * int(hook_us)] if case.startswith("hook") else None,
+       "epochs_limited": [slow_from, slow_to] if case.startswith(("slow", "mid", "hook")) else None,
        "before": figures(before), "after": figures(after),
        "ideal_compute_s_per_pass": med([ideal(r) for r in after if ideal(r)]),
        "unbalanced_epochs": (moved[0] - slow_from) if moved else None,
@@ -154,7 +169,7 @@ out = {"dataset": ds, "ranks": int(n), "case": case,
        "rows_after": after[-1]["rank_rows"],
        # seconds outside the epochs: reading moved rows, checkpoints, publication
        "boundary_s": round(rows[-1]["wall_s"] - sum(r["epoch_s"] for r in rows), 3),
-       "wall_s": round(rows[-1]["wall_s"], 3), "cpu": cpu, "load": load}
+       "wall_s": round(rows[-1]["wall_s"], 3), "cpu": cpu, "load": load, "nice": int(nice)}
 a, i = out["after"]["slowest_compute_s_per_pass"], out["ideal_compute_s_per_pass"]
 out["after_over_ideal"] = round(a / i, 3) if a and i else None
 b = out["before"]["epoch_s_per_pass"]
