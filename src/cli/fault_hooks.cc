@@ -35,6 +35,8 @@ Faults ReadFaults() {
       f.kill_at = value;
     } else if (key == "stop-at-epoch" && value >= 0) {
       f.stop_at = value;
+    } else if (key == "kill-at-partition" && value >= 1) {
+      f.kill_at_partition = value;
     } else if (key == "slow-rows" && value >= 0) {
       f.slow_row_us = value;
     } else if (key == "kill-at-join" && colon == std::string::npos) {
@@ -42,7 +44,8 @@ Faults ReadFaults() {
     } else if (!item.empty()) {
       throw UsageError("unknown RINGTRAIN_FAULT item '" + item + "'", "environment",
                        "use after-checkpoint-write:EPOCH, epoch-delay:MS, kill-at-epoch:EPOCH, "
-                       "stop-at-epoch:EPOCH, slow-rows:US or kill-at-join, or "
+                       "stop-at-epoch:EPOCH, kill-at-partition:GENERATION, slow-rows:US or "
+                       "kill-at-join, or "
                        "unset it");
     }
     pos = end + 1;
@@ -74,6 +77,14 @@ train::JobHooks FaultJobHooks(const Faults& faults) {
                   std::to_string(s.model.epoch));
         ::raise(SIGSTOP);
       }
+    };
+  }
+  if (faults.kill_at_partition >= 1) {
+    hooks.before_move = [g = faults.kill_at_partition](const PartitionMap& next) {
+      if (next.generation != g) return;
+      log::Warn("RINGTRAIN_FAULT: killing this process while the ranks move to partition " +
+                std::to_string(g));
+      ::raise(SIGKILL);
     };
   }
   if (faults.slow_row_us > 0) {

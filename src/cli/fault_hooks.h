@@ -24,6 +24,9 @@ namespace ringtrain::cli {
 //   stop-at-epoch:EPOCH           likewise with SIGSTOP (a pause past the session timeout);
 //   kill-at-join                  SIGKILL right after the member znode is created, before
 //                                 the ring forms (a rank lost during rendezvous);
+//   kill-at-partition:GEN         SIGKILL once the ranks agreed to move to balanced partition
+//                                 map GEN, before this process reads its new rows (and, on
+//                                 the leader, before it publishes the map);
 //   slow-rows:US                  every gradient/Hessian computation of this process sleeps
 //                                 US microseconds per row it touched, counted as compute (a
 //                                 host of known speed, for the load-balancing tests).
@@ -33,6 +36,7 @@ struct Faults {
   int epoch_delay_ms = 0;
   std::int64_t kill_at = -1;
   std::int64_t stop_at = -1;
+  std::int64_t kill_at_partition = -1;
   std::int64_t slow_row_us = 0;
 };
 

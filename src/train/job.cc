@@ -1,6 +1,7 @@
 // train/job.cc — the job lifecycle (job.h): resume, rings, train, re-form, re-shard.
 #include "train/job.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,14 +42,19 @@ std::function<void(const TrainState&, const EpochMetrics&)> AfterEpoch(Checkpoin
   };
 }
 
-// The leader's on_partitions hook: a new map at once, its figures at most once a second. A
-// failed publication (a deposed leader, ZooKeeper away) is logged; training goes on.
-std::function<void(const PartitionMap&)> PartitionPublisher(RingSource& source) {
+// Every rank's on_partitions hook: notes the generation in effect in `seen` (a ring formed
+// after a loss makes maps above it); the leader also publishes: a new map at once, its
+// figures at most once a second. A failed publication (a deposed leader, ZooKeeper away) is
+// logged; training goes on.
+std::function<void(const PartitionMap&)> PartitionHook(RingSource& source, bool leader,
+                                                       std::int64_t& seen) {
   struct Last {
     std::int64_t generation = -1;
     std::chrono::steady_clock::time_point when;
   };
-  return [&source, last = std::make_shared<Last>()](const PartitionMap& map) {
+  return [&source, leader, &seen, last = std::make_shared<Last>()](const PartitionMap& map) {
+    seen = std::max(seen, map.generation);
+    if (!leader) return;
     const auto now = std::chrono::steady_clock::now();
     if (map.generation == last->generation && now - last->when < std::chrono::seconds(1)) return;
     try {
@@ -155,6 +161,7 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
   Checkpointer checkpointer(o, o.job, elastic && o.checkpoint_every == 0, std::move(sink));
 
   bool first = true;
+  std::int64_t partitions_seen = 0;  // the highest partition generation this rank moved to
   std::string cause;
   std::vector<Member> last_members;
   std::int64_t lost_generation = 0;
@@ -207,6 +214,7 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       info.job = o.job;
       info.generation = ring.generation;
       info.local_ranks = 0;
+      info.partition_floor = partitions_seen + 1;
       for (const auto& m : ring.members)
         if (m.host == ring.members[static_cast<std::size_t>(ring.rank)].host) ++info.local_ranks;
       checkpointer.SetRing(ring.rank, ring.world_size(), ring.generation);
@@ -246,7 +254,8 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       hooks.after_epoch = AfterEpoch(checkpointer, hooks_);
       hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
       hooks.after_compute = hooks_.after_compute;
-      if (ring.is_leader()) hooks.on_partitions = PartitionPublisher(source);
+      hooks.before_move = hooks_.before_move;
+      hooks.on_partitions = PartitionHook(source, ring.is_leader(), partitions_seen);
       Train(o, *comm, info, hooks);
       // The leader's last checkpoints are written and recorded before the ring is left (a
       // member leaving could publish a new generation and fence the record out).

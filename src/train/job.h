@@ -97,6 +97,9 @@ struct JobHooks {
   std::function<bool()> stopping;
   // After each local gradient/Hessian computation, with its seconds (TrainHooks).
   std::function<void(double seconds, std::int64_t rows)> after_compute;
+  // Every rank, when the ranks move to a new balanced map, before this rank reads its gained
+  // rows and before the leader publishes the map (TrainHooks::before_move).
+  std::function<void(const PartitionMap& next)> before_move;
 };
 
 class Job {

@@ -175,27 +175,47 @@ void MoveToPart(models::Dataset& shard, const PartitionMap& current, const Parti
 
 bool Balancer::Observe(std::span<const double> compute_s, std::span<const std::int64_t> rows) {
   const std::size_t world = compute_s.size();
-  rows_per_s_.assign(world, std::numeric_limits<double>::quiet_NaN());
   double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  std::size_t slowest = 0;
   for (std::size_t r = 0; r < world; ++r) {
     if (rows[r] <= 0 || !(compute_s[r] > 0)) continue;
-    rows_per_s_[r] = static_cast<double>(rows[r]) / compute_s[r];
     lo = std::min(lo, compute_s[r]);
-    hi = std::max(hi, compute_s[r]);
+    if (compute_s[r] > hi) hi = compute_s[r], slowest = r;
   }
   const bool uneven = hi >= kBalanceMinSeconds && hi > (1 + threshold_) * lo;
-  over_ = uneven ? over_ + 1 : 0;
-  if (over_ < 2) return false;
-  // Worth it only if the predicted slowest time drops by more than half the threshold.
+  if (!uneven) {
+    over_ = 0;
+    if (++even_ >= kBalanceEvenEpochs) needed_ = std::max(2, needed_ / 2), even_ = 0;
+    return false;
+  }
+  even_ = 0;
+  if (over_ == 0 || slowest != slowest_ || summed_.size() != world) {
+    over_ = 0;  // a new streak starts with this epoch
+    slowest_ = slowest;
+    summed_.assign(world, 0.0);
+  }
+  ++over_;
+  for (std::size_t r = 0; r < world; ++r) summed_[r] += compute_s[r] > 0 ? compute_s[r] : 0.0;
+  if (over_ < needed_) return false;
+  // The streak's speeds; worth it only if the predicted slowest time (per epoch) drops by
+  // more than half the threshold.
+  rows_per_s_.assign(world, std::numeric_limits<double>::quiet_NaN());
+  double now = 0;
   std::int64_t total = 0;
-  for (auto n : rows) total += n;
+  for (std::size_t r = 0; r < world; ++r) {
+    total += rows[r];
+    if (rows[r] <= 0 || !(summed_[r] > 0)) continue;
+    rows_per_s_[r] = static_cast<double>(rows[r]) * over_ / summed_[r];
+    now = std::max(now, summed_[r] / over_);
+  }
   const auto next = ProportionalRows(total, rows_per_s_);
   double predicted = 0;
   for (std::size_t r = 0; r < world; ++r)
     if (std::isfinite(rows_per_s_[r]))
       predicted = std::max(predicted, static_cast<double>(next[r]) / rows_per_s_[r]);
-  if (!(predicted < hi / (1 + threshold_ / 2))) return false;
+  if (!(predicted < now / (1 + threshold_ / 2))) return false;
   over_ = 0;
+  needed_ = std::min(2 * needed_, kBalanceMaxStreak);
   return true;
 }
 

@@ -29,6 +29,10 @@ namespace ringtrain::train {
 // The slowest rank must spend at least this long computing per epoch before the ranks are
 // balanced: below it timer noise and scheduling dominate (and tiny jobs keep equal splits).
 inline constexpr double kBalanceMinSeconds = 0.02;
+// The longest run of uneven epochs a move waits for (Balancer), and the even epochs after
+// which that run halves again.
+inline constexpr int kBalanceMaxStreak = 16;
+inline constexpr int kBalanceEvenEpochs = 8;
 
 // Reads a part of `path` (shard s of n, or the source range [range_begin, range_end) when
 // range_begin >= 0); `labels_option` names the labels flag in messages; `class_labels`: the
@@ -62,7 +66,15 @@ void MoveToPart(models::Dataset& shard, const PartitionMap& current, const Parti
                 std::span<const double> classes);
 
 // Decides when to rebalance from each epoch's compute seconds (every rank feeds the same
-// figures, so every rank decides alike).
+// figures, so every rank decides alike). An epoch is uneven when the slowest rank spent more
+// than 1 + threshold times the fastest's compute time (and at least kBalanceMinSeconds); the
+// ranks move after `needed` consecutive uneven epochs with the same slowest rank — noise on a
+// loaded host makes a different rank the slowest from epoch to epoch, a slow host does not —
+// at the speeds summed over those epochs (rows / compute seconds), when the predicted slowest
+// time drops by more than half the threshold. `needed` starts at 2 and doubles with every
+// move (up to kBalanceMaxStreak), and halves again after every kBalanceEvenEpochs even epochs
+// in a row: a host whose speed keeps changing (a noisy neighbour) costs a few moves, not one
+// every other epoch, each move reading rows.
 class Balancer {
  public:
   explicit Balancer(double threshold) : threshold_(threshold) {}
@@ -70,12 +82,14 @@ class Balancer {
   // to rows in proportion to rows_per_s() now.
   bool Observe(std::span<const double> compute_s, std::span<const std::int64_t> rows);
   const std::vector<double>& rows_per_s() const { return rows_per_s_; }
-  // After a move: the next two epochs are measured afresh.
-  void Reset() { over_ = 0; }
 
  private:
   double threshold_;
-  int over_ = 0;
+  int over_ = 0;    // consecutive uneven epochs with the same slowest rank
+  int needed_ = 2;  // uneven epochs a move waits for
+  int even_ = 0;    // consecutive even epochs
+  std::size_t slowest_ = 0;
+  std::vector<double> summed_;  // compute seconds by rank over those epochs
   std::vector<double> rows_per_s_;
 };
 

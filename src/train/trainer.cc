@@ -304,7 +304,7 @@ void CheckModelBytes(const TrainOptions& o, const ShardedData& d,
 
 ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm,
                             const PartitionMap* start, std::int64_t ring_generation,
-                            std::int64_t epoch) {
+                            std::int64_t epoch, std::int64_t floor) {
   const auto t0 = Clock::now();
   ShardedData d;
   const int rank = comm.rank(), world = comm.world_size();
@@ -340,9 +340,11 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
   if (d.has_validation) FitFeatures(d.validation, features);
   d.test.row_weight.clear();  // held-out rows are evaluated unweighted
   d.validation.row_weight.clear();
+  const auto floors = AllGatherInt(comm, floor);
+  floor = *std::max_element(floors.begin(), floors.end());
   if (recorded) {
-    d.map = GatherMap(d.train, comm, o, start->generation, ring_generation, start->epoch,
-                      start->reason);
+    d.map = GatherMap(d.train, comm, o, std::max(start->generation, floor), ring_generation,
+                      start->epoch, start->reason);
     if (d.map.total_rows != start->total_rows || d.map.parts.size() != start->parts.size())
       throw DataError("the recorded partition map does not match the data", o.data,
                       "the file changed since the checkpoint; resume with the same data");
@@ -351,8 +353,9 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
       d.map.parts[r].rows_per_s = start->parts[r].rows_per_s;
     }
   } else {
-    d.map = GatherMap(d.train, comm, o, start != nullptr ? start->generation + 1 : 1,
-                      ring_generation, epoch, "equal split");
+    d.map =
+        GatherMap(d.train, comm, o, std::max(start != nullptr ? start->generation + 1 : 1, floor),
+                  ring_generation, epoch, "equal split");
   }
 
   if (classifier) {
@@ -637,12 +640,15 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     }
     if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
       PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
+      if (hooks.before_move) hooks.before_move(next);
+      const auto moving = Clock::now();
       MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,
                  data.spec.classes);
       if (leader)
         log::Info("balance: partition " + std::to_string(next.generation) + " after epoch " +
                   std::to_string(epoch) + ": rows per rank [" + RowsText(next) + "] (were [" +
-                  RowsText(data.map) + "]); " + next.reason);
+                  RowsText(data.map) + "]); " + next.reason + "; rank 0 moved in " +
+                  Fmt(Seconds(moving), 3, true) + " s");
       data.map = std::move(next);
       data.max_local_rows = 0;
       for (std::size_t r = 0; r < data.map.parts.size(); ++r) {
@@ -721,7 +727,7 @@ TrainResult Train(const TrainOptions& options, allreduce::Communicator& comm, co
   ShardedData data = LoadShardedData(
       options, comm,
       start != nullptr && !start->partitions.parts.empty() ? &start->partitions : nullptr,
-      info.generation, start != nullptr ? start->model.epoch : 0);
+      info.generation, start != nullptr ? start->model.epoch : 0, info.partition_floor);
   TrainResult result = TrainOnData(options, data, comm, info, hooks);
   result.read_s = data.read_s;
   if (comm.rank() == 0 && !options.output.empty()) {

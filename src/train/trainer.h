@@ -33,6 +33,10 @@ struct RunInfo {
   std::string job = "local";
   std::int64_t generation = 0;
   int local_ranks = 1;  // ranks on this host, for the default thread count
+  // A map this ring makes gets at least this generation (the ranks take the largest of
+  // theirs): after an elastic re-formation, above every map a survivor moved to, so the
+  // published generations only grow.
+  std::int64_t partition_floor = 1;
 };
 
 struct EpochMetrics {
@@ -84,6 +88,9 @@ struct TrainHooks {
   std::function<bool(std::int64_t epoch)> needs_state;
   // Every rank, when a map takes effect and after each epoch (with the measured figures).
   std::function<void(const PartitionMap&)> on_partitions;
+  // Every rank, once the ranks agreed a new balanced map and before this rank reads the rows
+  // it gains (and before the leader publishes it): a fault hook.
+  std::function<void(const PartitionMap& next)> before_move;
   // After each local gradient/Hessian computation, with its seconds and rows (a test hook:
   // time spent in it counts as compute). Per call, never per row.
   std::function<void(double seconds, std::int64_t rows)> after_compute;
@@ -118,10 +125,12 @@ struct ShardedData {
 
 // Reads this rank's shards and agrees the shape (allreduce). Options must be finalized.
 // `start`: a recorded map, read as is when it fits (same world and data); otherwise an
-// equal split of generation start->generation + 1 (1 without a start).
+// equal split of generation start->generation + 1 (1 without a start). `floor`: the map's
+// generation is at least the largest floor of the ranks (RunInfo::partition_floor; a
+// recorded map below it is read as is under that new generation).
 ShardedData LoadShardedData(const TrainOptions& options, allreduce::Communicator& comm,
                             const PartitionMap* start = nullptr, std::int64_t ring_generation = 0,
-                            std::int64_t epoch = 0);
+                            std::int64_t epoch = 0, std::int64_t floor = 1);
 
 // Trains on loaded data. Options must be finalized (FinalizeAndValidate).
 TrainResult TrainOnData(const TrainOptions& options, ShardedData& data,

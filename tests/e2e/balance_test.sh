@@ -8,9 +8,10 @@
 #     matches a --balance off run within 1e-9 relative;
 #  2. resume after balancing is exact: the run's epoch-4 checkpoint (holding the balanced map)
 #     resumed to epoch 8 gives the same model bytes as the run itself;
-#  3. balancing during elastic recovery: the slow process is killed right after the epoch the
-#     ranks moved to a balanced map; the other two re-form (equal split of the same rows), finish
-#     with exit 0, no hang, and the published map holds all 270 rows in 2 parts.
+#  3. balancing during elastic recovery: a process is killed while the ranks move to a balanced
+#     map (RINGTRAIN_FAULT=kill-at-partition:2; once the slow rank, once the leader before it
+#     publishes); the other two re-form (equal split of the same rows), finish with exit 0, no
+#     hang, every epoch holds all 270 rows, and the published map holds them in 2 parts.
 source "$(dirname "$0")/lib.sh"
 [[ -z ${BALANCE_KEEP:-} ]] || on_exit "cp -r \"\$WORK\" \"$BALANCE_KEEP/\""
 start_zk
@@ -85,31 +86,51 @@ grep -q "balance: partition 2 after epoch [123]:" "$WORK/full0.log" || fail "the
 a=$(cksum <"$WORK/full.model") b=$(cksum <"$WORK/resumed.model")
 [[ $a == "$b" ]] || fail "resumed model ($b) differs from the uninterrupted one ($a)"
 
-# --- 3. a rank dies at the epoch the ranks moved to a balanced map (elastic) ---
-job=$(job_name relastic)
-pids=()
-for r in 0 1 2; do
-  us=200 fault=""
-  ((r == 2)) && us=400 fault=,kill-at-epoch:2
-  RINGTRAIN_FAULT=slow-rows:$us$fault "$BIN" train --zk "$ZK" --job "$job" --min-ranks 2 \
-    --max-ranks 3 --threads 1 --data "$HEART" --bias --C 1 --timeout 30 --optimizer lbfgs \
-    --tol 1e-12 --epochs 10 --metrics "$WORK/el.jsonl" >"$WORK/el$r.log" 2>&1 &
-  pids+=($!)
-  on_exit "kill -KILL $! 2>/dev/null"
-  sleep 0.5
-done
-for r in 0 1; do
-  timeout 60 tail --pid="${pids[$r]}" -f /dev/null || fail "elastic rank $r hangs: $(tail -3 "$WORK/el$r.log")"
-  wait "${pids[$r]}" || fail "elastic rank $r failed: $(tail -3 "$WORK/el$r.log")"
-done
-grep -q "balance: partition 2 after epoch 2" "$WORK/el0.log" || fail "no move at epoch 2: $(grep balance "$WORK/el0.log")"
-grep -q "recovery: generation" "$WORK/el0.log" || fail "no recovery logged"
-"$BIN" status --zk "$ZK" --job "$job" --json >"$WORK/el-status.json" || fail "status failed"
-$PY - "$WORK/el-status.json" <<'EOF' || fail "elastic: status --json: $(cat "$WORK/el-status.json")"
+# --- 3. a rank dies while the ranks move to a balanced map (elastic): kill-at-partition:2
+# SIGKILLs it once the new map's cuts are agreed, before it reads its rows (on the leader:
+# before it publishes the map). Once the slow rank 2 (the others move and the leader
+# publishes partition 2, then the next allreduce breaks), once the leader rank 0 (never
+# published; rank 1 leads the new ring). The survivors re-form, take an equal split of the
+# same rows under a partition generation above any they moved to, and finish: no hang, exit
+# 0, every epoch's rows sum to 270, the generations only grow. ---
+for victim in 2 0; do
+  job=$(job_name "relastic$victim")
+  pids=()
+  for r in 0 1 2; do
+    us=200 fault=""
+    ((r == 2)) && us=400
+    ((r == victim)) && fault=,kill-at-partition:2
+    RINGTRAIN_FAULT=slow-rows:$us$fault "$BIN" train --zk "$ZK" --job "$job" --min-ranks 2 \
+      --max-ranks 3 --threads 1 --data "$HEART" --bias --C 1 --timeout 30 --optimizer lbfgs \
+      --tol 1e-12 --epochs 10 --metrics "$WORK/el$victim.jsonl" >"$WORK/el$victim-$r.log" 2>&1 &
+    pids+=($!)
+    on_exit "kill -KILL $! 2>/dev/null"
+    sleep 0.5
+  done
+  for r in 0 1 2; do
+    ((r == victim)) && continue
+    timeout 60 tail --pid="${pids[$r]}" -f /dev/null ||
+      fail "victim $victim: rank $r hangs: $(tail -3 "$WORK/el$victim-$r.log")"
+    wait "${pids[$r]}" || fail "victim $victim: rank $r failed: $(tail -3 "$WORK/el$victim-$r.log")"
+  done
+  { wait "${pids[$victim]}"; } 2>/dev/null && fail "victim $victim was not killed"
+  grep -q "killing this process while the ranks move to partition 2" "$WORK/el$victim-$victim.log" ||
+    fail "victim $victim: the fault did not fire: $(tail -3 "$WORK/el$victim-$victim.log")"
+  grep -q "recovery: generation" "$WORK"/el"$victim"-[012].log ||
+    fail "victim $victim: no recovery logged"
+  "$BIN" status --zk "$ZK" --job "$job" --json >"$WORK/el$victim-status.json" || fail "status failed"
+  $PY - "$WORK/el$victim-status.json" "$WORK/el$victim.jsonl" <<'EOF' ||
 import json, sys
 m = json.load(open(sys.argv[1]))["partitions"]
 assert len(m["parts"]) == 2 and m["total_rows"] == 270, m
 assert sum(p["rows"] for p in m["parts"]) == 270 and m["generation"] >= 3, m
+rows = [json.loads(l) for l in open(sys.argv[2])]
+assert rows[-1]["epoch"] == 10 and rows[-1]["world_size"] == 2, rows[-1]
+gens = [r["partition_generation"] for r in rows]
+assert gens == sorted(gens), gens
+assert all(sum(r["rank_rows"]) == 270 for r in rows), [r["rank_rows"] for r in rows]
 EOF
-tail -1 "$WORK/el.jsonl" | grep -q '"epoch":10,' || fail "the elastic job did not finish 10 epochs"
-pass "balancing: moved within 3 epochs (lbfgs, tron), status shows the map, objective = unbalanced, resume exact, elastic recovery during a move"
+    fail "victim $victim: status or metrics: $(cat "$WORK/el$victim-status.json")"
+  echo "measure: victim $victim: partition generations $(grep -o '"partition_generation":[0-9]*' "$WORK/el$victim.jsonl" | cut -d: -f2 | uniq | paste -sd,)"
+done
+pass "balancing: moved within 3 epochs (lbfgs, tron), status shows the map, objective = unbalanced, resume exact, elastic recovery when a rank or the leader dies during a move"

@@ -3,7 +3,9 @@
 // host"); the ranks move to a balanced map within 3 epochs, every map tiles the data, the
 // objective trajectory stays within 1e-9 relative of an unbalanced run (lbfgs, tron), and
 // sgd is reproducible for the same sequence of maps (a resume from a checkpoint state holding
-// the balanced map ends with the same bits).
+// the balanced map ends with the same bits); a resume reads the recorded map in the same
+// world (under a higher generation when the ring's floor is above it) and an equal split in
+// another.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 
 #include "common/partition.h"
 #include "train/heart_reference.h"
+#include "train/partitions.h"
 #include "train/ring_threads.h"
 #include "train/trainer.h"
 
@@ -28,7 +31,7 @@ struct Outcome {
 
 // Rank r spends cost_us[r] microseconds per row of every computation.
 Outcome TrainWithCosts(const TrainOptions& o, std::vector<int> cost_us,
-                       const TrainState* start = nullptr) {
+                       const TrainState* start = nullptr, RunInfo info = {}) {
   const int world = static_cast<int>(cost_us.size());
   Outcome run;
   run.weights.resize(static_cast<std::size_t>(world));
@@ -54,7 +57,7 @@ Outcome TrainWithCosts(const TrainOptions& o, std::vector<int> cost_us,
         run.states.push_back(s);
       };
     }
-    TrainResult r = Train(o, comm, RunInfo{}, hooks);
+    TrainResult r = Train(o, comm, info, hooks);
     std::lock_guard<std::mutex> lock(mu);
     run.weights[static_cast<std::size_t>(rank)] = r.state.model.weights;
     if (rank == 0) run.history = r.history;
@@ -123,6 +126,84 @@ TEST(BalanceSgd, ResumeWithTheRecordedMapIsBitExact) {
   ASSERT_FALSE(resumed.history.empty());
   EXPECT_EQ(resumed.history.front().epoch, at + 1);
   EXPECT_EQ(resumed.weights[0], whole.weights[0]) << "resume after balancing is not exact";
+}
+
+// The decision alone: a consistently slow rank moves the ranks after two uneven epochs, at
+// the speeds of both, and each later move waits twice as long (halved again by even epochs);
+// noise that makes a different rank the slowest each epoch never moves them.
+TEST(Balancer, MovesForASlowRankNotForNoise) {
+  const std::vector<std::int64_t> rows = {100, 100, 100};
+  Balancer slow(0.1);
+  EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+  ASSERT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.30}, rows));
+  EXPECT_NEAR(slow.rows_per_s()[2], 400.0, 1e-9);  // 200 rows in 0.5 s
+  EXPECT_NEAR(slow.rows_per_s()[0], 1000.0, 1e-9);
+  // After a move, twice as many uneven epochs are needed (4), then 8.
+  for (int e = 0; e < 3; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+  for (int e = 0; e < 7; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  // kBalanceEvenEpochs even epochs halve the run needed (8 -> 4).
+  for (int e = 0; e < kBalanceEvenEpochs; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.10}, rows));
+  for (int e = 0; e < 3; ++e)
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+
+  Balancer noise(0.1);
+  for (int e = 0; e < 30; ++e) {
+    std::vector<double> s = {0.10, 0.10, 0.10};
+    s[static_cast<std::size_t>(e % 3)] = 0.13;  // 30 % slower, a different rank each epoch
+    EXPECT_FALSE(noise.Observe(s, rows)) << "epoch " << e;
+  }
+  // Below the threshold, or below kBalanceMinSeconds: even.
+  Balancer even(0.1);
+  for (int e = 0; e < 5; ++e) {
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.100, 0.105, 0.109}, rows));
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.001, 0.001, 0.009}, rows));
+  }
+}
+
+TEST(BalanceResume, RecordedMapInTheSameWorldEqualSplitOtherwise) {
+  TrainOptions o = testing::HeartOptions("logistic", "lbfgs", 4);
+  o.tol = 1e-12;
+  const Outcome whole = TrainWithCosts(o, {200, 200, 400});
+  ASSERT_GE(whole.maps.size(), 2u) << "did not balance";
+  const TrainState& state = whole.states[static_cast<std::size_t>(whole.maps[1].epoch - 1)];
+  const PartitionMap& recorded = state.partitions;
+  ASSERT_EQ(recorded.generation, whole.maps[1].generation);
+  ASSERT_NE(recorded.parts[0].rows, recorded.parts[2].rows);
+  TrainOptions later = o;
+  later.balance = "off";
+  later.epochs = state.model.epoch + 1;
+
+  const Outcome same = TrainWithCosts(later, {0, 0, 0}, &state);
+  ASSERT_EQ(same.maps.size(), 1u);
+  EXPECT_EQ(same.maps[0].generation, recorded.generation);
+  for (std::size_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(same.maps[0].parts[r].rows, recorded.parts[r].rows) << "rank " << r;
+    EXPECT_EQ(same.maps[0].parts[r].begin, recorded.parts[r].begin) << "rank " << r;
+  }
+
+  // After an elastic loss the ring's floor is above every map a survivor moved to: the same
+  // rows under a new generation.
+  RunInfo info;
+  info.partition_floor = recorded.generation + 3;
+  const Outcome floored = TrainWithCosts(later, {0, 0, 0}, &state, info);
+  ASSERT_EQ(floored.maps.size(), 1u);
+  EXPECT_EQ(floored.maps[0].generation, recorded.generation + 3);
+  EXPECT_EQ(floored.maps[0].parts[2].rows, recorded.parts[2].rows);
+
+  const Outcome two = TrainWithCosts(later, {0, 0}, &state);
+  ASSERT_EQ(two.maps.size(), 1u);
+  EXPECT_EQ(two.maps[0].reason, "equal split");
+  EXPECT_EQ(two.maps[0].generation, recorded.generation + 1);
+  ASSERT_EQ(two.maps[0].parts.size(), 2u);
+  EXPECT_EQ(two.maps[0].parts[0].rows + two.maps[0].parts[1].rows, 270);
+  EXPECT_GT(two.maps[0].parts[0].rows, 100);  // byte halves: near 135 each
+  EXPECT_GT(two.maps[0].parts[1].rows, 100);
+  ExpectEveryRowOnce({recorded, same.maps[0], floored.maps[0], two.maps[0]});
 }
 
 }  // namespace
