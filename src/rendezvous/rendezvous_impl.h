@@ -48,14 +48,17 @@ struct Rendezvous::Impl {
   JobRecord job;
   std::string my_name;
   std::int64_t my_seq = -1;
-  std::int64_t my_ctime_ms = 0;  // server time of this member's node
-  std::string refusal;           // this member's config differs from the job record's
+  std::int64_t my_ctime_ms = 0;     // server time of this member's node
+  std::string refusal;              // this member's config differs from the job record's
+  std::int64_t joined_unix_ms = 0;  // when Join started (this run's outcomes are later)
   bool elastic = false;
   int min_ranks = 0, max_ranks = 0;
   std::unique_ptr<CheckpointRegistry> registry;
   std::thread coordinator;
   std::atomic<bool> stop{false};
   std::atomic<bool> is_leader{false};
+  // The run ended (RecordOutcome / MarkEnded): publications leave the job record alone.
+  std::atomic<bool> ended{false};
 
   // Shared with user threads.
   mutable std::mutex mu;
@@ -81,6 +84,7 @@ struct Rendezvous::Impl {
   Clock::time_point last_change = Clock::now();
   Deadline timer = Deadline::Never();
   std::optional<Clock::time_point> disconnected_since;
+  bool said_open = false;  // the open-ACL warning was given (once per process)
 
   explicit Impl(ZkSession s) : session(std::move(s)) {}
 
@@ -88,8 +92,9 @@ struct Rendezvous::Impl {
   [[noreturn]] void Fail(const std::string& what, int rc, const std::string& path,
                          const std::string& hint) const {
     if (rc == kZNoAuth) {
-      throw RendezvousError(what + ": not authorised by the node's ACL", Where(path),
-                            "pass the job's --zk-auth user:password");
+      throw RendezvousError(
+          what + ": not authorised (" + AclNote(const_cast<ZkSession&>(session), path) + ")",
+          Where(path), NoAuthHint(!opts.auth.empty()));
     }
     throw RendezvousError(what + ": " + ZkErrorText(rc), Where(path), hint);
   }
@@ -97,6 +102,9 @@ struct Rendezvous::Impl {
   // ---- Join (rendezvous_join.cc) ----
   void EnsureRoot(Deadline deadline);
   void EnsureJob(Deadline deadline);
+  // With --zk-auth: an existing job whose nodes do not give this identity exclusive access is
+  // refused (RendezvousError naming the node and its ACL), never joined.
+  void CheckExclusive(Deadline deadline);
   void CheckNotHeld(Deadline deadline);
   void CreateMember(Deadline deadline);
   void Leave();

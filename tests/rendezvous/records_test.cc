@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "rendezvous/rendezvous.h"
+#include "rendezvous/zk_session.h"
 
 namespace ringtrain::rendezvous {
 namespace {
@@ -22,6 +23,62 @@ TEST(Records, DescribeDisagreementNamesEachKeyWithEveryValueAndWhoGaveIt) {
   EXPECT_EQ(back.refusal, "why");
   // A payload of an older member (no "agreed") decodes with empty fields.
   EXPECT_EQ(DecodeMember(MemberToJson(m.member), "w").agreed, "");
+}
+
+TEST(Records, JobRecordKeepsTheOutcomeAndRefusesMalformedFields) {
+  JobRecord r;
+  r.config_text = "a = 1\n";
+  r.config_hash = "h";
+  r.token = "t";
+  r.state = "finished";
+  r.changed_at_unix_ms = 5;
+  r.outcome.final_epoch = 30;
+  r.outcome.objective = 95.5;
+  r.outcome.model_path = "/m.bin";
+  r.outcome.ended_at_unix_ms = 5;
+  JobRecord back = DecodeJob(EncodeJob(r), "w");
+  EXPECT_EQ(back.state, "finished");
+  EXPECT_EQ(back.changed_at_unix_ms, 5);
+  EXPECT_EQ(back.outcome.final_epoch, 30);
+  EXPECT_EQ(back.outcome.objective, 95.5);
+  EXPECT_EQ(back.outcome.model_path, "/m.bin");
+  r.state = "failed";
+  r.outcome = JobOutcome{};
+  r.outcome.cause = "peer rank 1 (h:1) left";
+  r.outcome.reported_by = "h:2, pid 3";
+  back = DecodeJob(EncodeJob(r), "w");
+  EXPECT_EQ(back.outcome.cause, "peer rank 1 (h:1) left");
+  EXPECT_EQ(back.outcome.reported_by, "h:2, pid 3");
+  EXPECT_EQ(back.outcome.final_epoch, -1);
+  // A record of an older build (no outcome fields) decodes with none.
+  back = DecodeJob(R"({"config_text":"","config_hash":"h","token":"t","state":"running"})", "w");
+  EXPECT_EQ(back.outcome.final_epoch, -1);
+  EXPECT_EQ(back.changed_at_unix_ms, 0);
+  // Untrusted content: wrong types and out-of-range integers are refused, naming the node.
+  for (const char* bad :
+       {R"({"config_text":"","config_hash":"h","token":"t","final_epoch":1e300})",
+        R"({"config_text":"","config_hash":"h","token":"t","objective":"big"})",
+        R"({"config_text":"","config_hash":"h","token":"t","cause":7})",
+        R"({"config_text":"","config_hash":"h","token":"t","changed_at_unix_ms":-1.5})"}) {
+    EXPECT_THROW(DecodeJob(bad, "zk /ringtrain/j"), RendezvousError) << bad;
+  }
+}
+
+// The digest identity ZooKeeper derives from user:password (SHA-1, base64): FIPS 180 test
+// vectors (one and two blocks, and a 1000-byte message), and an ACL is described without
+// the hash.
+TEST(Records, DigestIdIsZooKeepersAndAclsPrintWithoutHashes) {
+  EXPECT_EQ(DigestId("abc"), "abc:qZk+NkcGgWq6PiVxeFDCbJzQ2J0=");
+  EXPECT_EQ(
+      DigestId("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+      "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq:hJg+RBw70m66rkqh+VEp5eVGcPE=");
+  EXPECT_EQ(DigestId(std::string(1000, 'a')),
+            std::string(1000, 'a') + ":KR6abGaZSUm1e6XmUDYemPw2sbo=");
+  EXPECT_EQ(DigestId("alice:s3cret"), "alice:uLxpHc/uhT86OXPoSjJTp1M8CJY=");
+  EXPECT_EQ(DescribeAcl({{"world", "anyone", kPermRead | kPermCreate},
+                         {"digest", DigestId("alice:s3cret"), kPermAll}}),
+            "world:anyone:cr, digest:alice:cdrwa");
+  EXPECT_EQ(DescribeAcl({}), "(empty ACL)");
 }
 
 TEST(Records, DiffConfigNamesEveryDifferingKey) {
@@ -81,7 +138,7 @@ TEST(Records, CheckpointAndLatestRoundTrip) {
   EXPECT_EQ(DecodeCheckpoint(EncodeCheckpoint(c), "t"), c);
   EXPECT_EQ(DecodeLatest(EncodeLatest(12)), 12);
   EXPECT_FALSE(DecodeLatest(EncodeLatest(std::nullopt)).has_value());
-  JobRecord j{"a = 1\n", "00ff", "host:1", 5, "running", "tok"};
+  JobRecord j{"a = 1\n", "00ff", "host:1", 5, "running", "tok", 0, {}};
   JobRecord back = DecodeJob(EncodeJob(j), "t");
   EXPECT_EQ(back.config_hash, "00ff");
   EXPECT_EQ(back.token, "tok");
