@@ -75,6 +75,10 @@ struct Dataset {
   // Per-row weight of the data term (C_i = C * weight: instance weight times class weight),
   // one per row, >= 0; empty = every row weighs 1. Set by the trainer (train/weights.h).
   std::vector<double> row_weight;
+  // One-vs-rest with more than two classes: class c's weight scales only output c of the rows
+  // of class c (liblinear's -wi: the positives of subproblem c), per class; empty = none (then
+  // class weights are folded into row_weight). Set by the trainer (train/weights.h).
+  std::vector<double> own_class_weight;
 
   // Where the rows came from, to cut a partition at any row (common/partition.h): the source
   // range read ([source_begin, source_end) of source_size; bytes of a text file, rows of an

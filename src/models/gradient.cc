@@ -50,11 +50,15 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
           const auto c = Policy::Target(data, r, sh);
           const double rw = internal::RowWeight(data, r);
           if (g != nullptr) {
-            loss +=
-                internal::Weighted(rw, Policy::Row(s.data(), sh.k, c, d.data()), d.data(), sh.k);
+            const double l = Policy::Row(s.data(), sh.k, c, d.data());
+            loss += internal::Weighted(
+                rw, internal::OwnClass<Policy>(data, c, s.data(), sh.k, l, d.data()), d.data(),
+                sh.k);
             internal::Scatter<kDense>(sh, row, d.data(), g);
           } else {
-            loss += internal::Weighted(rw, Policy::Loss(s.data(), sh.k, c), nullptr, 0);
+            const double l = Policy::Loss(s.data(), sh.k, c);
+            loss += internal::Weighted(
+                rw, internal::OwnClass<Policy>(data, c, s.data(), sh.k, l, nullptr), nullptr, 0);
           }
         }
         loss_part[static_cast<std::size_t>(t)] = loss;
@@ -86,10 +90,13 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
       for (int o = 0; o < k; ++o) s[o] += wb[o] * sh.bias_value;
     const auto c = Policy::Target(data, r, sh);
     if (gt == nullptr) {
-      loss += internal::Weighted(internal::RowWeight(data, r), Policy::Loss(s, k, c), nullptr, 0);
+      const double l = internal::OwnClass<Policy>(data, c, s, k, Policy::Loss(s, k, c), nullptr);
+      loss += internal::Weighted(internal::RowWeight(data, r), l, nullptr, 0);
       continue;
     }
-    loss += internal::Weighted(internal::RowWeight(data, r), Policy::Row(s, k, c, d), d, k);
+    const double l = Policy::Row(s, k, c, d);
+    loss += internal::Weighted(internal::RowWeight(data, r),
+                               internal::OwnClass<Policy>(data, c, s, k, l, d), d, k);
     for (int o = k; o < Kp; ++o) d[o] = 0.0;
     if (AllZero<Kp>(d)) continue;
     internal::BlockedScatter<Kp, kDense, kFma>(row, d, gt);

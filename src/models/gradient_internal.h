@@ -67,6 +67,22 @@ RINGTRAIN_ALWAYS_INLINE double Weighted(double rw, double loss, double* d, int k
   return loss * rw;
 }
 
+// Dataset::own_class_weight: scales output c of a row of class c (and its share of the loss,
+// Policy::OwnLoss) by the class weight — one-vs-rest with K > 2 only, where a class weight
+// belongs to the positives of that class's subproblem. `s` null: no loss (Hessian terms).
+template <class Policy>
+RINGTRAIN_ALWAYS_INLINE double OwnClass(const Dataset& data, typename Policy::TargetType c,
+                                        const double* s, int k, double loss, double* d) {
+  if constexpr (requires { Policy::OwnLoss(s, k, c); }) {
+    if (!data.own_class_weight.empty() && k > 1 && c >= 0) {
+      const double own = data.own_class_weight[static_cast<std::size_t>(c)];
+      if (s != nullptr) loss += (own - 1.0) * Policy::OwnLoss(s, k, c);
+      if (d != nullptr) d[c] *= own;
+    }
+  }
+  return loss;
+}
+
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
 
 #if defined(__GNUC__) && defined(__x86_64__)

@@ -48,7 +48,9 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
           internal::Decisions<kDense>(sh, row, v, u.data());
-          Policy::HessVec(s.data(), u.data(), sh.k, Policy::Target(data, r, sh), hu.data());
+          const auto c = Policy::Target(data, r, sh);
+          Policy::HessVec(s.data(), u.data(), sh.k, c, hu.data());
+          internal::OwnClass<Policy>(data, c, nullptr, sh.k, 0.0, hu.data());
           internal::Weighted(internal::RowWeight(data, r), 0.0, hu.data(), sh.k);
           internal::Scatter<kDense>(sh, row, hu.data(), g);
         }
@@ -95,6 +97,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& da
     if (sh.bias)
       for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
     Policy::HessApply(cr, u, k, hu);
+    internal::OwnClass<Policy>(data, Policy::Target(data, r, sh), nullptr, k, 0.0, hu);
     internal::Weighted(internal::RowWeight(data, r), 0.0, hu, k);
     for (int o = k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
@@ -293,8 +296,10 @@ void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, doubl
         for (std::int64_t r = b; r < e; ++r) {
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
-          Policy::HessCoef(s.data(), sh.k, Policy::Target(data, r, sh), coef.data());
+          const auto c = Policy::Target(data, r, sh);
+          Policy::HessCoef(s.data(), sh.k, c, coef.data());
           RowDiagonal<Policy>(coef.data(), sh.k, unit.data(), tmp.data(), diag.data());
+          internal::OwnClass<Policy>(data, c, nullptr, sh.k, 0.0, diag.data());
           internal::Weighted(internal::RowWeight(data, r), 0.0, diag.data(), sh.k);
           ScatterSquares<kDense>(sh, row, diag.data(), g);
         }
@@ -322,6 +327,7 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
           const double* cr = coef + r * Kp;
           if (AllZero<Kp>(cr)) continue;
           RowDiagonal<Policy>(cr, k, unit, tmp, diag);
+          internal::OwnClass<Policy>(data, Policy::Target(data, r, sh), nullptr, k, 0.0, diag);
           internal::Weighted(internal::RowWeight(data, r), 0.0, diag, k);
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           for (std::int64_t q = 0; q < row.nnz; ++q) {

@@ -163,6 +163,8 @@ struct OvrPolicy {
     for (int o = 0; o < k; ++o) loss += L::Value(Sign(k, o, c) * s[o]);
     return loss;
   }
+  // The loss of the row's own-class output (k > 1), for per-output class weights.
+  static double OwnLoss(const double* s, int, std::int32_t c) { return L::Value(s[c]); }
   // out[o] = (H u)_o for the example's Hessian in s-space (diagonal for OVR).
   static void HessVec(const double* s, const double* u, int k, std::int32_t c, double* out) {
     for (int o = 0; o < k; ++o) out[o] = L::Curvature(Sign(k, o, c) * s[o]) * u[o];

@@ -83,8 +83,14 @@ void AssignRowWeights(const TrainOptions& o, ShardedData& data, allreduce::Commu
                   o.data + "; it has no effect");
       }
     }
-    for (std::size_t r = 0; r < rows; ++r)
-      w[r] *= per_class[static_cast<std::size_t>(d.class_index[r])];
+    if (data.spec.multiclass == models::Multiclass::kOvr && classes.size() > 2) {
+      // liblinear's -wi for one-vs-rest: the weight of class c scales the positives of c's
+      // subproblem only (the kernels apply it to output c of the rows of class c).
+      d.own_class_weight = per_class;
+    } else {
+      for (std::size_t r = 0; r < rows; ++r)
+        w[r] *= per_class[static_cast<std::size_t>(d.class_index[r])];
+    }
   }
   d.row_weight = std::move(w);
 }

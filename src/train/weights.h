@@ -4,9 +4,10 @@
 // weight_i = instance weight (the --weights file, line first_row + i) times the class weight
 // of the row's label (--class-weight LABEL:W, or balanced: rows / (classes * rows of the
 // class), counted over every rank). No weights given: the shard keeps none (every row 1).
-// A class weight scales the row in every output; for two classes that is liblinear's
-// objective exactly, for one-vs-rest with more classes liblinear weights a row only in its
-// own class's subproblem (docs/training.md).
+// liblinear's objective in every case: for two classes (and for the multinomial softmax) the
+// class weight scales the row's whole loss; for one-vs-rest with more classes it scales only
+// the row's own-class output, the positives of that class's subproblem
+// (Dataset::own_class_weight; docs/training.md).
 #pragma once
 
 #include "allreduce/communicator.h"
