@@ -223,6 +223,19 @@ std::string EpochMetrics::ToJson() const {
   for (const auto& [name, v] : train_metrics) j["train_" + name] = v;
   for (const auto& [name, v] : test_metrics) j["test_" + name] = v;
   for (const auto& [name, v] : validation_metrics) j["validation_" + name] = v;
+  // K x K as rows (true class) of counts per predicted class.
+  auto confusion = [&](const char* key, const std::vector<double>& c) {
+    const auto k = static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(c.size()))));
+    if (c.empty() || k * k != c.size()) return;
+    nlohmann::json rows = nlohmann::json::array();
+    for (std::size_t t = 0; t < k; ++t)
+      rows.push_back(std::vector<double>(c.begin() + static_cast<std::ptrdiff_t>(t * k),
+                                         c.begin() + static_cast<std::ptrdiff_t>((t + 1) * k)));
+    j[key] = rows;
+  };
+  confusion("train_confusion", train_confusion);
+  confusion("test_confusion", test_confusion);
+  confusion("validation_confusion", validation_confusion);
   if (best_epoch > 0) j["best_epoch"] = best_epoch;
   return j.dump();  // NaN becomes null
 }
@@ -560,17 +573,21 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       const models::EvalSums& sums = tr.sums;
       if (!m.regression) m.train_accuracy = sums.rows > 0 ? sums.correct / sums.rows : kNaN;
       m.train_metrics = std::move(tr.metrics);
+      m.train_confusion = sums.confusion;
       if (sgd) m.objective = reg.Value(state.model.weights) + o.c * sums.loss_sum;
       if (data.has_test) {
         SetMetrics t = EvalSet(state.model, data.test, comm);
         if (!m.regression) m.test_accuracy = t.sums.rows > 0 ? t.sums.correct / t.sums.rows : kNaN;
         m.test_metrics = std::move(t.metrics);
+        m.test_confusion = t.sums.confusion;
       }
     }
     // The validation set is judged every epoch: early stopping needs every epoch's figure.
     bool stop_early = false;
     if (data.has_validation) {
-      m.validation_metrics = EvalSet(state.model, data.validation, comm).metrics;
+      SetMetrics vs = EvalSet(state.model, data.validation, comm);
+      m.validation_metrics = std::move(vs.metrics);
+      m.validation_confusion = vs.sums.confusion;
       if (o.early_stop > 0) {
         const double v = MetricValue(m.validation_metrics, o.early_stop_metric);
         const bool better =

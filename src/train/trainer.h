@@ -49,6 +49,9 @@ struct EpochMetrics {
   // evaluated: JSON "train_<name>", "test_<name>" and "validation_<name>"; a regression line
   // carries no accuracy keys.
   std::vector<std::pair<std::string, double>> train_metrics, test_metrics, validation_metrics;
+  // Classifiers, when evaluated: the confusion matrices (K x K, [true * K + predicted]), JSON
+  // "train_confusion" / "test_confusion" / "validation_confusion" as arrays of rows.
+  std::vector<double> train_confusion, test_confusion, validation_confusion;
   std::int64_t best_epoch = 0;  // --early-stop: the best epoch so far (0 = not tracked)
   bool regression = false;
   double samples_per_s = 0;  // rows processed (all ranks) per second of epoch time

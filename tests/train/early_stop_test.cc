@@ -166,6 +166,13 @@ TEST(EpochMetrics, AucOfAShardedSetEqualsTheExactAucOfTheWholeSet) {
   EXPECT_NEAR(auc, wins / pairs, 1e-12);
   EXPECT_TRUE(std::isfinite(Metric(r.history.back().test_metrics, "pr_auc")));
   EXPECT_TRUE(std::isfinite(Metric(r.history.back().train_metrics, "auc")));
+  // The confusion matrix of the sharded set: every row once, its diagonal the accuracy.
+  const std::vector<double>& cm = r.history.back().test_confusion;
+  ASSERT_EQ(cm.size(), 4u);
+  EXPECT_EQ(cm[0] + cm[1] + cm[2] + cm[3], 70.0);
+  EXPECT_NEAR((cm[0] + cm[3]) / 70.0, Metric(r.history.back().test_metrics, "accuracy"), 1e-15);
+  const std::string json = r.history.back().ToJson();
+  EXPECT_NE(json.find("\"test_confusion\":[["), std::string::npos) << json;
 }
 
 TEST(InitModel, AWarmStartAtTwiceCReachesTheColdOptimumInFewerEpochs) {
