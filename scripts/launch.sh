@@ -4,8 +4,9 @@
 #   scripts/launch.sh -n N [--zk HOSTS] -- train --job NAME --config FILE ...
 #   scripts/launch.sh                      the default demo (as scripts/mpirun.sh)
 #
-# Each rank's output is prefixed with [rN]. Ctrl-C / SIGTERM is forwarded to every rank.
-# Exits non-zero if any rank failed, naming which. Starts (and stops) a throwaway
+# Each rank's output is prefixed with [pN]. Ctrl-C / SIGTERM is forwarded to every rank.
+# If any rank fails: names each failed rank with its exit code, and exits with the first
+# failed rank's code (README exit codes). Starts (and stops) a throwaway
 # ZooKeeper when no --zk is given in the ringtrain arguments.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -70,16 +71,23 @@ for ((r = 0; r < n; r++)); do
   pids+=($!)
 done
 
+# Each rank's real exit code (`if ! wait` would leave $? = 0: the negation's status). The
+# script exits with the first failed rank's code (by rank order), so the README's table holds
+# for it too; a rank ended by a signal has 128+N.
 failed=()
+first_rc=0
 for ((r = 0; r < n; r++)); do
-  if ! wait "${pids[$r]}"; then
-    rc=$?
-    failed+=("rank process $r exited with code $rc")
+  rc=0
+  wait "${pids[$r]}" || rc=$?
+  if ((rc != 0)); then
+    failed+=("rank process $r (pid ${pids[$r]}) exited with code $rc")
+    ((first_rc != 0)) || first_rc=$rc
   fi
 done
 pids=()
 if ((${#failed[@]})); then
   for f in "${failed[@]}"; do rt_log "$f"; done
-  exit 1
+  rt_log "${#failed[@]} of $n rank processes failed; exit code $first_rc (rank order's first)"
+  exit "$first_rc"
 fi
 rt_log "all $n ranks finished"

@@ -14,6 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+given_args=("$@")  # repeated in the resume hint
 np=4
 mpi_args=()
 train_args=()
@@ -78,7 +79,26 @@ mpirun "${root_args[@]}" --oversubscribe --mca orte_abort_on_non_zero_status 0 -
 rc=$?
 set -e
 if ((rc != 0)); then
-  rt_log "training failed with exit code $rc (see the messages above); resume with: $0 --job $job --resume"
+  # The resume hint only when a checkpoint of this job is recorded (asked while our own
+  # ZooKeeper still runs), with the arguments this script was given (+ --job, + --resume).
+  auth_args=()
+  for ((i = 0; i < ${#train_args[@]}; i++)); do
+    case ${train_args[$i]} in
+      --zk-auth|--zk-auth-file) auth_args+=("${train_args[$i]}" "${train_args[$((i + 1))]:-}") ;;
+      --zk-auth=*|--zk-auth-file=*) auth_args+=("${train_args[$i]}") ;;
+    esac
+  done
+  records=$("$RT_BIN" checkpoints --job "$job" --zk "$zk" --timeout 10 "${auth_args[@]}" \
+    --json list 2>/dev/null || true)
+  if [[ $records == *'"epoch"'* ]]; then
+    again=("$0" "${given_args[@]}")
+    [[ " ${given_args[*]} " == *" --job "* ]] || again+=(--job "$job")
+    [[ " ${given_args[*]} " == *" --resume "* || " ${given_args[*]} " == *" --resume-from "* ]] ||
+      again+=(--resume)
+    rt_log "training failed with exit code $rc (see the messages above); resume from the last checkpoint with: $(printf '%q ' "${again[@]}")"
+  else
+    rt_log "training failed with exit code $rc (see the messages above); no checkpoint of job $job is recorded, so there is nothing to resume: fix the cause and run again"
+  fi
   exit "$rc"
 fi
 last=$(tail -n 1 "$run_dir/metrics.jsonl" 2>/dev/null || true)

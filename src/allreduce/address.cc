@@ -52,8 +52,9 @@ std::string LocalAddressToward(const std::string& host, const std::string& port)
   addrinfo* res = nullptr;
   int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0 || res == nullptr) {
-    throw UsageError(std::string("cannot resolve the ZooKeeper host: ") + ::gai_strerror(rc), where,
-                     "check --zk, or pass --advertise-address / --interface");
+    // The same fault as the ZooKeeper client's own: exit 3 (README), not a usage error.
+    throw RendezvousError("cannot resolve the ZooKeeper host '" + host + "': " + ::gai_strerror(rc),
+                          where, "check the host names of --zk");
   }
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   std::string out;

@@ -10,16 +10,84 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "allreduce/mpi_session.h"
 #include "cli/command.h"
 #include "common/error.h"
 #include "common/log.h"
 
+namespace {
+
+// The subcommand CLI11 was parsing when it stopped (the deepest one seen), and its name as
+// typed: "ringtrain checkpoints list".
+CLI::App* DeepestCommand(CLI::App* app) {
+  for (;;) {
+    auto subs = app->get_subcommands();
+    if (subs.empty()) return app;
+    app = subs.back();
+  }
+}
+std::string CommandName(const CLI::App* cmd) {
+  std::string name;
+  for (const CLI::App* a = cmd; a != nullptr; a = a->get_parent()) {
+    std::string part = a->get_parent() == nullptr ? "ringtrain" : a->get_name();
+    name = name.empty() ? part : part + " " + name;
+  }
+  return name;
+}
+std::string OneLine(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+// A CLI11 parse error as the one documented error line (exit 1): what (the unknown option or
+// subcommand first: CLI11 reports a missing required option before arguments it did not
+// expect), where (the subcommand), what to do (its --help).
+ringtrain::UsageError ParseErrorLine(CLI::App& app, const CLI::ParseError& e) {
+  CLI::App* cmd = DeepestCommand(&app);
+  const std::string where = CommandName(cmd);
+  const std::string help = "see `" + where + " --help`";
+  std::vector<std::string> extra;
+  for (CLI::App* a = cmd; a != nullptr; a = a->get_parent())
+    for (const auto& r : a->remaining(false)) extra.push_back(r);
+  if (!extra.empty()) {
+    const std::string& first = extra.front();
+    if (first.size() > 1 && first[0] == '-') {
+      return ringtrain::UsageError("unknown option '" + first + "'", where,
+                                   help + " for the options of this command");
+    }
+    if (cmd == &app) {
+      std::string names;
+      for (const CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+        names += (names.empty() ? "" : ", ") + s->get_name();
+      return ringtrain::UsageError("unknown command '" + first + "'", where,
+                                   "the commands are " + names);
+    }
+    return ringtrain::UsageError("unexpected argument '" + first + "'", where, help);
+  }
+  if (cmd == &app && e.get_name() == "RequiredError") {
+    return ringtrain::UsageError("no command given", where,
+                                 "run `ringtrain --help` for the commands, e.g. ringtrain train");
+  }
+  std::string what = OneLine(e.what());
+  const std::string convert = "Could not convert: ";
+  if (e.get_name() == "ConversionError" && what.rfind(convert, 0) == 0)
+    what = "bad value " + what.substr(convert.size()) + " (not of the option's type)";
+  if (e.get_name() == "ArgumentMismatch" && what.find(" required ") != std::string::npos)
+    what = "missing value: " + what;
+  return ringtrain::UsageError(what, where, help + " for the option's type");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using ringtrain::ExitCode;
   CLI::App app{"ringtrain: data-parallel linear models over a ring all-reduce"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "ringtrain " RINGTRAIN_VERSION);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
   ringtrain::cli::RunFn run;
@@ -33,14 +101,22 @@ int main(int argc, char** argv) {
   ringtrain::cli::AddExportCommand(app, &run);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+    ringtrain::log::Error(ParseErrorLine(app, e).what());
+    return static_cast<int>(ExitCode::kUsage);
   }
   ringtrain::log::Level level;
   if (!ringtrain::log::ParseLevel(log_level, &level)) {
-    std::fprintf(stderr, "ringtrain: --log-level '%s' is not one of debug|info|warn|error\n",
-                 log_level.c_str());
+    ringtrain::log::Error(
+        ringtrain::UsageError("--log-level '" + log_level + "' is not a log level", "ringtrain",
+                              "use debug, info, warn or error")
+            .what());
     return static_cast<int>(ExitCode::kUsage);
   }
   ringtrain::log::SetLevel(level);

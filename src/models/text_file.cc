@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "common/error.h"
 
@@ -25,6 +27,58 @@ TextFile::TextFile(const std::string& path) : path_(path) {
                     "give a data file, not a directory, pipe or device");
   }
   size_ = static_cast<std::int64_t>(st.st_size);
+  unsigned char magic[2] = {0, 0};
+  if (size_ >= 2 && ::pread(fd_, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    gzip_ = true;
+    Inflate();
+  }
+}
+
+void TextFile::Inflate() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const std::int64_t limit =
+      pages > 0 && page > 0 ? static_cast<std::int64_t>(pages) * page / 2 : std::int64_t{1} << 32;
+  struct GzClose {
+    void operator()(gzFile f) const { gzclose(f); }
+  };
+  std::unique_ptr<gzFile_s, GzClose> gz(gzopen(path_.c_str(), "rb"));
+  if (gz == nullptr) {
+    throw DataError("cannot open gzip data file: " + std::string(std::strerror(errno)), path_,
+                    "check the path and its permissions");
+  }
+  gzbuffer(gz.get(), 1 << 20);
+  std::size_t have = 0;
+  inflated_.resize(std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(size_)));
+  for (;;) {
+    if (have == inflated_.size()) {
+      if (static_cast<std::int64_t>(have) >= limit) {
+        throw DataError("gzip data file inflates to more than " + std::to_string(limit >> 20) +
+                            " MiB (half the physical memory)",
+                        path_, "decompress it (gunzip) and check its size, or use a smaller file");
+      }
+      inflated_.resize(static_cast<std::size_t>(
+          std::min<std::int64_t>(limit, static_cast<std::int64_t>(have) * 2)));
+    }
+    const std::size_t want = std::min<std::size_t>(inflated_.size() - have, std::size_t{1} << 30);
+    const int got = gzread(gz.get(), inflated_.data() + have, static_cast<unsigned>(want));
+    if (got < 0) {
+      int err = 0;
+      const char* msg = gzerror(gz.get(), &err);
+      throw DataError(std::string("gzip data file is corrupt: ") + (msg != nullptr ? msg : "?"),
+                      path_, "check the file with gzip -t, or give the uncompressed file");
+    }
+    if (got == 0) break;
+    have += static_cast<std::size_t>(got);
+  }
+  // gzread returns what it could of a truncated stream without an error; gzclose_r says
+  // Z_BUF_ERROR then.
+  if (gzclose_r(gz.release()) != Z_OK) {
+    throw DataError("gzip data file is truncated or corrupt", path_,
+                    "check the file with gzip -t, or give the uncompressed file");
+  }
+  inflated_.resize(have);
+  inflated_.shrink_to_fit();
+  size_ = static_cast<std::int64_t>(have);
 }
 
 TextFile::~TextFile() {
@@ -32,6 +86,12 @@ TextFile::~TextFile() {
 }
 
 std::size_t TextFile::ReadAt(char* dst, std::size_t n, std::int64_t offset) {
+  if (gzip_) {
+    if (offset >= size_) return 0;
+    const std::size_t k = std::min<std::size_t>(n, static_cast<std::size_t>(size_ - offset));
+    std::memcpy(dst, inflated_.data() + offset, k);
+    return k;
+  }
   std::size_t done = 0;
   while (done < n) {
     ssize_t r =

@@ -9,6 +9,10 @@
 // over the bytes before the shard (about 2-5 GB/s), which also gives the line number used
 // in error messages.
 // Reads are large pread()s into one buffer (4 MiB, grown only for longer lines); no iostreams.
+// A gzip-compressed file (magic 1f 8b, whatever its name) is inflated into memory once when
+// opened, and offsets, sizes and shards are those of the inflated text: every rank inflates
+// the whole file and keeps its own rows. The inflated text is refused above half the
+// physical memory (a decompression bomb) with a DataError naming the file.
 #pragma once
 
 #include <algorithm>
@@ -56,8 +60,13 @@ class TextFile {
   // Reads up to n bytes at offset into dst; returns bytes read (throws DataError on error).
   std::size_t ReadAt(char* dst, std::size_t n, std::int64_t offset);
 
+  // Inflates the gzip file at path_ into inflated_ (DataError if corrupt or too large).
+  void Inflate();
+
   std::string path_;
   int fd_ = -1;
+  bool gzip_ = false;
+  std::vector<char> inflated_;
   std::int64_t size_ = 0;
 };
 

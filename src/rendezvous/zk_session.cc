@@ -3,6 +3,8 @@
 // call and no user code ever runs on the library's completion thread.
 #include "rendezvous/zk_session.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <zookeeper/zookeeper.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -128,6 +131,41 @@ void FillStat(const Stat& s, NodeStat* out) {
 }
 
 std::once_flag g_log_once;
+
+// What is wrong with the connect string `hosts`, for the error of a failed zookeeper_init
+// (its errno says little: ENOENT for a host that does not resolve) or of a failed connect (the
+// client skips a host that does not resolve): the first entry that is malformed or does not
+// resolve, as a RendezvousError; nullopt if every entry resolves.
+std::optional<RendezvousError> DiagnoseConnectString(const std::string& hosts) {
+  const std::string list = hosts.substr(0, hosts.find('/'));
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    std::size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string entry = list.substr(pos, comma - pos);
+    pos = comma + 1;
+    const std::size_t colon = entry.rfind(':');
+    std::string host = colon == std::string::npos ? entry : entry.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "2181" : entry.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
+      return RendezvousError("malformed ZooKeeper server '" + entry + "'", hosts,
+                             "write --zk host:port[,host:port][/chroot]");
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+    if (res != nullptr) ::freeaddrinfo(res);
+    if (rc != 0) {
+      return RendezvousError(
+          "cannot resolve the ZooKeeper host '" + host + "': " + ::gai_strerror(rc), hosts,
+          "check the host names of --zk");
+    }
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 ZkSession ZkSession::Connect(const std::string& hosts, const std::string& auth,
@@ -149,7 +187,9 @@ ZkSession ZkSession::Connect(const std::string& hosts, const std::string& auth,
   impl->zh = zookeeper_init(hosts.c_str(), &Impl::OnWatch,
                             static_cast<int>(session_timeout.count()), nullptr, impl.get(), 0);
   if (impl->zh == nullptr) {
-    throw RendezvousError(std::string("cannot start a ZooKeeper client: ") + std::strerror(errno),
+    const int err = errno;
+    if (auto why = DiagnoseConnectString(hosts)) throw *why;
+    throw RendezvousError(std::string("cannot start a ZooKeeper client: ") + std::strerror(err),
                           hosts, "check the connect string (host:port[,host:port][/chroot])");
   }
   {
@@ -160,9 +200,11 @@ ZkSession ZkSession::Connect(const std::string& hosts, const std::string& auth,
       ZkState reached = impl->state;
       lock.unlock();
       impl->Close();
-      throw RendezvousError(
-          std::string("could not connect to ZooKeeper (state reached: ") + StateName(reached) + ")",
-          hosts, "check that a ZooKeeper server runs there and --zk is right");
+      std::string unresolved;
+      if (auto why = DiagnoseConnectString(hosts)) unresolved = "; also " + why->what_happened();
+      throw RendezvousError(std::string("could not connect to ZooKeeper (state reached: ") +
+                                StateName(reached) + ")" + unresolved,
+                            hosts, "check that a ZooKeeper server runs there and --zk is right");
     }
   }
   if (!auth.empty()) {

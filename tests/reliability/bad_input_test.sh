@@ -115,8 +115,71 @@ if [[ $set_ == main ]]; then
     --zk 127.0.0.1:1 --output "$OUT"
   bad status_job_with_slash 1 "a/b" -- status --job a/b --zk 127.0.0.1:1
 
-  # --- ZooKeeper (exit 3), each within its --timeout plus a margin ---
+  # --- option parsing of every subcommand (exit 1, issue 12 item 6): unknown option,
+  # conversion failure, missing value; top level: unknown option, unknown command, none ---
+  for cmd in train predict eval export status checkpoints; do
+    bad "parse_unknown_$cmd" 1 "unknown option '--no-such-option'" "(at ringtrain $cmd)" \
+      "ringtrain $cmd --help" -- "$cmd" --no-such-option
+  done
+  bad parse_conversion_train 1 "--epochs" "abc" "(at ringtrain train)" -- train --data "$HS" \
+    --epochs abc
+  bad parse_conversion_status 1 "--timeout" "(at ringtrain status)" -- status --job j \
+    --timeout soon
+  bad parse_conversion_checkpoints 1 "epoch" "(at ringtrain checkpoints)" -- checkpoints \
+    --job j show ten
+  bad parse_missing_value_train 1 "--epochs" "missing value" -- train --data "$HS" --epochs
+  bad parse_missing_value_eval 1 "--model" "missing value" "(at ringtrain eval)" -- eval --model
+  bad parse_missing_value_predict 1 "--output" "(at ringtrain predict)" -- predict \
+    --model m --data "$HS" --output
+  bad parse_extra_argument 1 "unexpected argument 'extra'" -- checkpoints --job j show 3 extra
+  bad parse_top_unknown_option 1 "unknown option '--frobnicate'" "(at ringtrain)" -- --frobnicate
+  bad parse_top_unknown_command 1 "unknown command 'trian'" "train" -- trian --data "$HS"
+  bad parse_no_command 1 "no command" -- --log-level debug
+  bad parse_bad_log_level 1 "--log-level" -- --log-level loud train --data "$HS"
+  run_cli version 10 --version
+  [[ $RC -eq 0 && $(cat "$WORK/version.out") =~ ^ringtrain\ [0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    fail "--version: exit $RC, stdout '$(cat "$WORK/version.out")'"
+  [[ ! -s $WORK/version.err ]] || fail "--version wrote to stderr: $ERR"
+  pass "--version -> exit 0, one line 'ringtrain X.Y.Z'"
+
+  # --- gzip'd text data is read transparently (a .gz name or not), bad gzip is exit 2 ---
+  gzip -c "$HS" >hs.libsvm.gz
+  cp hs.libsvm.gz hs-gzip-no-suffix.libsvm
+  printf '1,0.5,2\n0,1.5,1\n1,0.25,3\n0,2.5,0\n' >small.csv
+  gzip -c small.csv >small.csv.gz
+  run_cli gz_plain 60 train --data "$HS" --output plain.model
+  run_cli gz_libsvm 60 train --data hs.libsvm.gz --output gz.model
+  [[ $RC -eq 0 ]] || fail "gz_libsvm: exit $RC: $ERR"
+  cmp -s plain.model gz.model || fail "gz_libsvm: the model differs from the plain file's"
+  run_cli gz_no_suffix 60 train --data hs-gzip-no-suffix.libsvm --output gz2.model
+  [[ $RC -eq 0 ]] && cmp -s plain.model gz2.model || fail "gz_no_suffix: exit $RC: $ERR"
+  run_cli gz_csv_plain 60 train --data small.csv --label-column 0 --output csv.model
+  run_cli gz_csv 60 train --data small.csv.gz --label-column 0 --output csvgz.model
+  [[ $RC -eq 0 ]] && cmp -s csv.model csvgz.model || fail "gz_csv: exit $RC: $ERR"
+  run_cli gz_eval 60 eval --model plain.model --data hs.libsvm.gz
+  [[ $RC -eq 0 && $(cat "$WORK/gz_eval.out") == *accuracy* ]] || fail "gz_eval: exit $RC: $ERR"
+  pass "gzip'd LIBSVM and CSV (train, eval) give the plain file's model bit for bit"
+  head -c 400 hs.libsvm.gz >truncated.libsvm.gz
+  bad gz_truncated 2 "truncated.libsvm.gz" "gzip" -- train --data truncated.libsvm.gz \
+    --output "$OUT"
+  printf '\x1f\x8bnot deflate data at all' >garbage.libsvm.gz
+  bad gz_garbage 2 "garbage.libsvm.gz" "gzip" -- train --data garbage.libsvm.gz --output "$OUT"
+
+  # --- an unresolvable ZooKeeper host is exit 3 naming it, at once ---
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  bad zk_unresolvable_train 3 "no-such-host.invalid" -- train --data "$HS" --job rel-dns \
+    --ranks 2 --zk no-such-host.invalid:2181 --timeout 5 --output "$OUT"
+  bad zk_unresolvable_status 3 "no-such-host.invalid" -- status --job rel-dns \
+    --zk no-such-host.invalid:2181 --timeout 5
+  bad zk_unresolvable_checkpoints 3 "no-such-host.invalid" -- checkpoints --job rel-dns \
+    --zk no-such-host.invalid:2181 --timeout 5 list
+  # One host of several unresolvable: the client uses the others; if none answers, the error
+  # says which host did not resolve.
+  bad zk_unresolvable_one_of_two 3 "cannot resolve the ZooKeeper host 'no-such-host.invalid'" \
+    -- status --job rel-dns --zk "127.0.0.1:$port,no-such-host.invalid:2181" --timeout 2
+  bad zk_malformed_connect 3 "--zk" -- status --job rel-dns --zk "127.0.0.1:port" --timeout 5
+
+  # --- ZooKeeper (exit 3), each within its --timeout plus a margin ---
   t0=$(date +%s)
   bad zk_closed_port 3 "127.0.0.1:$port" -- train --data "$HS" --job rel-closed --ranks 2 \
     --zk "127.0.0.1:$port" --timeout 5 --output "$OUT"
