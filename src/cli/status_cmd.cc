@@ -1,7 +1,9 @@
-// cli/status_cmd.cc — `ringtrain status --job NAME [--zk HOSTS] [--zk-auth U:P] [--json]`.
+// cli/status_cmd.cc — `ringtrain status [--job NAME] [--zk HOSTS] [--zk-auth U:P] [--json]`.
 //
-// Read-only: job record, ring generation and order with addresses, live members, the acting
-// leader, and the recorded checkpoints. Text for a person on stdout, or one JSON object with
+// Read-only: job state (running, finished, failed, abandoned, ...), ring generation and order
+// with addresses, live members, the acting leader, and the recorded checkpoints. Without
+// --job: every job under the root with its state, generation, live members, latest
+// checkpoint and last change. Text for a person on stdout, or one JSON object with
 // --json for scripts. Errors (exit 3) name the connect string and the znode path.
 #include <cstdio>
 #include <string>
@@ -18,8 +20,15 @@ namespace {
 using StatusOptions = ZkCli;
 
 int RunStatus(const StatusOptions& o) {
-  auto st = rendezvous::ReadJobStatus(o.zk, o.zk_root, o.job, ReadZkAuth(o.zk_auth, o.zk_auth_file),
-                                      Deadline::AfterSeconds(o.timeout_s));
+  const std::string auth = ReadZkAuth(o.zk_auth, o.zk_auth_file);
+  if (o.job.empty()) {  // no --job: the jobs under the root, one line each
+    auto list = rendezvous::ListJobs(o.zk, o.zk_root, auth, Deadline::AfterSeconds(o.timeout_s));
+    std::string out = o.json ? rendezvous::ToJson(list) + "\n" : rendezvous::ToText(list);
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  auto st =
+      rendezvous::ReadJobStatus(o.zk, o.zk_root, o.job, auth, Deadline::AfterSeconds(o.timeout_s));
   std::string out = o.json ? rendezvous::ToJson(st) + "\n" : rendezvous::ToText(st);
   std::fputs(out.c_str(), stdout);
   return 0;
@@ -29,8 +38,9 @@ int RunStatus(const StatusOptions& o) {
 
 void AddStatusCommand(CLI::App& app, RunFn* run) {
   auto opts = std::make_shared<StatusOptions>();
-  CLI::App* cmd = app.add_subcommand("status", "show a job's ring, members and checkpoints");
-  AddZkCliOptions(cmd, *opts, "one JSON object instead of text");
+  CLI::App* cmd = app.add_subcommand(
+      "status", "show a job's state, ring, members and checkpoints; without --job, list the jobs");
+  AddZkCliOptions(cmd, *opts, "one JSON object instead of text", /*job_required=*/false);
   cmd->callback([opts, run] { *run = [opts] { return RunStatus(*opts); }; });
 }
 

@@ -190,6 +190,22 @@ class ZkRingSource final : public train::RingSource {
   void PublishPartitions(const PartitionMap& map) override {
     rv_.checkpoints().PublishPartitions(map);
   }
+  // The job record says "finished" (the leader writes it; the others only stop their
+  // publications from touching the record).
+  void Finished(const train::RunSummary& s, bool leader) override {
+    if (!leader) {
+      rv_.MarkEnded();
+      return;
+    }
+    rendezvous::JobOutcome out;
+    out.final_epoch = s.final_epoch;
+    out.objective = s.objective;
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(s.model_path, ec);
+    out.model_path = s.model_path.empty() || ec ? s.model_path : abs.lexically_normal().string();
+    std::string err = rv_.RecordOutcome("finished", out, Deadline::AfterSeconds(5));
+    if (!err.empty()) log::Warn("the job record does not say finished: " + err);
+  }
   std::string where() const override { return o_.zk + " /ringtrain/" + o_.job; }
   void Leave() override { rv_.Leave(); }
 
@@ -281,9 +297,24 @@ int RunDistributed(const train::TrainOptions& o, const MpiEnv& mpi) {
   } detach{target};
   ZkRingSource source(*rv, o);
   RingTransports transports(o, listener);
+  // A failure is recorded in the job record (state "failed", the cause and this rank) unless
+  // the ranks disagreed (the leader recorded "refused"); the first rank to record it wins.
+  auto record_failure = [&](const std::string& cause) {
+    if (rv->Refused()) return;
+    rendezvous::JobOutcome out;
+    out.cause = cause;
+    out.reported_by = address + ":" + std::to_string(listener.port()) + ", pid " +
+                      std::to_string(::getpid()) +
+                      (mpi.rank >= 0 ? ", MPI rank " + std::to_string(mpi.rank) : "");
+    std::string err = rv->RecordOutcome("failed", out, Deadline::AfterSeconds(2));
+    if (!err.empty()) log::Debug("the job record does not say failed: " + err);
+  };
   try {
     job.Run(source, transports);
   } catch (const Error& e) {
+    record_failure(signals.signal() == 0 ? e.what()
+                                         : std::string("interrupted by ") +
+                                               (signals.signal() == SIGINT ? "SIGINT" : "SIGTERM"));
     if (signals.signal() == 0) throw;
     // The error is this rank's own abort (its collective or wait broken on purpose), whose
     // text names this rank as the peer: the cause is the signal, so that is what is said.

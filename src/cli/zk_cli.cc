@@ -5,8 +5,9 @@
 
 namespace ringtrain::cli {
 
-void AddZkCliOptions(CLI::App* cmd, ZkCli& o, const char* json_help) {
-  cmd->add_option("--job", o.job, "job name")->required();
+void AddZkCliOptions(CLI::App* cmd, ZkCli& o, const char* json_help, bool job_required) {
+  cmd->add_option("--job", o.job, job_required ? "job name" : "job name (none: list the jobs)")
+      ->required(job_required);
   cmd->add_option("--zk", o.zk, "ZooKeeper connect string HOSTS[/chroot]")->capture_default_str();
   cmd->add_option("--zk-auth", o.zk_auth, "digest auth USER:PASS");
   cmd->add_option("--zk-auth-file", o.zk_auth_file, "file holding USER:PASS");

@@ -17,8 +17,9 @@ struct ZkCli {
   bool json = false;
 };
 
-// --job (required), --zk, --zk-auth, --zk-auth-file, --zk-root, --timeout, --json.
-void AddZkCliOptions(CLI::App* cmd, ZkCli& o, const char* json_help);
+// --job (required unless job_required is false), --zk, --zk-auth, --zk-auth-file, --zk-root,
+// --timeout, --json.
+void AddZkCliOptions(CLI::App* cmd, ZkCli& o, const char* json_help, bool job_required = true);
 
 // The digest credentials: --zk-auth, or the first line of --zk-auth-file (trailing newline
 // and spaces dropped). A missing file is exit 1 naming it.

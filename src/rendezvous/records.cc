@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -158,7 +159,19 @@ std::string EncodeJob(const JobRecord& r) {
             {"creator", r.creator},
             {"created_at_unix_ms", r.created_at_unix_ms},
             {"state", r.state},
-            {"token", r.token}};
+            {"token", r.token},
+            {"changed_at_unix_ms", r.changed_at_unix_ms}};
+  const JobOutcome& o = r.outcome;
+  if (r.state == "finished") {
+    j["final_epoch"] = o.final_epoch;
+    j["objective"] = std::isfinite(o.objective) ? json(o.objective) : json(nullptr);
+    j["model_path"] = o.model_path;
+  }
+  if (r.state == "finished" || r.state == "failed") j["ended_at_unix_ms"] = o.ended_at_unix_ms;
+  if (r.state == "failed") {
+    j["cause"] = o.cause;
+    j["reported_by"] = o.reported_by;
+  }
   return j.dump();
 }
 
@@ -172,6 +185,18 @@ JobRecord DecodeJob(const std::string& text, const std::string& where) {
     r.created_at_unix_ms = IntField<std::int64_t>(j, "created_at_unix_ms", 0);
     r.state = j.value("state", std::string("forming"));
     r.token = j.at("token").get<std::string>();
+    r.changed_at_unix_ms = IntField<std::int64_t>(j, "changed_at_unix_ms", 0);
+    JobOutcome& o = r.outcome;
+    o.final_epoch = IntField<std::int64_t>(j, "final_epoch", -1);
+    if (j.contains("objective") && !j.at("objective").is_null()) {
+      if (!j.at("objective").is_number())
+        throw json::type_error::create(302, "'objective' must be a number", &j.at("objective"));
+      o.objective = j.at("objective").get<double>();
+    }
+    o.model_path = j.value("model_path", std::string());
+    o.ended_at_unix_ms = IntField<std::int64_t>(j, "ended_at_unix_ms", 0);
+    o.cause = j.value("cause", std::string());
+    o.reported_by = j.value("reported_by", std::string());
     return r;
   } catch (const json::exception& e) {
     throw RendezvousError(std::string("malformed job record: ") + e.what(), where,

@@ -31,8 +31,13 @@ struct JobRecord {
   std::string config_hash;
   std::string creator;  // host:pid of the creating process
   std::int64_t created_at_unix_ms = 0;
-  std::string state = "forming";  // forming | running | lost
+  // forming | running | lost | refused (the publications) | finished | failed (the outcome)
+  std::string state = "forming";
   std::string token;
+  std::int64_t changed_at_unix_ms = 0;  // the writer's clock at the last state change
+  // finished: the final epoch, objective and model path; failed: the cause (the error line)
+  // and the rank that reported it. Cleared when a new run's ring goes active.
+  JobOutcome outcome;
 };
 std::string EncodeJob(const JobRecord& r);
 JobRecord DecodeJob(const std::string& text, const std::string& where);

@@ -54,6 +54,7 @@ std::unique_ptr<Rendezvous> Rendezvous::Join(const Options& options) {
   impl->min_ranks = min_ranks;
   impl->max_ranks = max_ranks;
   impl->paths = JobPaths::For(opts.root, opts.job);
+  impl->joined_unix_ms = NowUnixMs();
   impl->EnsureRoot(deadline);
   impl->EnsureJob(deadline);
   impl->CheckNotHeld(deadline);
@@ -140,6 +141,43 @@ std::string Rendezvous::LostReason() const {
 void Rendezvous::SetRingLostHook(std::function<void()> hook) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->hook = std::move(hook);
+}
+
+void Rendezvous::MarkEnded() { impl_->ended = true; }
+
+std::string Rendezvous::RecordOutcome(const std::string& state, const JobOutcome& outcome,
+                                      Deadline deadline) {
+  Impl& s = *impl_;
+  s.ended = true;
+  for (;;) {
+    std::string data;
+    NodeStat st;
+    int rc =
+        RetryIdempotent([&] { return s.session.Get(s.paths.job, &data, &st, false); }, deadline);
+    if (rc != kZOk) return "cannot read the job record: " + ZkErrorText(rc);
+    JobRecord jr = s.job;
+    try {
+      jr = DecodeJob(data, s.Where(s.paths.job));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    // This run's first failure is kept (the others are its consequences); an outcome of an
+    // earlier run (before this run's ring went active) is not this run's.
+    if (state == "failed" && jr.state == "failed" &&
+        jr.outcome.ended_at_unix_ms >= s.joined_unix_ms)
+      return "";
+    jr.state = state;
+    jr.outcome = outcome;
+    if (jr.outcome.ended_at_unix_ms == 0) jr.outcome.ended_at_unix_ms = NowUnixMs();
+    jr.changed_at_unix_ms = jr.outcome.ended_at_unix_ms;
+    rc = s.session.Set(s.paths.job, EncodeJob(jr), st.version);
+    if (rc == kZOk) return "";
+    if (rc == kZBadVersion || rc == kZConnectionLoss || rc == kZOperationTimeout) {
+      if (deadline.Expired()) return "cannot update the job record: " + ZkErrorText(rc);
+      continue;  // changed meanwhile (or outcome unknown): read again and decide again
+    }
+    return "cannot update the job record: " + ZkErrorText(rc);
+  }
 }
 
 CheckpointRegistry& Rendezvous::checkpoints() { return *impl_->registry; }

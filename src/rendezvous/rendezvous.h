@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,16 @@ struct CheckpointRecord {
   std::string metrics_json;  // a JSON object as text ("{}" if none)
   std::int64_t time_unix_ms = 0;
   bool operator==(const CheckpointRecord&) const = default;
+};
+
+// How a run of the job ended, kept in the job record (state "finished" or "failed").
+struct JobOutcome {
+  std::int64_t final_epoch = -1;                                // finished: epochs done
+  double objective = std::numeric_limits<double>::quiet_NaN();  // finished: the last one
+  std::string model_path;                                       // finished: --output ("" if none)
+  std::string cause;                                            // failed: the error line
+  std::string reported_by;  // failed: the rank that reported it (rank, host:port, pid)
+  std::int64_t ended_at_unix_ms = 0;
 };
 
 // Znodes /<root>/<job>/checkpoints/epoch-NNNNNNNNNN and /<root>/<job>/latest.
@@ -136,6 +147,15 @@ class Rendezvous {
   void SetRingLostHook(std::function<void()> hook);
   CheckpointRegistry& checkpoints();
   const std::string& job_token() const;
+  // Records how this run ended in the job record (state "finished" or "failed" + outcome),
+  // one versioned read-modify-write retried until `deadline`; a "failed" never replaces an
+  // outcome already recorded by this run (the first cause is kept), a "finished" replaces a
+  // "failed". From then on this member's publications no longer change the job record (a
+  // ring re-formed by members leaving after the end must not turn it back to running).
+  // Errors are returned as text ("" = recorded), never thrown: the run's own result stands.
+  std::string RecordOutcome(const std::string& state, const JobOutcome& outcome, Deadline deadline);
+  // Marks the run as ended without writing (the ranks that do not record the outcome).
+  void MarkEnded();
   // Delete the member node and close the session (idempotent).
   void Leave();
 
@@ -160,8 +180,14 @@ struct LiveMember {
 struct JobStatus {
   std::string zk_hosts;
   std::string job;
-  std::string path;   // /<root>/<job>
-  std::string state;  // job record state: "forming", "running", "lost"
+  std::string path;  // /<root>/<job>
+  // As shown: the job record's state ("forming", "running", "lost", "refused", "finished",
+  // "failed"), or "abandoned" when no member is live and the job is neither finished, failed
+  // nor refused (every process of the run is gone without saying how it ended).
+  std::string state;
+  std::string recorded_state;           // the job record's own state
+  JobOutcome outcome;                   // finished / failed details
+  std::int64_t changed_at_unix_ms = 0;  // last change: job record or ring node (server clock)
   std::string config_hash;
   std::string config_text;
   std::string creator;
@@ -182,6 +208,27 @@ JobStatus ReadJobStatus(const std::string& zk_hosts, const std::string& root,
 std::string ToJson(const JobStatus& status);
 // Multi-line text for a person.
 std::string ToText(const JobStatus& status);
+
+// The jobs under a root (`ringtrain status` without --job), by name. A job that cannot be read
+// (no access, malformed record) is listed with `error` set and the rest unknown.
+struct JobListEntry {
+  std::string job;
+  std::string state;  // as JobStatus::state
+  std::int64_t generation = 0;
+  int live_members = 0;
+  std::optional<std::int64_t> latest_epoch;
+  std::int64_t changed_at_unix_ms = 0;
+  std::string error;  // "" = read
+};
+struct JobList {
+  std::string zk_hosts;
+  std::string root;
+  std::vector<JobListEntry> jobs;
+};
+JobList ListJobs(const std::string& zk_hosts, const std::string& root, const std::string& auth,
+                 Deadline deadline);
+std::string ToJson(const JobList& list);
+std::string ToText(const JobList& list);
 
 // Job names: non-empty, no '/', at most 200 bytes, not "." or "..". Throws UsageError.
 void ValidateJobName(const std::string& job);

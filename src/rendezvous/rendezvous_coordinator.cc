@@ -266,11 +266,30 @@ int Rendezvous::Impl::Publish(const RingRecord& old, int version, const std::str
     if (max_seq < 0) n.max_seq = std::max(n.max_seq, MemberSequence(name));
   }
   n.agreed = opts.agreed_text;
-  JobRecord jr = job;
-  jr.state = state == "active" ? "running" : state;
   std::vector<ZkOp> ops = {ZkOp::Check(paths.members + "/" + my_name, -1),
-                           ZkOp::Set(paths.ring, EncodeRing(n), version),
-                           ZkOp::Set(paths.job, EncodeJob(jr), -1)};
+                           ZkOp::Set(paths.ring, EncodeRing(n), version)};
+  // The job record follows the publication, fenced by its version, except after this run
+  // ended, and except that a recorded outcome (finished, failed) is replaced only by a new
+  // run's active ring, not by a lost or refused generation published after it.
+  if (!ended.load()) {
+    std::string data;
+    NodeStat js;
+    int jrc = session.Get(paths.job, &data, &js, false);
+    if (jrc != kZOk) return jrc == kZNoNode ? kAgain : jrc;
+    JobRecord jr = job;
+    try {
+      jr = DecodeJob(data, Where(paths.job));
+    } catch (const Error& e) {
+      log::Warn("rendezvous: " + std::string(e.what()) + "; rewriting the job record");
+    }
+    const bool outcome = jr.state == "finished" || jr.state == "failed";
+    if (state == "active" || !outcome) {
+      jr.state = state == "active" ? "running" : state;
+      jr.outcome = JobOutcome{};
+      jr.changed_at_unix_ms = NowUnixMs();
+      ops.push_back(ZkOp::Set(paths.job, EncodeJob(jr), js.version));
+    }
+  }
   int rc = session.Multi(ops, nullptr);
   if (rc == kZOk) {
     log::Info("rendezvous: leader published " + paths.ring + " generation " +

@@ -48,14 +48,17 @@ struct Rendezvous::Impl {
   JobRecord job;
   std::string my_name;
   std::int64_t my_seq = -1;
-  std::int64_t my_ctime_ms = 0;  // server time of this member's node
-  std::string refusal;           // this member's config differs from the job record's
+  std::int64_t my_ctime_ms = 0;     // server time of this member's node
+  std::string refusal;              // this member's config differs from the job record's
+  std::int64_t joined_unix_ms = 0;  // when Join started (this run's outcomes are later)
   bool elastic = false;
   int min_ranks = 0, max_ranks = 0;
   std::unique_ptr<CheckpointRegistry> registry;
   std::thread coordinator;
   std::atomic<bool> stop{false};
   std::atomic<bool> is_leader{false};
+  // The run ended (RecordOutcome / MarkEnded): publications leave the job record alone.
+  std::atomic<bool> ended{false};
 
   // Shared with user threads.
   mutable std::mutex mu;

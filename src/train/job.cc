@@ -247,10 +247,16 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       hooks.needs_state = [&checkpointer](std::int64_t e) { return checkpointer.NeedsState(e); };
       hooks.after_compute = hooks_.after_compute;
       if (ring.is_leader()) hooks.on_partitions = PartitionPublisher(source);
-      Train(o, *comm, info, hooks);
+      TrainResult result = Train(o, *comm, info, hooks);
       // The leader's last checkpoints are written and recorded before the ring is left (a
       // member leaving could publish a new generation and fence the record out).
       checkpointer.Drain(DrainDeadline(o));
+      RunSummary summary;
+      summary.final_epoch = result.state.model.epoch;
+      summary.objective = result.history.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                                 : result.history.back().objective;
+      summary.model_path = o.output;
+      source.Finished(summary, ring.is_leader());
       // Everyone has the final model; a barrier so no rank tears its sockets down while a
       // neighbour is still finishing the last collective. A failure here (a peer already
       // gone, or the ring superseded by its leaving) cannot change the result.

@@ -38,6 +38,13 @@
 
 namespace ringtrain::train {
 
+// How a run ended well (recorded as the job's state "finished" by the ring source).
+struct RunSummary {
+  std::int64_t final_epoch = 0;
+  double objective = 0;    // the last epoch's; NaN when no epoch ran (a resume at the end)
+  std::string model_path;  // --output ("" if none)
+};
+
 // Where the rings of a job come from, and where its checkpoints are recorded (cli/: the
 // ZooKeeper rendezvous). Calls may block up to the options' timeout; errors are typed.
 class RingSource {
@@ -71,6 +78,12 @@ class RingSource {
   // The leader publishes the partition map (fenced by the last returned ring's generation):
   // whenever a new map takes effect, and its measured figures at most about once a second.
   virtual void PublishPartitions(const PartitionMap& map) = 0;
+  // Training is done on this rank (every rank calls it, before the final barrier); the
+  // leader's summary is the job's outcome. Must not throw: the model is already written.
+  virtual void Finished(const RunSummary& summary, bool leader) {
+    (void)summary;
+    (void)leader;
+  }
   // Where errors point (e.g. "zk:2181 /ringtrain/job").
   virtual std::string where() const = 0;
   // Leaves the job (idempotent).

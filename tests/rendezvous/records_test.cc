@@ -24,6 +24,45 @@ TEST(Records, DescribeDisagreementNamesEachKeyWithEveryValueAndWhoGaveIt) {
   EXPECT_EQ(DecodeMember(MemberToJson(m.member), "w").agreed, "");
 }
 
+TEST(Records, JobRecordKeepsTheOutcomeAndRefusesMalformedFields) {
+  JobRecord r;
+  r.config_text = "a = 1\n";
+  r.config_hash = "h";
+  r.token = "t";
+  r.state = "finished";
+  r.changed_at_unix_ms = 5;
+  r.outcome.final_epoch = 30;
+  r.outcome.objective = 95.5;
+  r.outcome.model_path = "/m.bin";
+  r.outcome.ended_at_unix_ms = 5;
+  JobRecord back = DecodeJob(EncodeJob(r), "w");
+  EXPECT_EQ(back.state, "finished");
+  EXPECT_EQ(back.changed_at_unix_ms, 5);
+  EXPECT_EQ(back.outcome.final_epoch, 30);
+  EXPECT_EQ(back.outcome.objective, 95.5);
+  EXPECT_EQ(back.outcome.model_path, "/m.bin");
+  r.state = "failed";
+  r.outcome = JobOutcome{};
+  r.outcome.cause = "peer rank 1 (h:1) left";
+  r.outcome.reported_by = "h:2, pid 3";
+  back = DecodeJob(EncodeJob(r), "w");
+  EXPECT_EQ(back.outcome.cause, "peer rank 1 (h:1) left");
+  EXPECT_EQ(back.outcome.reported_by, "h:2, pid 3");
+  EXPECT_EQ(back.outcome.final_epoch, -1);
+  // A record of an older build (no outcome fields) decodes with none.
+  back = DecodeJob(R"({"config_text":"","config_hash":"h","token":"t","state":"running"})", "w");
+  EXPECT_EQ(back.outcome.final_epoch, -1);
+  EXPECT_EQ(back.changed_at_unix_ms, 0);
+  // Untrusted content: wrong types and out-of-range integers are refused, naming the node.
+  for (const char* bad :
+       {R"({"config_text":"","config_hash":"h","token":"t","final_epoch":1e300})",
+        R"({"config_text":"","config_hash":"h","token":"t","objective":"big"})",
+        R"({"config_text":"","config_hash":"h","token":"t","cause":7})",
+        R"({"config_text":"","config_hash":"h","token":"t","changed_at_unix_ms":-1.5})"}) {
+    EXPECT_THROW(DecodeJob(bad, "zk /ringtrain/j"), RendezvousError) << bad;
+  }
+}
+
 TEST(Records, DiffConfigNamesEveryDifferingKey) {
   auto d = DiffConfig("a = 1\nb = 2\n", "a = 1\nb = 3\nc = x\n");
   ASSERT_EQ(d.size(), 2u);
@@ -81,7 +120,7 @@ TEST(Records, CheckpointAndLatestRoundTrip) {
   EXPECT_EQ(DecodeCheckpoint(EncodeCheckpoint(c), "t"), c);
   EXPECT_EQ(DecodeLatest(EncodeLatest(12)), 12);
   EXPECT_FALSE(DecodeLatest(EncodeLatest(std::nullopt)).has_value());
-  JobRecord j{"a = 1\n", "00ff", "host:1", 5, "running", "tok"};
+  JobRecord j{"a = 1\n", "00ff", "host:1", 5, "running", "tok", 0, {}};
   JobRecord back = DecodeJob(EncodeJob(j), "t");
   EXPECT_EQ(back.config_hash, "00ff");
   EXPECT_EQ(back.token, "tok");

@@ -250,5 +250,62 @@ TEST(RendezvousJoin, StatusShowsRingLiveMembersAndLeader) {
                RendezvousError);
 }
 
+// The outcome in the job record (issue 12 item 4): a failure is kept against later failures
+// of the same run, "finished" replaces it; a member that leaves after the end does not turn
+// the record back (its leader's "lost" publication leaves it alone); the list shows the job;
+// a job whose members are all gone and that recorded nothing is "abandoned".
+TEST(RendezvousJoin, OutcomeIsRecordedOnceAndSurvivesTheMembersLeaving) {
+  std::string job = UniqueJobName("outcome");
+  Joined j = JoinAll({TestOptions(Zk(), job, 2, 1), TestOptions(Zk(), job, 2, 2)});
+  auto status = [&] {
+    return rendezvous::ReadJobStatus(Zk(), "/ringtrain", job, "", Deadline::After(seconds(10)));
+  };
+  rendezvous::JobOutcome first;
+  first.cause = "first cause";
+  first.reported_by = "rank 1";
+  EXPECT_EQ(j.members[1]->RecordOutcome("failed", first, Deadline::After(seconds(5))), "");
+  rendezvous::JobOutcome second;
+  second.cause = "a consequence";
+  EXPECT_EQ(j.members[0]->RecordOutcome("failed", second, Deadline::After(seconds(5))), "");
+  auto st = status();
+  EXPECT_EQ(st.state, "failed");
+  EXPECT_EQ(st.outcome.cause, "first cause");
+  EXPECT_EQ(st.outcome.reported_by, "rank 1");
+  rendezvous::JobOutcome done;
+  done.final_epoch = 7;
+  done.objective = 1.5;
+  done.model_path = "/tmp/m";
+  EXPECT_EQ(j.members[0]->RecordOutcome("finished", done, Deadline::After(seconds(5))), "");
+  // The non-leader leaves: the leader publishes "lost", the record stays finished.
+  j.members[1]->Leave();
+  const auto until = std::chrono::steady_clock::now() + seconds(10);
+  while (status().ring_state != "lost" && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(20));
+  st = status();
+  EXPECT_EQ(st.ring_state, "lost");
+  EXPECT_EQ(st.state, "finished");
+  EXPECT_EQ(st.outcome.final_epoch, 7);
+  EXPECT_EQ(st.outcome.objective, 1.5);
+  EXPECT_EQ(st.outcome.model_path, "/tmp/m");
+  EXPECT_GT(st.changed_at_unix_ms, 0);
+  auto list = rendezvous::ListJobs(Zk(), "/ringtrain", "", Deadline::After(seconds(10)));
+  bool found = false;
+  for (const auto& e : list.jobs) {
+    if (e.job != job) continue;
+    found = true;
+    EXPECT_EQ(e.state, "finished");
+    EXPECT_EQ(e.live_members, 1);
+    EXPECT_EQ(e.generation, 2);
+  }
+  EXPECT_TRUE(found);
+  EXPECT_NE(rendezvous::ToText(list).find(job), std::string::npos);
+
+  std::string gone = UniqueJobName("abandoned");
+  { Joined k = JoinAll({TestOptions(Zk(), gone, 1, 1)}); }  // left without an outcome
+  auto ab = rendezvous::ReadJobStatus(Zk(), "/ringtrain", gone, "", Deadline::After(seconds(10)));
+  EXPECT_EQ(ab.state, "abandoned");
+  EXPECT_EQ(ab.recorded_state, "running");
+}
+
 }  // namespace
 }  // namespace ringtrain::testing
