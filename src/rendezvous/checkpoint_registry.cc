@@ -22,8 +22,8 @@ namespace {
                        const std::string& path, const std::string& hint = {}) {
   std::string where = s.session->hosts() + " " + path;
   if (rc == kZNoAuth) {
-    throw RendezvousError(what + ": not authorised by the node's ACL", where,
-                          "pass the job's --zk-auth user:password");
+    throw RendezvousError(what + ": not authorised (" + AclNote(*s.session, path) + ")", where,
+                          NoAuthHint(s.session->secure()));
   }
   if (rc == kZNoNode && path == s.paths.job) {
     throw RendezvousError(what + ": no such job", where, "check --job, --zk and --zk-root");

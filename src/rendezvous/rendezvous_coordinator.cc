@@ -292,6 +292,13 @@ int Rendezvous::Impl::Publish(const RingRecord& old, int version, const std::str
   }
   int rc = session.Multi(ops, nullptr);
   if (rc == kZOk) {
+    if (state == "active" && opts.auth.empty() && !said_open) {
+      said_open = true;
+      log::Warn("job '" + opts.job + "' runs without --zk-auth: its znodes (" + paths.job +
+                ") are readable and writable by every client of " + session.hosts() +
+                " (token, ring, checkpoint records); pass --zk-auth user:password to make them "
+                "creator-only (docs/rendezvous.md, \"ACLs\")");
+    }
     log::Info("rendezvous: leader published " + paths.ring + " generation " +
               std::to_string(n.generation) + " (" + state + ", " +
               std::to_string(n.members.size()) + " members): " + reason);

@@ -84,6 +84,7 @@ struct Rendezvous::Impl {
   Clock::time_point last_change = Clock::now();
   Deadline timer = Deadline::Never();
   std::optional<Clock::time_point> disconnected_since;
+  bool said_open = false;  // the open-ACL warning was given (once per process)
 
   explicit Impl(ZkSession s) : session(std::move(s)) {}
 
@@ -91,8 +92,9 @@ struct Rendezvous::Impl {
   [[noreturn]] void Fail(const std::string& what, int rc, const std::string& path,
                          const std::string& hint) const {
     if (rc == kZNoAuth) {
-      throw RendezvousError(what + ": not authorised by the node's ACL", Where(path),
-                            "pass the job's --zk-auth user:password");
+      throw RendezvousError(
+          what + ": not authorised (" + AclNote(const_cast<ZkSession&>(session), path) + ")",
+          Where(path), NoAuthHint(!opts.auth.empty()));
     }
     throw RendezvousError(what + ": " + ZkErrorText(rc), Where(path), hint);
   }
@@ -100,6 +102,9 @@ struct Rendezvous::Impl {
   // ---- Join (rendezvous_join.cc) ----
   void EnsureRoot(Deadline deadline);
   void EnsureJob(Deadline deadline);
+  // With --zk-auth: an existing job whose nodes do not give this identity exclusive access is
+  // refused (RendezvousError naming the node and its ACL), never joined.
+  void CheckExclusive(Deadline deadline);
   void CheckNotHeld(Deadline deadline);
   void CreateMember(Deadline deadline);
   void Leave();

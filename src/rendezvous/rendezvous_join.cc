@@ -36,7 +36,7 @@ void Rendezvous::Impl::EnsureRoot(Deadline deadline) {
     if (prefix.size() <= 1 || prefix.back() == '/') continue;
     int rc = RetryIdempotent(
         [&] {
-          int r = session.Create(prefix, "", CreateMode::kPersistentOpen, nullptr);
+          int r = session.Create(prefix, "", CreateMode::kRoot, nullptr);
           return r == kZNodeExists ? kZOk : r;
         },
         deadline);
@@ -70,6 +70,7 @@ void Rendezvous::Impl::EnsureJob(Deadline deadline) {
       continue;  // outcome unknown: the next try sees NODEEXISTS and reads what is there
     }
     if (rc != kZNodeExists) Fail("cannot create the job record", rc, paths.job, "check --zk-root");
+    CheckExclusive(deadline);  // before anything of a foreign job is trusted
     std::string data;
     rc = RetryIdempotent([&] { return session.Get(paths.job, &data, nullptr, false); }, deadline);
     if (rc == kZNoNode) continue;  // deleted meanwhile
@@ -85,6 +86,32 @@ void Rendezvous::Impl::EnsureJob(Deadline deadline) {
                 " key(s): " + list;
     }
     return;
+  }
+}
+
+void Rendezvous::Impl::CheckExclusive(Deadline deadline) {
+  if (opts.auth.empty()) return;
+  const std::string me = DigestId(opts.auth);
+  const int need = kPermRead | kPermWrite | kPermCreate | kPermDelete;
+  for (const std::string& path :
+       {paths.job, paths.members, paths.ring, paths.checkpoints, paths.latest, paths.partitions}) {
+    std::vector<AclEntry> acl;
+    int rc = RetryIdempotent([&] { return session.GetAcl(path, &acl); }, deadline);
+    if (rc == kZNoNode) continue;  // partitions: made by the first leader
+    if (rc != kZOk) Fail("cannot read the ACL of the existing job", rc, path, "");
+    bool mine = false, foreign = false;
+    for (const auto& e : acl) {
+      const bool is_me = e.scheme == "digest" && e.id == me;
+      if (is_me && (e.perms & need) == need) mine = true;
+      if (!is_me && e.perms != 0) foreign = true;
+    }
+    if (!mine || foreign) {
+      throw RendezvousError(
+          "job node " + path + " already exists with the ACL " + DescribeAcl(acl) +
+              ", which does not give this --zk-auth identity exclusive access: it was not made by "
+              "this identity, and others could read its token or change its records; not joined",
+          Where(path), "choose another --job name (docs/rendezvous.md, \"ACLs\")");
+    }
   }
 }
 

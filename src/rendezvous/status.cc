@@ -15,11 +15,11 @@
 namespace ringtrain::rendezvous {
 
 namespace {
-[[noreturn]] void Fail(const std::string& hosts, const std::string& what, int rc,
-                       const std::string& path) {
+[[noreturn]] void Fail(ZkSession& session, const std::string& hosts, const std::string& what,
+                       int rc, const std::string& path) {
   if (rc == kZNoAuth) {
-    throw RendezvousError(what + ": not authorised by the node's ACL", hosts + " " + path,
-                          "pass the job's --zk-auth user:password");
+    throw RendezvousError(what + ": not authorised (" + AclNote(session, path) + ")",
+                          hosts + " " + path, NoAuthHint(session.secure()));
   }
   throw RendezvousError(what + ": " + ZkErrorText(rc), hosts + " " + path,
                         "check --job, --zk and --zk-root");
@@ -44,7 +44,7 @@ JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const st
     throw RendezvousError("no job '" + job + "' is recorded", zk_hosts + " " + paths.job,
                           "check --job, --zk and --zk-root");
   }
-  if (rc != kZOk) Fail(zk_hosts, "cannot read the job record", rc, paths.job);
+  if (rc != kZOk) Fail(session, zk_hosts, "cannot read the job record", rc, paths.job);
   JobRecord jr = DecodeJob(data, zk_hosts + " " + paths.job);
   st.state = jr.state;
   st.recorded_state = jr.state;
@@ -55,7 +55,7 @@ JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const st
   st.created_at_unix_ms = jr.created_at_unix_ms;
 
   rc = RetryIdempotent([&] { return session.Get(paths.ring, &data, &ring_stat, false); }, deadline);
-  if (rc != kZOk && rc != kZNoNode) Fail(zk_hosts, "cannot read the ring", rc, paths.ring);
+  if (rc != kZOk && rc != kZNoNode) Fail(session, zk_hosts, "cannot read the ring", rc, paths.ring);
   RingRecord ring = rc == kZOk ? DecodeRing(data, zk_hosts + " " + paths.ring) : RingRecord{};
   st.generation = ring.generation;
   st.ring_state = ring.state;
@@ -64,14 +64,15 @@ JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const st
 
   std::vector<std::string> kids;
   rc = RetryIdempotent([&] { return session.Children(paths.members, &kids, false); }, deadline);
-  if (rc != kZOk && rc != kZNoNode) Fail(zk_hosts, "cannot list members", rc, paths.members);
+  if (rc != kZOk && rc != kZNoNode)
+    Fail(session, zk_hosts, "cannot list members", rc, paths.members);
   for (const auto& k : kids) {
     std::int64_t seq = MemberSequence(k);
     if (seq < 0) continue;
     int gr = RetryIdempotent(
         [&] { return session.Get(paths.members + "/" + k, &data, nullptr, false); }, deadline);
     if (gr == kZNoNode) continue;
-    if (gr != kZOk) Fail(zk_hosts, "cannot read a member", gr, paths.members + "/" + k);
+    if (gr != kZOk) Fail(session, zk_hosts, "cannot read a member", gr, paths.members + "/" + k);
     LiveMember lm;
     lm.member = MemberFromJson(data, zk_hosts + " " + paths.members + "/" + k);
     lm.member.name = k;
@@ -135,7 +136,7 @@ JobList ListJobs(const std::string& zk_hosts, const std::string& root, const std
   std::vector<std::string> names;
   int rc = RetryIdempotent([&] { return session.Children(root, &names, false); }, deadline);
   if (rc == kZNoNode) return list;  // no job was ever created under this root
-  if (rc != kZOk) Fail(zk_hosts, "cannot list the jobs", rc, root);
+  if (rc != kZOk) Fail(session, zk_hosts, "cannot list the jobs", rc, root);
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     JobListEntry e;

@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <zookeeper/zookeeper.h>
 
+#include <array>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -236,12 +238,179 @@ int ZkSession::Create(const std::string& path, const std::string& data, CreateMo
   if (zh == nullptr) return ZINVALIDSTATE;
   char buf[1024];
   int flags = mode == CreateMode::kEphemeralSequential ? ZOO_EPHEMERAL_SEQUENTIAL : 0;
-  int rc = zoo_create(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                      impl_->secure && mode != CreateMode::kPersistentOpen ? &ZOO_CREATOR_ALL_ACL
-                                                                           : &ZOO_OPEN_ACL_UNSAFE,
-                      flags, buf, sizeof buf);
+  // The root: world may read and create (jobs), nobody else may delete or re-ACL it; a
+  // secure creator keeps every permission ("auth" = this session's digest identity).
+  static char kWorld[] = "world", kAnyone[] = "anyone", kAuth[] = "auth", kEmpty[] = "";
+  ACL root_entries[2] = {{ZOO_PERM_READ | ZOO_PERM_CREATE, {kWorld, kAnyone}},
+                         {ZOO_PERM_ALL, {kAuth, kEmpty}}};
+  ACL_vector root_acl = {impl_->secure ? 2 : 1, root_entries};
+  const ACL_vector* acl = mode == CreateMode::kRoot ? &root_acl
+                          : impl_->secure           ? &ZOO_CREATOR_ALL_ACL
+                                                    : &ZOO_OPEN_ACL_UNSAFE;
+  int rc = zoo_create(zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl, flags, buf,
+                      sizeof buf);
   if (rc == ZOK && created_path != nullptr) *created_path = buf;
   return rc;
+}
+
+namespace {
+std::vector<ACL> ToZk(const std::vector<AclEntry>& acl) {
+  std::vector<ACL> out(acl.size());
+  for (std::size_t i = 0; i < acl.size(); ++i) {
+    out[i].perms = acl[i].perms;
+    out[i].id.scheme = const_cast<char*>(acl[i].scheme.c_str());
+    out[i].id.id = const_cast<char*>(acl[i].id.c_str());
+  }
+  return out;
+}
+}  // namespace
+
+int ZkSession::GetAcl(const std::string& path, std::vector<AclEntry>* acl) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  ACL_vector v{};
+  Stat st{};
+  int rc = zoo_get_acl(zh, path.c_str(), &v, &st);
+  if (rc != ZOK) return rc;
+  acl->clear();
+  for (int i = 0; i < v.count; ++i) {
+    acl->push_back({v.data[i].id.scheme != nullptr ? v.data[i].id.scheme : "",
+                    v.data[i].id.id != nullptr ? v.data[i].id.id : "", v.data[i].perms});
+  }
+  deallocate_ACL_vector(&v);
+  return ZOK;
+}
+
+int ZkSession::SetAcl(const std::string& path, const std::vector<AclEntry>& acl, int version) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  std::vector<ACL> entries = ToZk(acl);
+  ACL_vector v{static_cast<int32_t>(entries.size()), entries.data()};
+  return zoo_set_acl(zh, path.c_str(), version, &v);
+}
+
+int ZkSession::CreateWithAcl(const std::string& path, const std::string& data,
+                             const std::vector<AclEntry>& acl) {
+  zhandle_t* zh = impl_->handle();
+  if (zh == nullptr) return ZINVALIDSTATE;
+  std::vector<ACL> entries = ToZk(acl);
+  ACL_vector v{static_cast<int32_t>(entries.size()), entries.data()};
+  return zoo_create(zh, path.c_str(), data.data(), static_cast<int>(data.size()), &v, 0, nullptr,
+                    0);
+}
+
+std::string DescribeAcl(const std::vector<AclEntry>& acl) {
+  if (acl.empty()) return "(empty ACL)";
+  std::string out;
+  for (const auto& e : acl) {
+    std::string id = e.id;
+    if (e.scheme == "digest") id = id.substr(0, id.find(':'));  // never print the hash
+    std::string perms;                                          // zkCli's order: c d r w a
+    const std::pair<int, char> letters[] = {{ZOO_PERM_CREATE, 'c'},
+                                            {ZOO_PERM_DELETE, 'd'},
+                                            {ZOO_PERM_READ, 'r'},
+                                            {ZOO_PERM_WRITE, 'w'},
+                                            {ZOO_PERM_ADMIN, 'a'}};
+    for (const auto& [bit, letter] : letters)
+      if (e.perms & bit) perms += letter;
+    if (perms.empty()) perms = "-";
+    out += (out.empty() ? "" : ", ") + e.scheme + ":" + id + ":" + perms;
+  }
+  return out;
+}
+
+namespace {
+// SHA-1 (FIPS 180-4), only for DigestId: the identity ZooKeeper's digest scheme derives.
+std::array<std::uint8_t, 20> Sha1(const std::string& text) {
+  std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  std::vector<std::uint8_t> m(text.begin(), text.end());
+  const std::uint64_t bits = static_cast<std::uint64_t>(m.size()) * 8;
+  m.push_back(0x80);
+  while (m.size() % 64 != 56) m.push_back(0);
+  for (int i = 7; i >= 0; --i) m.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+  auto rol = [](std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  for (std::size_t off = 0; off < m.size(); off += 64) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{m[off + 4 * i]} << 24) | (std::uint32_t{m[off + 4 * i + 1]} << 16) |
+             (std::uint32_t{m[off + 4 * i + 2]} << 8) | std::uint32_t{m[off + 4 * i + 3]};
+    for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; ++i) {
+      std::uint32_t f, k;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6;
+      }
+      const std::uint32_t t = rol(a, 5) + f + e + k + w[i];
+      e = d;
+      d = c;
+      c = rol(b, 30);
+      b = a;
+      a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+  }
+  std::array<std::uint8_t, 20> out{};
+  for (int i = 0; i < 20; ++i) out[i] = static_cast<std::uint8_t>(h[i / 4] >> (24 - 8 * (i % 4)));
+  return out;
+}
+
+std::string Base64(const std::uint8_t* p, std::size_t n) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < n; i += 3) {
+    std::uint32_t v = std::uint32_t{p[i]} << 16;
+    if (i + 1 < n) v |= std::uint32_t{p[i + 1]} << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    out += k[(v >> 18) & 63];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < n ? k[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? k[v & 63] : '=';
+  }
+  return out;
+}
+}  // namespace
+
+std::string AclNote(ZkSession& session, const std::string& path) {
+  std::string p = path;
+  while (!p.empty()) {
+    std::vector<AclEntry> acl;
+    const int rc = session.GetAcl(p, &acl);
+    if (rc == ZOK) return "the ACL of " + p + " is " + DescribeAcl(acl);
+    if (rc != ZNONODE)
+      return "the ACL of " + p + " cannot be read either (" + ZkErrorText(rc) + ")";
+    const auto slash = p.rfind('/');
+    if (slash == std::string::npos || p == "/") break;
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+  return "no ACL found above " + path;
+}
+
+std::string NoAuthHint(bool with_auth) {
+  return with_auth ? "these --zk-auth credentials are not in that ACL: pass the job's own "
+                     "credentials, choose another --job, or ask the node's owner to restore its "
+                     "ACL (docs/rendezvous.md, \"ACLs\")"
+                   : "the node belongs to an identity with credentials: pass its --zk-auth "
+                     "user:password, or choose another --job (docs/rendezvous.md, \"ACLs\")";
+}
+
+std::string DigestId(const std::string& auth) {
+  const auto hash = Sha1(auth);
+  return auth.substr(0, auth.find(':')) + ":" + Base64(hash.data(), hash.size());
 }
 
 int ZkSession::Get(const std::string& path, std::string* data, NodeStat* stat, bool watch) {

@@ -71,8 +71,25 @@ struct ZkOp {
   static ZkOp Check(std::string p, int v) { return {Kind::kCheck, std::move(p), {}, v}; }
 };
 
-// kPersistentOpen: open ACL even on a secure session (shared parents such as the root).
-enum class CreateMode { kPersistent, kPersistentOpen, kEphemeralSequential };
+// kRoot: the shared root (and the parents ringtrain creates for it): world:anyone may read
+// it and create jobs under it (cr) but not delete, change or re-ACL it; a secure session's
+// own identity gets every permission too (docs/rendezvous.md, "ACLs").
+enum class CreateMode { kPersistent, kRoot, kEphemeralSequential };
+
+// One ACL entry (scheme "world", "digest", "ip", ...; perms: ZooKeeper's bits r=1 w=2 c=4
+// d=8 a=16).
+struct AclEntry {
+  std::string scheme;
+  std::string id;
+  int perms = 0;
+  bool operator==(const AclEntry&) const = default;
+};
+inline constexpr int kPermRead = 1, kPermWrite = 2, kPermCreate = 4, kPermDelete = 8,
+                     kPermAdmin = 16, kPermAll = 31;
+// "world:anyone:cr, digest:alice:cdrwa" — a digest's password hash is left out.
+std::string DescribeAcl(const std::vector<AclEntry>& acl);
+// The digest id the server gives "user:password": user:base64(sha1(user:password)).
+std::string DigestId(const std::string& auth);
 
 class ZkSession {
  public:
@@ -95,6 +112,11 @@ class ZkSession {
   int Children(const std::string& path, std::vector<std::string>* children, bool watch);
   int Set(const std::string& path, const std::string& data, int version);
   int Delete(const std::string& path, int version);
+  int GetAcl(const std::string& path, std::vector<AclEntry>* acl);
+  int SetAcl(const std::string& path, const std::vector<AclEntry>& acl, int version);
+  // A persistent node with exactly `acl` (tests: a hostile client's nodes).
+  int CreateWithAcl(const std::string& path, const std::string& data,
+                    const std::vector<AclEntry>& acl);
   // All or nothing. `results` gets one code per op (the failing op's code tells which).
   int Multi(const std::vector<ZkOp>& ops, std::vector<int>* results);
 
@@ -117,6 +139,13 @@ class ZkSession {
   explicit ZkSession(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// For a ZNOAUTH on `path`: "the ACL of <node> is <DescribeAcl>" for the nearest existing node
+// at or above `path` whose ACL can be read (a create fails on its parent's ACL), or "its ACL
+// cannot be read either". One ZooKeeper read per level.
+std::string AclNote(ZkSession& session, const std::string& path);
+// The one-line hint of a ZNOAUTH: what the user can do, given whether they passed --zk-auth.
+std::string NoAuthHint(bool with_auth);
 
 // Retries an idempotent call on connection loss / operation timeout until the deadline.
 template <typename Fn>
