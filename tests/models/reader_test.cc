@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -241,6 +242,57 @@ IdxPair MakeIdx(const TempDir& dir, const std::string& name, int rows, bool gz) 
     WriteText(p.labels, lab);
   }
   return p;
+}
+
+// Gzip'd LIBSVM and CSV (issue 12): read transparently whatever the name, the same rows as
+// the plain file for every shard count; errors name the file and line of the inflated text;
+// a truncated or corrupt stream is a DataError naming the file.
+TEST(TextReaders, GzipIsReadLikeThePlainFile) {
+  TempDir dir;
+  std::string svm = "# c\n";
+  for (int i = 0; i < 31; ++i)
+    svm += std::to_string(i % 3) + " " + std::to_string(1 + i % 4) + ":" + std::to_string(i) +
+           (i % 5 == 0 ? " 7:0.5\n" : "\n");
+  std::string csv = "label,a,b\n";
+  for (int i = 0; i < 17; ++i)
+    csv += std::to_string(i % 2) + "," + std::to_string(i) + "," + std::to_string(i * 0.5) + "\n";
+  WriteText(dir.File("p.svm"), svm);
+  WriteGzip(dir.File("g.svm.gz"), svm);
+  WriteGzip(dir.File("no-suffix.svm"), svm);
+  WriteText(dir.File("p.csv"), csv);
+  WriteGzip(dir.File("g.csv.gz"), csv);
+  for (const auto& [plain, gz, format] : std::vector<std::tuple<std::string, std::string, Format>>{
+           {"p.svm", "g.svm.gz", Format::kLibsvm},
+           {"p.svm", "no-suffix.svm", Format::kLibsvm},
+           {"p.csv", "g.csv.gz", Format::kCsv}}) {
+    SCOPED_TRACE(gz);
+    for (int n : {1, 3, 7}) {
+      for (int s = 0; s < n; ++s) {
+        const Dataset a = Read(dir.File(plain), format, s, n);
+        const Dataset b = Read(dir.File(gz), format, s, n);
+        EXPECT_EQ(a.labels, b.labels);
+        EXPECT_EQ(a.col, b.col);
+        EXPECT_EQ(a.val, b.val);
+        EXPECT_EQ(a.dense, b.dense);
+        EXPECT_EQ(a.first_row, b.first_row);
+        EXPECT_EQ(a.source_begin, b.source_begin);
+        EXPECT_EQ(a.source_end, b.source_end);
+      }
+    }
+    ExpectShardsConcatenate(dir.File(gz), format, "", 6);
+  }
+  EXPECT_EQ(GuessFormat("x.csv.gz"), Format::kCsv);
+  WriteGzip(dir.File("bad.svm.gz"), "1 1:1\n1 2:abc\n");
+  ExpectDataError(dir.File("bad.svm.gz"), Format::kLibsvm, {"bad.svm.gz:2", "abc"});
+  std::string gz_bytes;
+  {
+    std::ifstream in(dir.File("g.svm.gz"), std::ios::binary);
+    gz_bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  WriteText(dir.File("trunc.svm.gz"), gz_bytes.substr(0, gz_bytes.size() / 2));
+  ExpectDataError(dir.File("trunc.svm.gz"), Format::kLibsvm, {"trunc.svm.gz", "gzip"});
+  WriteText(dir.File("garbage.svm.gz"), std::string("\x1f\x8b") + "not deflate at all");
+  ExpectDataError(dir.File("garbage.svm.gz"), Format::kLibsvm, {"garbage.svm.gz", "gzip"});
 }
 
 TEST(IdxReader, ReadsPlainAndGzipScaled) {

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "rendezvous/rendezvous.h"
+#include "rendezvous/zk_session.h"
 
 namespace ringtrain::rendezvous {
 namespace {
@@ -61,6 +62,23 @@ TEST(Records, JobRecordKeepsTheOutcomeAndRefusesMalformedFields) {
         R"({"config_text":"","config_hash":"h","token":"t","changed_at_unix_ms":-1.5})"}) {
     EXPECT_THROW(DecodeJob(bad, "zk /ringtrain/j"), RendezvousError) << bad;
   }
+}
+
+// The digest identity ZooKeeper derives from user:password (SHA-1, base64): FIPS 180 test
+// vectors (one and two blocks, and a 1000-byte message), and an ACL is described without
+// the hash.
+TEST(Records, DigestIdIsZooKeepersAndAclsPrintWithoutHashes) {
+  EXPECT_EQ(DigestId("abc"), "abc:qZk+NkcGgWq6PiVxeFDCbJzQ2J0=");
+  EXPECT_EQ(
+      DigestId("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+      "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq:hJg+RBw70m66rkqh+VEp5eVGcPE=");
+  EXPECT_EQ(DigestId(std::string(1000, 'a')),
+            std::string(1000, 'a') + ":KR6abGaZSUm1e6XmUDYemPw2sbo=");
+  EXPECT_EQ(DigestId("alice:s3cret"), "alice:uLxpHc/uhT86OXPoSjJTp1M8CJY=");
+  EXPECT_EQ(DescribeAcl({{"world", "anyone", kPermRead | kPermCreate},
+                         {"digest", DigestId("alice:s3cret"), kPermAll}}),
+            "world:anyone:cr, digest:alice:cdrwa");
+  EXPECT_EQ(DescribeAcl({}), "(empty ACL)");
 }
 
 TEST(Records, DiffConfigNamesEveryDifferingKey) {
