@@ -87,6 +87,22 @@ void Rendezvous::Impl::SetFatal(const std::string& reason, bool is_refusal) {
   if (h) h();
 }
 
+std::string Rendezvous::Impl::LockoutReason() {
+  std::string data, path;
+  std::vector<std::string> kids;
+  if (session.Get(paths.ring, &data, nullptr, false) == kZNoAuth)
+    path = paths.ring;
+  else if (session.Children(paths.members, &kids, false) == kZNoAuth)
+    path = paths.members;
+  else if (session.Get(paths.job, &data, nullptr, false) == kZNoAuth)
+    path = paths.job;
+  std::string note =
+      path.empty() ? "a member node's payload is not readable by this client"
+                   : path + " is not readable by this client (" + AclNote(session, path) + ")";
+  return "lost access to job '" + opts.job + "': " + note +
+         "; someone changed the ACL of the job's znodes (" + NoAuthHint(!opts.auth.empty()) + ")";
+}
+
 // A member's payload, read once. A payload that is not ringtrain's counts as a refusal.
 const MemberRecord* Rendezvous::Impl::Payload(const std::string& name, int* rc) {
   *rc = kZOk;
@@ -481,6 +497,8 @@ void Rendezvous::Impl::Run() {
           need_eval = true;
           if (rc == kZSessionExpired || rc == kZInvalidState) {
             SetFatal("ZooKeeper session expired (" + session.hosts() + "); this member is dead");
+          } else if (rc == kZNoAuth) {
+            SetFatal(LockoutReason());  // retrying cannot help: someone changed an ACL
           } else if (++attempt % 20 == 0) {
             log::Warn("rendezvous: ZooKeeper call failed: " + ZkErrorText(rc) + "; retrying");
           }

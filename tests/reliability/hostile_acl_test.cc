@@ -268,5 +268,41 @@ TEST(HostileAcl, AclChangedUnderARunningOpenJobEndsItWithOneLine) {
   EXPECT_NE(errors[0].find("cannot be read"), std::string::npos) << errors[0];
 }
 
+// An open job whose ring node eve takes over while its first rank waits for the second: the
+// second rank ends at once, the first at its --timeout (no watch fires for an ACL change),
+// both with exit 3 and one error line naming /ringtrain/J/ring and its ACL.
+TEST(HostileAcl, RingNodeTakenOverBeforeTheRingFormsEndsEveryRankWithOneLine) {
+  TempDir dir;
+  const std::string job = Unique("ring-taken");
+  auto p = rendezvous::JobPaths::For("/ringtrain", job);
+  std::vector<std::string> args = {RINGTRAIN_BIN, "train", "--data", kHeart, "--job",    job,
+                                   "--ranks",     "2",     "--zk",   Zk(),   "--timeout"};
+  args.push_back("6");
+  Subprocess first(args, {}, dir.File("a.out"), dir.File("a.err"));
+  ZkSession eve = Client("eve:evil");
+  std::vector<std::string> kids;
+  const auto until = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < until &&
+         !(eve.Children(p.members, &kids, false) == kZOk && !kids.empty()))
+    std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_FALSE(kids.empty()) << ReadTextFile(dir.File("a.err"));
+  ASSERT_EQ(eve.SetAcl(p.ring, {{"digest", DigestId("eve:evil"), rendezvous::kPermAll}}, -1), kZOk);
+  const auto t0 = std::chrono::steady_clock::now();
+  Subprocess second(args, {}, dir.File("b.out"), dir.File("b.err"));
+  for (auto* proc : {&first, &second}) {
+    auto st = proc->Wait(seconds(30));
+    EXPECT_TRUE(st.exited && st.code == 3) << st.Describe();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(15)) << "outlived --timeout 6";
+  for (const char* f : {"a.err", "b.err"}) {
+    CliRun r;
+    r.err = ReadTextFile(dir.File(f));
+    auto errors = r.Lines("ERROR");
+    ASSERT_EQ(errors.size(), 1u) << f << ": " << r.err;
+    EXPECT_NE(errors[0].find(p.ring), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("not"), std::string::npos) << errors[0];
+  }
+}
+
 }  // namespace
 }  // namespace ringtrain
