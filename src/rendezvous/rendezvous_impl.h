@@ -114,6 +114,7 @@ struct Rendezvous::Impl {
   void SetFatal(const std::string& reason, bool is_refusal = false);
   // After a ZNOAUTH: which of the job's nodes this client can no longer read, and its ACL.
   std::string LockoutReason();
+  void WarnOpenAcls();
   const MemberRecord* Payload(const std::string& name, int* rc);
   int Agree(const RingRecord& r, int version, std::vector<std::string>* eligible);
   int CheckLateJoiner(const RingRecord& r, const NodeStat& rs, int version,

@@ -79,7 +79,10 @@ const std::vector<AclEntry> kOpen = {{"world", "anyone", rendezvous::kPermAll}};
 void PreCreateJob(ZkSession& eve, const std::string& root, const std::string& job,
                   const std::vector<AclEntry>& acl) {
   auto p = rendezvous::JobPaths::For(root, job);
-  eve.CreateWithAcl(root, "", kOpen);  // may exist
+  // May exist; if not, made as ringtrain makes it (an open root would make every later run on
+  // this server warn about it).
+  eve.CreateWithAcl(root, "",
+                    {{"world", "anyone", rendezvous::kPermRead | rendezvous::kPermCreate}});
   rendezvous::JobRecord r;
   r.config_hash = "0";
   r.token = "eve-knows-this-token";
@@ -186,6 +189,21 @@ TEST(HostileAcl, RootLetsOthersCreateJobsButNotDeleteOrReAclTheRootOrAJob) {
   int open_lines = 0;
   for (const auto& w : warns) open_lines += w.find("without --zk-auth") != std::string::npos;
   EXPECT_EQ(open_lines, 1) << r.err;
+  for (const auto& w : warns) EXPECT_EQ(w.find("the root"), std::string::npos) << w;
+  // A root that any client may delete under or re-ACL (an older version's, or changed) is
+  // named once, with the command that fixes it.
+  const std::string chroot3 = "/" + Unique("root-legacy");
+  ASSERT_EQ(Client("").CreateWithAcl(chroot3, "", kOpen), kZOk);
+  ASSERT_EQ(Client("").CreateWithAcl(chroot3 + "/ringtrain", "", kOpen), kZOk);
+  r = Ringtrain(dir, "legacy",
+                {"train", "--data", kHeart, "--job", job, "--ranks", "1", "--zk", Zk() + chroot3});
+  ASSERT_TRUE(r.status.exited && r.status.code == 0) << r.err;
+  int root_lines = 0;
+  for (const auto& w : r.Lines("WARN"))
+    root_lines +=
+        w.find("the root /ringtrain has the ACL world:anyone:cdrwa") != std::string::npos &&
+        w.find("setAcl /ringtrain world:anyone:cr") != std::string::npos;
+  EXPECT_EQ(root_lines, 1) << r.err;
 }
 
 TEST(HostileAcl, ReAcledRootIsOneLineNamingTheNodeAndTheAcl) {
