@@ -186,9 +186,9 @@ void RunZnode(Bytes input) {
       const rendezvous::JobOutcome &a = r.outcome, &b = again.outcome;
       const bool same_objective = a.objective == b.objective ||
                                   (!std::isfinite(a.objective) && !std::isfinite(b.objective));
-      if ((r.state == "finished" && (a.final_epoch != b.final_epoch ||
-                                     a.model_path != b.model_path || !same_objective ||
-                                     a.ended_at_unix_ms != b.ended_at_unix_ms)) ||
+      if ((r.state == "finished" &&
+           (a.final_epoch != b.final_epoch || a.model_path != b.model_path || !same_objective ||
+            a.ended_at_unix_ms != b.ended_at_unix_ms)) ||
           (r.state == "failed" && (a.cause != b.cause || a.reported_by != b.reported_by ||
                                    a.ended_at_unix_ms != b.ended_at_unix_ms))) {
         throw PropertyViolation("job outcome does not round-trip");
