@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -177,8 +178,20 @@ void RunZnode(Bytes input) {
       const rendezvous::JobRecord r = rendezvous::DecodeJob(text, where);
       const rendezvous::JobRecord again = rendezvous::DecodeJob(rendezvous::EncodeJob(r), where);
       if (again.token != r.token || again.config_text != r.config_text || again.state != r.state ||
-          again.created_at_unix_ms != r.created_at_unix_ms) {
+          again.created_at_unix_ms != r.created_at_unix_ms ||
+          again.changed_at_unix_ms != r.changed_at_unix_ms) {
         throw PropertyViolation("job record does not round-trip");
+      }
+      // The outcome of a finished / failed run (issue 12) round-trips too.
+      const rendezvous::JobOutcome &a = r.outcome, &b = again.outcome;
+      const bool same_objective = a.objective == b.objective ||
+                                  (!std::isfinite(a.objective) && !std::isfinite(b.objective));
+      if ((r.state == "finished" &&
+           (a.final_epoch != b.final_epoch || a.model_path != b.model_path || !same_objective ||
+            a.ended_at_unix_ms != b.ended_at_unix_ms)) ||
+          (r.state == "failed" && (a.cause != b.cause || a.reported_by != b.reported_by ||
+                                   a.ended_at_unix_ms != b.ended_at_unix_ms))) {
+        throw PropertyViolation("job outcome does not round-trip");
       }
       break;
     }

@@ -73,6 +73,14 @@ write("znode", "member", b"\x00" + json.dumps(member).encode())
 write("znode", "job", b"\x01" + json.dumps({
     "config_text": "c = 1\nepochs = 3\n", "config_hash": "0123abcd", "creator": "h:1",
     "created_at_unix_ms": 1700000000000, "state": "running", "token": "t0k"}).encode())
+write("znode", "job_finished", b"\x01" + json.dumps({
+    "config_text": "", "config_hash": "0", "token": "t", "state": "finished",
+    "changed_at_unix_ms": 5, "final_epoch": 30, "objective": 95.5, "model_path": "/m.bin",
+    "ended_at_unix_ms": 5}).encode())
+write("znode", "job_failed", b"\x01" + json.dumps({
+    "config_text": "", "config_hash": "0", "token": "t", "state": "failed",
+    "cause": "peer rank 1 (h:1) left", "reported_by": "h:2, pid 3",
+    "ended_at_unix_ms": 6}).encode())
 write("znode", "ring", b"\x02" + json.dumps({
     "generation": 2, "state": "active", "world_size": 2, "max_seq": 7, "reason": "joined",
     "session_timeout_ms": 10000, "time_unix_ms": 1,

@@ -101,6 +101,14 @@ Ring Rendezvous::WaitForRing(Deadline deadline) {
   }
   if (s.fatal) throw RendezvousError(s.fatal_reason, where, "restart the process to rejoin");
   if (s.left) throw RendezvousError("this member has left the job", where, "");
+  lock.unlock();
+  // No ring in time: if that is because someone took the job's nodes away (an ACL changed:
+  // no watch fires for that), say so rather than "start the missing ranks".
+  std::string probe;
+  if (s.session.Get(s.paths.ring, &probe, nullptr, false) == kZNoAuth ||
+      s.session.Get(s.paths.job, &probe, nullptr, false) == kZNoAuth)
+    throw RendezvousError(s.LockoutReason(), s.Where(s.paths.job), "");
+  lock.lock();
   std::string expected =
       s.elastic ? "at least " + std::to_string(s.min_ranks) : std::to_string(s.opts.ranks);
   throw RendezvousError("no ring containing this member was published before the deadline (" +

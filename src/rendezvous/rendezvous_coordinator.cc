@@ -87,6 +87,46 @@ void Rendezvous::Impl::SetFatal(const std::string& reason, bool is_refusal) {
   if (h) h();
 }
 
+// Once per process, on the leader's first active publication: a job without --zk-auth is
+// open to every client of the ensemble; a root that lets everybody delete or re-ACL it (made
+// by an older version, or changed) exposes every job under it.
+void Rendezvous::Impl::WarnOpenAcls() {
+  said_open = true;
+  if (opts.auth.empty()) {
+    log::Warn("job '" + opts.job + "' runs without --zk-auth: its znodes (" + paths.job +
+              ") are readable and writable by every client of " + session.hosts() +
+              " (token, ring, checkpoint records); pass --zk-auth user:password to make them "
+              "creator-only (docs/rendezvous.md, \"ACLs\")");
+  }
+  std::vector<AclEntry> acl;
+  if (session.GetAcl(opts.root, &acl) != kZOk) return;
+  for (const auto& e : acl) {
+    if (e.scheme == "world" && (e.perms & (kPermDelete | kPermAdmin | kPermWrite)) != 0) {
+      log::Warn("the root " + opts.root + " has the ACL " + DescribeAcl(acl) +
+                ": any client may delete jobs under it or change its ACL; set it to "
+                "world:anyone:cr (zkCli.sh setAcl " +
+                opts.root + " world:anyone:cr) (docs/rendezvous.md, \"ACLs\")");
+      return;
+    }
+  }
+}
+
+std::string Rendezvous::Impl::LockoutReason() {
+  std::string data, path;
+  std::vector<std::string> kids;
+  if (session.Get(paths.ring, &data, nullptr, false) == kZNoAuth)
+    path = paths.ring;
+  else if (session.Children(paths.members, &kids, false) == kZNoAuth)
+    path = paths.members;
+  else if (session.Get(paths.job, &data, nullptr, false) == kZNoAuth)
+    path = paths.job;
+  std::string note =
+      path.empty() ? "a member node's payload is not readable by this client"
+                   : path + " is not readable by this client (" + AclNote(session, path) + ")";
+  return "lost access to job '" + opts.job + "': " + note +
+         "; someone changed the ACL of the job's znodes (" + NoAuthHint(!opts.auth.empty()) + ")";
+}
+
 // A member's payload, read once. A payload that is not ringtrain's counts as a refusal.
 const MemberRecord* Rendezvous::Impl::Payload(const std::string& name, int* rc) {
   *rc = kZOk;
@@ -292,13 +332,7 @@ int Rendezvous::Impl::Publish(const RingRecord& old, int version, const std::str
   }
   int rc = session.Multi(ops, nullptr);
   if (rc == kZOk) {
-    if (state == "active" && opts.auth.empty() && !said_open) {
-      said_open = true;
-      log::Warn("job '" + opts.job + "' runs without --zk-auth: its znodes (" + paths.job +
-                ") are readable and writable by every client of " + session.hosts() +
-                " (token, ring, checkpoint records); pass --zk-auth user:password to make them "
-                "creator-only (docs/rendezvous.md, \"ACLs\")");
-    }
+    if (state == "active" && !said_open) WarnOpenAcls();
     log::Info("rendezvous: leader published " + paths.ring + " generation " +
               std::to_string(n.generation) + " (" + state + ", " +
               std::to_string(n.members.size()) + " members): " + reason);
@@ -481,6 +515,8 @@ void Rendezvous::Impl::Run() {
           need_eval = true;
           if (rc == kZSessionExpired || rc == kZInvalidState) {
             SetFatal("ZooKeeper session expired (" + session.hosts() + "); this member is dead");
+          } else if (rc == kZNoAuth) {
+            SetFatal(LockoutReason());  // retrying cannot help: someone changed an ACL
           } else if (++attempt % 20 == 0) {
             log::Warn("rendezvous: ZooKeeper call failed: " + ZkErrorText(rc) + "; retrying");
           }

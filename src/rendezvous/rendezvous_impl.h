@@ -112,6 +112,9 @@ struct Rendezvous::Impl {
   // ---- Coordinator (rendezvous_coordinator.cc) ----
   std::vector<std::string> Eligible(const RingRecord& r, const std::vector<LiveNode>& live) const;
   void SetFatal(const std::string& reason, bool is_refusal = false);
+  // After a ZNOAUTH: which of the job's nodes this client can no longer read, and its ACL.
+  std::string LockoutReason();
+  void WarnOpenAcls();
   const MemberRecord* Payload(const std::string& name, int* rc);
   int Agree(const RingRecord& r, int version, std::vector<std::string>* eligible);
   int CheckLateJoiner(const RingRecord& r, const NodeStat& rs, int version,

@@ -28,9 +28,11 @@ namespace {
 
 namespace {
 
-// One job's status over an open session (ReadJobStatus, ListJobs).
+// One job's status over an open session (ReadJobStatus, ListJobs). `summary`: what the job
+// list shows only (no checkpoint records but the latest, no partition map), so a list of many
+// jobs costs a few reads per job.
 JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const std::string& root,
-                       const std::string& job, Deadline deadline) {
+                       const std::string& job, Deadline deadline, bool summary = false) {
   JobPaths paths = JobPaths::For(root, job);
   JobStatus st;
   st.zk_hosts = zk_hosts;
@@ -69,6 +71,13 @@ JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const st
   for (const auto& k : kids) {
     std::int64_t seq = MemberSequence(k);
     if (seq < 0) continue;
+    if (summary) {  // the list counts members; their payloads are not read
+      LiveMember lm;
+      lm.member.name = k;
+      lm.sequence = seq;
+      st.live_members.push_back(lm);
+      continue;
+    }
     int gr = RetryIdempotent(
         [&] { return session.Get(paths.members + "/" + k, &data, nullptr, false); }, deadline);
     if (gr == kZNoNode) continue;
@@ -102,8 +111,9 @@ JobStatus ReadStatusOn(ZkSession& session, const std::string& zk_hosts, const st
   impl->paths = paths;
   impl->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.Remaining());
   CheckpointRegistry registry(std::move(impl));
-  st.checkpoints = registry.List();
   if (auto latest = registry.Latest()) st.latest_epoch = latest->epoch;
+  if (summary) return st;
+  st.checkpoints = registry.List();
   // A malformed map is shown as such; the rest of the status still is.
   try {
     st.partitions = registry.Partitions();
@@ -143,7 +153,7 @@ JobList ListJobs(const std::string& zk_hosts, const std::string& root, const std
     e.job = name;
     try {
       ValidateJobName(name);
-      JobStatus st = ReadStatusOn(session, zk_hosts, root, name, deadline);
+      JobStatus st = ReadStatusOn(session, zk_hosts, root, name, deadline, /*summary=*/true);
       e.state = st.state;
       e.generation = st.generation;
       e.live_members = static_cast<int>(st.live_members.size());

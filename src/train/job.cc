@@ -261,9 +261,12 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
       // member leaving could publish a new generation and fence the record out).
       checkpointer.Drain(DrainDeadline(o));
       RunSummary summary;
+      // The model's epoch (with --early-stop, the best one, not the last trained) and its
+      // objective.
       summary.final_epoch = result.state.model.epoch;
-      summary.objective = result.history.empty() ? std::numeric_limits<double>::quiet_NaN()
-                                                 : result.history.back().objective;
+      summary.objective = std::numeric_limits<double>::quiet_NaN();
+      for (const auto& m : result.history)
+        if (m.epoch == summary.final_epoch) summary.objective = m.objective;
       summary.model_path = o.output;
       source.Finished(summary, ring.is_leader());
       // Everyone has the final model; a barrier so no rank tears its sockets down while a

@@ -30,6 +30,12 @@ void CheckWritableParent(const char* option, const std::string& path) {
   std::filesystem::path p(path);
   std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   std::error_code ec;
+  if (!p.has_filename() || std::filesystem::is_directory(p, ec))
+    Bad(option, "'" + path + "' is a directory, not a file",
+        "give a file path, e.g. " +
+            (p / (std::string(option) == "metrics" ? "metrics.jsonl" : "model.bin"))
+                .lexically_normal()
+                .string());
   if (!std::filesystem::is_directory(dir, ec))
     Bad(option, "names a file in '" + dir.string() + "', which is not a directory",
         "create the directory first or choose another path");

@@ -234,6 +234,9 @@ if [[ $set_ == main || $set_ == pending ]]; then
   bad epochs_zero_hint 1 "--epochs" -- train --data "$HS" --epochs 0 --output "$OUT"
   bad output_dir_missing 1 "/nonexistent-dir" -- train --data "$HS" \
     --output /nonexistent-dir/m.model
+  # An existing directory as the model path: refused before training, not at the rename.
+  bad output_is_directory 1 "is a directory" -- train --data "$HS" --output "$WORK"
+  bad metrics_is_directory 1 "--metrics" -- train --data "$HS" --metrics "$WORK/"
 fi
 echo "--- table ---"
 cat "$WORK/table"

@@ -79,7 +79,10 @@ const std::vector<AclEntry> kOpen = {{"world", "anyone", rendezvous::kPermAll}};
 void PreCreateJob(ZkSession& eve, const std::string& root, const std::string& job,
                   const std::vector<AclEntry>& acl) {
   auto p = rendezvous::JobPaths::For(root, job);
-  eve.CreateWithAcl(root, "", kOpen);  // may exist
+  // May exist; if not, made as ringtrain makes it (an open root would make every later run on
+  // this server warn about it).
+  eve.CreateWithAcl(root, "",
+                    {{"world", "anyone", rendezvous::kPermRead | rendezvous::kPermCreate}});
   rendezvous::JobRecord r;
   r.config_hash = "0";
   r.token = "eve-knows-this-token";
@@ -186,6 +189,21 @@ TEST(HostileAcl, RootLetsOthersCreateJobsButNotDeleteOrReAclTheRootOrAJob) {
   int open_lines = 0;
   for (const auto& w : warns) open_lines += w.find("without --zk-auth") != std::string::npos;
   EXPECT_EQ(open_lines, 1) << r.err;
+  for (const auto& w : warns) EXPECT_EQ(w.find("the root"), std::string::npos) << w;
+  // A root that any client may delete under or re-ACL (an older version's, or changed) is
+  // named once, with the command that fixes it.
+  const std::string chroot3 = "/" + Unique("root-legacy");
+  ASSERT_EQ(Client("").CreateWithAcl(chroot3, "", kOpen), kZOk);
+  ASSERT_EQ(Client("").CreateWithAcl(chroot3 + "/ringtrain", "", kOpen), kZOk);
+  r = Ringtrain(dir, "legacy",
+                {"train", "--data", kHeart, "--job", job, "--ranks", "1", "--zk", Zk() + chroot3});
+  ASSERT_TRUE(r.status.exited && r.status.code == 0) << r.err;
+  int root_lines = 0;
+  for (const auto& w : r.Lines("WARN"))
+    root_lines +=
+        w.find("the root /ringtrain has the ACL world:anyone:cdrwa") != std::string::npos &&
+        w.find("setAcl /ringtrain world:anyone:cr") != std::string::npos;
+  EXPECT_EQ(root_lines, 1) << r.err;
 }
 
 TEST(HostileAcl, ReAcledRootIsOneLineNamingTheNodeAndTheAcl) {
@@ -266,6 +284,42 @@ TEST(HostileAcl, AclChangedUnderARunningOpenJobEndsItWithOneLine) {
   // The node is named; its ACL (eve-only) cannot even be read by the open run, and says so.
   EXPECT_NE(errors[0].find(p.checkpoints), std::string::npos) << errors[0];
   EXPECT_NE(errors[0].find("cannot be read"), std::string::npos) << errors[0];
+}
+
+// An open job whose ring node eve takes over while its first rank waits for the second: the
+// second rank ends at once, the first at its --timeout (no watch fires for an ACL change),
+// both with exit 3 and one error line naming /ringtrain/J/ring and its ACL.
+TEST(HostileAcl, RingNodeTakenOverBeforeTheRingFormsEndsEveryRankWithOneLine) {
+  TempDir dir;
+  const std::string job = Unique("ring-taken");
+  auto p = rendezvous::JobPaths::For("/ringtrain", job);
+  std::vector<std::string> args = {RINGTRAIN_BIN, "train", "--data", kHeart, "--job",    job,
+                                   "--ranks",     "2",     "--zk",   Zk(),   "--timeout"};
+  args.push_back("6");
+  Subprocess first(args, {}, dir.File("a.out"), dir.File("a.err"));
+  ZkSession eve = Client("eve:evil");
+  std::vector<std::string> kids;
+  const auto until = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < until &&
+         !(eve.Children(p.members, &kids, false) == kZOk && !kids.empty()))
+    std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_FALSE(kids.empty()) << ReadTextFile(dir.File("a.err"));
+  ASSERT_EQ(eve.SetAcl(p.ring, {{"digest", DigestId("eve:evil"), rendezvous::kPermAll}}, -1), kZOk);
+  const auto t0 = std::chrono::steady_clock::now();
+  Subprocess second(args, {}, dir.File("b.out"), dir.File("b.err"));
+  for (auto* proc : {&first, &second}) {
+    auto st = proc->Wait(seconds(30));
+    EXPECT_TRUE(st.exited && st.code == 3) << st.Describe();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(15)) << "outlived --timeout 6";
+  for (const char* f : {"a.err", "b.err"}) {
+    CliRun r;
+    r.err = ReadTextFile(dir.File(f));
+    auto errors = r.Lines("ERROR");
+    ASSERT_EQ(errors.size(), 1u) << f << ": " << r.err;
+    EXPECT_NE(errors[0].find(p.ring), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("not"), std::string::npos) << errors[0];
+  }
 }
 
 }  // namespace
