@@ -167,16 +167,18 @@ void FinalizeAndValidate(TrainOptions& o) {
   }
   {
     const bool regression = models::IsRegression(ch.loss);
-    if (o.early_stop_metric.empty()) o.early_stop_metric = std::string(loss.default_metric);
+    // The field keeps what was given ("" = the loss's metric), so the text stays idempotent
+    // under a change of --model; the resolved name is a choice.
+    const std::string& metric =
+        o.early_stop_metric.empty() ? std::string(loss.default_metric) : o.early_stop_metric;
+    ch.early_stop_metric = metric;
     const bool known_metric =
-        regression
-            ? OneOf(o.early_stop_metric, {"mse", "mae", "r2"})
-            : OneOf(o.early_stop_metric, {"accuracy", "log_loss", "macro_f1", "auc", "pr_auc"});
+        regression ? OneOf(metric, {"mse", "mae", "r2"})
+                   : OneOf(metric, {"accuracy", "log_loss", "macro_f1", "auc", "pr_auc"});
     if (!known_metric)
-      Bad("early-stop-metric",
-          "'" + o.early_stop_metric + "' is not a metric of --model " + o.model,
+      Bad("early-stop-metric", "'" + metric + "' is not a metric of --model " + o.model,
           regression ? "use mse, mae or r2" : "use accuracy, log_loss, macro_f1, auc or pr_auc");
-    if (o.early_stop_metric == "log_loss" && !loss.probabilistic)
+    if (metric == "log_loss" && !loss.probabilistic)
       Bad("early-stop-metric", "log_loss needs --model lr (probabilities)",
           "use accuracy, macro_f1, auc or pr_auc");
   }

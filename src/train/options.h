@@ -43,6 +43,7 @@ struct Choices {
   models::Multiclass multiclass = models::Multiclass::kOvr;
   OptimizerKind optimizer = OptimizerKind::kLbfgs;
   models::Penalty penalty = models::Penalty::kL2;
+  std::string early_stop_metric;  // --early-stop-metric, or the loss's default metric
   // --class-weight: "balanced", or (label, weight) pairs.
   bool balanced = false;
   std::vector<std::pair<double, double>> class_weights;

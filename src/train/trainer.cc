@@ -589,11 +589,11 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
       m.validation_metrics = std::move(vs.metrics);
       m.validation_confusion = vs.sums.confusion;
       if (o.early_stop > 0) {
-        const double v = MetricValue(m.validation_metrics, o.early_stop_metric);
+        const double v = MetricValue(m.validation_metrics, o.choices.early_stop_metric);
         const bool better =
             std::isfinite(v) &&
             (best_epoch == 0 || !std::isfinite(best_value) ||
-             (HigherIsBetter(o.early_stop_metric) ? v > best_value : v < best_value));
+             (HigherIsBetter(o.choices.early_stop_metric) ? v > best_value : v < best_value));
         if (better || best_epoch == 0) {
           best_value = v;
           best_epoch = epoch;
@@ -694,10 +694,10 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     }
     if (stop_early) {
       if (leader)
-        log::Info("early stop: validation " + o.early_stop_metric + " has not improved for " +
-                  std::to_string(epoch - best_epoch) + " epochs; keeping epoch " +
-                  std::to_string(best_epoch) + "'s model (" + o.early_stop_metric + " " +
-                  Fmt(best_value, 6, false) + ")");
+        log::Info("early stop: validation " + o.choices.early_stop_metric +
+                  " has not improved for " + std::to_string(epoch - best_epoch) +
+                  " epochs; keeping epoch " + std::to_string(best_epoch) + "'s model (" +
+                  o.choices.early_stop_metric + " " + Fmt(best_value, 6, false) + ")");
       break;
     }
   }

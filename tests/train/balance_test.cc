@@ -208,3 +208,31 @@ TEST(BalanceResume, RecordedMapInTheSameWorldEqualSplitOtherwise) {
 
 }  // namespace
 }  // namespace ringtrain::train
+
+namespace ringtrain::train {
+namespace {
+
+// A regression model's gained rows are read as targets (not classes): heart_scale's labels as
+// SVR targets, rank 2 at half speed; rows move and the objective follows the unbalanced run.
+TEST(BalanceRegression, RowsMovedToARegressionModelKeepTheirTargets) {
+  TrainOptions o = testing::HeartOptions("logistic", "tron", 8);
+  o.model = "svr";
+  o.loss = "squared_epsilon_insensitive";
+  o.tol = 1e-12;
+  FinalizeAndValidate(o);
+  TrainOptions off = o;
+  off.balance = "off";
+  const std::vector<int> costs = {200, 200, 400};
+  const Outcome balanced = TrainWithCosts(o, costs);
+  const Outcome plain = TrainWithCosts(off, costs);
+  ExpectEveryRowOnce(balanced.maps);
+  ASSERT_GE(balanced.maps.size(), 2u) << "no balanced map was made";
+  ASSERT_EQ(balanced.history.size(), plain.history.size());
+  for (std::size_t e = 0; e < plain.history.size(); ++e)
+    EXPECT_NEAR(balanced.history[e].objective, plain.history[e].objective,
+                1e-9 * std::fabs(plain.history[e].objective))
+        << "epoch " << e + 1;
+}
+
+}  // namespace
+}  // namespace ringtrain::train

@@ -135,7 +135,8 @@ TEST(EarlyStop, OptionsThatCannotWorkAreRefused) {
   }
   o.early_stop_metric = "";
   FinalizeAndValidate(o);
-  EXPECT_EQ(o.early_stop_metric, "accuracy");  // the loss's default metric
+  EXPECT_EQ(o.choices.early_stop_metric, "accuracy");  // the loss's default metric
+  EXPECT_EQ(o.early_stop_metric, "");                  // the field keeps what was given
 }
 
 // Per-epoch AUC over a set spread on 3 ranks == all-pairs AUC of the final model on the file.
