@@ -92,25 +92,7 @@ class Lbfgs final : public Optimizer {
       count_ = 0;
       return Report(r, gnorm, false);
     }
-    // x_, gx_ hold the accepted point. New pair (s, y).
-    std::size_t slot = static_cast<std::size_t>(head_);
-    auto& s = s_[slot];
-    auto& y = y_[slot];
-    s.resize(n_);
-    y.resize(n_);
-    for (std::size_t i = 0; i < n_; ++i) {
-      s[i] = x_[i] - w[i];
-      y[i] = gx_[i] - g_[i];
-    }
-    double sy = Dot(s, y), yy = Dot(y, y);
-    if (sy > 1e-12 * yy && yy > 0) {
-      rho_[slot] = 1.0 / sy;
-      head_ = (head_ + 1) % o_.memory;
-      count_ = std::min(count_ + 1, o_.memory);
-    }
-    std::copy(x_.begin(), x_.end(), w.begin());
-    g_ = gx_;
-    f_val_ = f_new;
+    Accept(w, f_new);
     gnorm = std::sqrt(Dot(g_, g_));
     return Report(r, gnorm, Converged(gnorm));
   }
@@ -216,6 +198,15 @@ class Lbfgs final : public Optimizer {
       count_ = 0;
       return Report(r, gnorm, false);
     }
+    Accept(w, f_new);
+    PseudoGradient(w);
+    gnorm = std::sqrt(Dot(pg_, pg_));
+    return Report(r, gnorm, OwlqnConverged(gnorm));
+  }
+
+  // x_, gx_ hold the accepted point: store the pair (s, y) = (x - w, gx - g) (skipped when
+  // s.y <= 1e-12 |y|^2, keeping H > 0), then move to it: w = x_, g_ = gx_, f = f_new.
+  void Accept(std::span<double> w, double f_new) {
     std::size_t slot = static_cast<std::size_t>(head_);
     auto& s = s_[slot];
     auto& y = y_[slot];
@@ -234,9 +225,6 @@ class Lbfgs final : public Optimizer {
     std::copy(x_.begin(), x_.end(), w.begin());
     g_ = gx_;
     f_val_ = f_new;
-    PseudoGradient(w);
-    gnorm = std::sqrt(Dot(pg_, pg_));
-    return Report(r, gnorm, OwlqnConverged(gnorm));
   }
 
   double L1Value(std::span<const double> w) const {
