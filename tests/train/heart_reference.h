@@ -31,12 +31,16 @@ struct Liblinear {
   std::vector<double> w;       // nr_feature (+1 bias) weights, binary
 };
 
-inline Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir,
-                              const std::string& eps = "0.0001") {
-  std::string model = dir.File("liblinear_" + std::to_string(solver) + ".model");
-  ringtrain::testing::Subprocess p({"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c",
-                                    "1", "-B", "1", "-e", eps, "-q", kHeart, model},
-                                   {}, dir.File("ll.out"), dir.File("ll.err"));
+// liblinear-train `args` (after the program name, before the files) on `data`, run by the test;
+// its model file read back: labels (first-appearance order, as liblinear lists them; none for
+// regression) and the weight lines flattened (feature-major: nr_w values per feature line).
+inline Liblinear RunLiblinearTrain(const std::vector<std::string>& args, const std::string& data,
+                                   const ringtrain::testing::TempDir& dir) {
+  const std::string model = dir.File("liblinear.model");
+  std::vector<std::string> argv = {"/usr/bin/liblinear-train"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"-q", data, model});
+  ringtrain::testing::Subprocess p(argv, {}, dir.File("ll.out"), dir.File("ll.err"));
   auto st = p.Wait(std::chrono::seconds(60));
   EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
   std::ifstream in(model);
@@ -58,6 +62,13 @@ inline Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir
       in_w = true;
     }
   }
+  return out;
+}
+
+inline Liblinear RunLiblinear(int solver, const ringtrain::testing::TempDir& dir,
+                              const std::string& eps = "0.0001") {
+  Liblinear out = RunLiblinearTrain({"-s", std::to_string(solver), "-c", "1", "-B", "1", "-e", eps},
+                                    kHeart, dir);
   EXPECT_EQ(out.labels.size(), 2u);
   return out;
 }

@@ -56,33 +56,10 @@ void WriteSparseSet(const std::string& path) {
 // liblinear-train -s solver -c C -B 1 -e 1e-6 on `data`: its labels and weights.
 testing::Liblinear RunL1Liblinear(int solver, double c, const std::string& data,
                                   const TempDir& dir) {
-  const std::string model = dir.File("ll_" + std::to_string(solver) + ".model");
   std::ostringstream cs;
   cs << c;
-  ringtrain::testing::Subprocess p({"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c",
-                                    cs.str(), "-B", "1", "-e", "0.000001", "-q", data, model},
-                                   {}, dir.File("ll.out"), dir.File("ll.err"));
-  const auto st = p.Wait(std::chrono::seconds(60));
-  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
-  std::ifstream in(model);
-  testing::Liblinear out;
-  std::string line;
-  bool in_w = false;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    double v;
-    if (in_w) {
-      while (ls >> v) out.w.push_back(v);
-      continue;
-    }
-    std::string key;
-    ls >> key;
-    if (key == "label") {
-      while (ls >> v) out.labels.push_back(v);
-    } else if (key == "w") {
-      in_w = true;
-    }
-  }
+  testing::Liblinear out = testing::RunLiblinearTrain(
+      {"-s", std::to_string(solver), "-c", cs.str(), "-B", "1", "-e", "0.000001"}, data, dir);
   EXPECT_EQ(out.labels.size(), 2u);
   return out;
 }

@@ -67,27 +67,13 @@ void WriteRegressionData(const std::string& libsvm, const std::string& csv) {
 // liblinear-train -s solver -c 1 -p epsilon -B 1 -e 1e-6 on `data`; its weights (+ bias).
 std::vector<double> RunLiblinear(int solver, double epsilon, const std::string& data,
                                  const TempDir& dir) {
-  const std::string model = dir.File("ll_" + std::to_string(solver) + ".model");
   std::ostringstream p;
   p << epsilon;
-  ringtrain::testing::Subprocess proc(
-      {"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c", "1", "-p", p.str(), "-B",
-       "1", "-e", "0.000001", "-q", data, model},
-      {}, dir.File("ll.out"), dir.File("ll.err"));
-  const auto st = proc.Wait(std::chrono::seconds(60));
-  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
-  std::ifstream in(model);
-  std::vector<double> w;
-  std::string line;
-  bool in_w = false;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    if (in_w) {
-      for (double v; ls >> v;) w.push_back(v);
-    } else if (line == "w") {
-      in_w = true;
-    }
-  }
+  const std::vector<double> w =
+      testing::RunLiblinearTrain(
+          {"-s", std::to_string(solver), "-c", "1", "-p", p.str(), "-B", "1", "-e", "0.000001"},
+          data, dir)
+          .w;
   EXPECT_EQ(w.size(), static_cast<std::size_t>(kFeatures + 1));
   return w;
 }

@@ -36,42 +36,10 @@ using testing::kHeart;
 std::vector<double> RunLiblinear(int solver, const std::vector<std::string>& extra,
                                  const std::string& data, const TempDir& dir,
                                  const TrainOptions& o) {
-  const std::string model = dir.File("ll.model");
-  std::vector<std::string> args = {"/usr/bin/liblinear-train",
-                                   "-s",
-                                   std::to_string(solver),
-                                   "-c",
-                                   "1",
-                                   "-B",
-                                   "1",
-                                   "-e",
-                                   "0.00000001",
-                                   "-q"};
+  std::vector<std::string> args = {"-s",        std::to_string(solver), "-c", "1", "-B", "1", "-e",
+                                   "0.00000001"};
   args.insert(args.end(), extra.begin(), extra.end());
-  args.push_back(data);
-  args.push_back(model);
-  ringtrain::testing::Subprocess p(args, {}, dir.File("ll.out"), dir.File("ll.err"));
-  const auto st = p.Wait(std::chrono::seconds(60));
-  EXPECT_TRUE(st.exited && st.code == 0) << st.Describe();
-  std::ifstream in(model);
-  testing::Liblinear ll;
-  std::string line;
-  bool in_w = false;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    double v;
-    if (in_w) {
-      while (ls >> v) ll.w.push_back(v);
-      continue;
-    }
-    std::string key;
-    ls >> key;
-    if (key == "label") {
-      while (ls >> v) ll.labels.push_back(v);
-    } else if (key == "w") {
-      in_w = true;
-    }
-  }
+  testing::Liblinear ll = testing::RunLiblinearTrain(args, data, dir);
   allreduce::SelfCommunicator self;
   const double positive = LoadShardedData(o, self).spec.classes[1];
   if (!ll.labels.empty() && ll.labels[0] != positive)
@@ -291,32 +259,12 @@ TEST(ClassWeight, OneVsRestMatchesLiblinearPerSubproblem) {
     SCOPED_TRACE(loss);
     const TrainOptions o = Heart(loss, "1:2,3:0.5", "", data);
     // liblinear's model: labels in first-appearance order, one column per label.
-    const std::string model = dir.File("ll3.model");
-    ringtrain::testing::Subprocess p(
-        {"/usr/bin/liblinear-train", "-s", std::to_string(solver), "-c", "1", "-B", "1", "-e",
-         "0.00000001", "-w1", "2", "-w3", "0.5", "-q", data, model},
-        {}, dir.File("ll.out"), dir.File("ll.err"));
-    const auto st = p.Wait(std::chrono::seconds(60));
-    ASSERT_TRUE(st.exited && st.code == 0) << st.Describe();
-    std::ifstream in(model);
-    std::vector<double> labels, flat;
-    std::string line;
-    bool in_w = false;
-    while (std::getline(in, line)) {
-      std::istringstream ls(line);
-      double v;
-      if (in_w) {
-        while (ls >> v) flat.push_back(v);
-        continue;
-      }
-      std::string key;
-      ls >> key;
-      if (key == "label") {
-        while (ls >> v) labels.push_back(v);
-      } else if (key == "w") {
-        in_w = true;
-      }
-    }
+    const testing::Liblinear ll =
+        testing::RunLiblinearTrain({"-s", std::to_string(solver), "-c", "1", "-B", "1", "-e",
+                                    "0.00000001", "-w1", "2", "-w3", "0.5"},
+                                   data, dir);
+    const std::vector<double>& labels = ll.labels;
+    const std::vector<double>& flat = ll.w;
     ASSERT_EQ(labels.size(), 3u);
     const std::size_t dim = 5;  // 4 features + bias
     ASSERT_EQ(flat.size(), dim * 3);
