@@ -41,7 +41,8 @@ int RunEval(const EvalOptions& o) {
   // Rows of a class the model never saw are evaluated as errors (like liblinear-predict).
   std::vector<double> unseen;
   if (!model.spec.regression()) unseen = models::AssignClasses(data, model.spec.classes);
-  models::EvalSums sums = models::Evaluate(model, data);
+  std::vector<double> scores;  // the decision values the sums came from (AUC reuses them)
+  models::EvalSums sums = models::Evaluate(model, data, &scores);
   if (!unseen.empty())
     log::Warn(models::UnseenClassesWarning(o.data, unseen, sums.unseen, sums.rows));
   const std::size_t k = model.spec.classes.size();
@@ -61,7 +62,6 @@ int RunEval(const EvalOptions& o) {
     order.push_back(name);
   }
   if (k == 2) {
-    auto scores = models::DecisionValues(model, data);
     j["auc"] = models::BinaryAuc(scores, data.class_index);
     j["pr_auc"] = models::BinaryPrAuc(scores, data.class_index);
     order.push_back("auc");

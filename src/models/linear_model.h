@@ -121,7 +121,10 @@ struct EvalSums {
   std::vector<double> Pack() const;
   static EvalSums Unpack(std::span<const double> packed, std::size_t num_classes);
 };
-EvalSums Evaluate(const LinearModel& model, const Dataset& data);
+// `scores` (optional): receives the decision values the sums were computed from (rows x
+// num_outputs), so a caller that also needs them (AUC) does not score the data twice.
+EvalSums Evaluate(const LinearModel& model, const Dataset& data,
+                  std::vector<double>* scores = nullptr);
 // The metrics of the model's task from (global) sums, in a fixed order, the default metric
 // (Info(loss).default_metric) first. Classification: accuracy, log_loss (probabilistic
 // losses), macro_f1 (mean over classes of 2TP/(2TP+FP+FN), classes never true nor predicted

@@ -142,7 +142,7 @@ EvalSums EvalSums::Unpack(std::span<const double> packed, std::size_t num_classe
   return e;
 }
 
-EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
+EvalSums Evaluate(const LinearModel& model, const Dataset& data, std::vector<double>* scores) {
   const std::size_t nc = model.spec.classes.size();
   if (!model.spec.regression() && data.class_index.size() != data.labels.size()) {
     throw UsageError("AssignClasses has not run on this dataset", "Evaluate",
@@ -161,6 +161,7 @@ EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
       e.y_sum += y;
       e.y_sq_sum += y * y;
     }
+    if (scores != nullptr) *scores = s;
     return e;
   }
   // The loss needs a true class: rows of unseen classes are left out of it.
@@ -190,6 +191,7 @@ EvalSums Evaluate(const LinearModel& model, const Dataset& data) {
       e.log_loss_sum += -std::log(std::clamp(p[truth], 1e-15, 1.0));
     }
   }
+  if (scores != nullptr) *scores = s;
   return e;
 }
 

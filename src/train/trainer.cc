@@ -60,21 +60,14 @@ void CheckLabelsLookLikeClasses(const std::vector<double>& classes, std::int64_t
                   models::RegressionHint());
 }
 
-// Accuracy and loss sum over every rank's shard.
-models::EvalSums GlobalEval(const models::LinearModel& model, const models::Dataset& data,
-                            allreduce::Communicator& comm) {
-  auto packed = models::Evaluate(model, data).Pack();
-  comm.AllreduceSum(std::span<double>(packed));
-  return models::EvalSums::Unpack(packed, model.spec.classes.size());
-}
-
 // ROC and PR AUC need every row's score: above this many rows in one evaluated set the
 // per-epoch lines leave them out (eval computes them on any size).
 constexpr std::int64_t kMaxCurveRows = std::int64_t{1} << 21;
 
-// The metrics of one evaluated set, the same on every rank: the task's sums (one allreduce)
-// and, for two classes, the exact ROC and PR AUC over the scores of every rank's rows,
-// gathered by one allreduce of a zero buffer in which each rank fills its own rows.
+// The metrics of one evaluated set, the same on every rank: the task's sums over every rank's
+// shard (one allreduce, which also carries each rank's row count) and, for two classes, the
+// exact ROC and PR AUC over the scores of every rank's rows (the ones the sums were computed
+// from), gathered by one allreduce of a zero buffer in which each rank fills its own rows.
 struct SetMetrics {
   models::EvalSums sums;
   std::vector<std::pair<std::string, double>> metrics;
@@ -82,19 +75,26 @@ struct SetMetrics {
 SetMetrics EvalSet(const models::LinearModel& model, const models::Dataset& data,
                    allreduce::Communicator& comm) {
   SetMetrics out;
-  out.sums = GlobalEval(model, data, comm);
+  const bool binary = model.spec.classes.size() == 2;
+  std::vector<double> scores;
+  std::vector<double> packed = models::Evaluate(model, data, binary ? &scores : nullptr).Pack();
+  const std::size_t sums = packed.size(), world = static_cast<std::size_t>(comm.world_size());
+  packed.resize(sums + world, 0.0);  // slot r: rank r's rows (the others add zeros)
+  packed[sums + static_cast<std::size_t>(comm.rank())] = static_cast<double>(data.rows());
+  comm.AllreduceSum(std::span<double>(packed));
+  out.sums = models::EvalSums::Unpack(std::span<const double>(packed.data(), sums),
+                                      model.spec.classes.size());
   out.metrics = models::TaskMetrics(model.spec, out.sums);
-  if (model.spec.classes.size() != 2) return out;
-  const auto counts = AllGatherInt(comm, data.rows());
+  if (!binary) return out;
   std::int64_t total = 0, offset = 0;
-  for (std::size_t r = 0; r < counts.size(); ++r) {
-    if (static_cast<int>(r) < comm.rank()) offset += counts[r];
-    total += counts[r];
+  for (std::size_t r = 0; r < world; ++r) {
+    const auto rows = static_cast<std::int64_t>(packed[sums + r]);
+    if (static_cast<int>(r) < comm.rank()) offset += rows;
+    total += rows;
   }
   if (total == 0 || total > kMaxCurveRows) return out;
   const auto n = static_cast<std::size_t>(total);
   std::vector<double> buf(2 * n, 0.0);  // scores, then class indices (+0: x + 0 == x)
-  const std::vector<double> scores = models::DecisionValues(model, data);
   for (std::size_t i = 0; i < scores.size(); ++i) {
     buf[static_cast<std::size_t>(offset) + i] = scores[i];
     buf[n + static_cast<std::size_t>(offset) + i] = data.class_index[i];
