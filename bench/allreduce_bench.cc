@@ -6,7 +6,13 @@
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
 //       [--socket-buffer-bytes B] [--min-bytes B]
 //       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream]
-//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N]
+//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N] [--tune 0|1]
+//       [--factor F]
+//
+// The rings measure their segment sizes at start-up (RingCommunicator::Tune, as the trainer's
+// --allreduce-segment auto) unless --tune 0 or a --segment-bytes pins them; rank 0 prints each
+// ring's schedule as a JSON line {"method", "np", "tuned", "tune_seconds", "segments"}.
+// Sizes go from --min-bytes to --max-bytes by a factor of --factor (default 4).
 //
 // Rank 0 prints one JSON line per (method, size): method, np, bytes, seconds (median of the
 // timed repetitions, each started after a barrier and measured as the slowest rank),
@@ -237,6 +243,8 @@ int main(int argc, char** argv) {
   std::size_t shm_ring_bytes = 0;     // 0: TcpOptions' default
   std::size_t shm_segment_bytes = 0;  // 0: as ring_tcp
   int shm_spins = TcpOptions{}.shm_spins;
+  int tune = -1;  // -1: on unless --segment-bytes pins the segments
+  std::size_t factor = 4;
   std::string methods = "mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -249,6 +257,9 @@ int main(int argc, char** argv) {
     if (flag == "--shm-ring-bytes") shm_ring_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--shm-segment-bytes") shm_segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--shm-spins") shm_spins = std::atoi(argv[i + 1]);
+    if (flag == "--tune") tune = std::atoi(argv[i + 1]);
+    if (flag == "--factor")
+      factor = std::max<std::size_t>(2, std::strtoull(argv[i + 1], nullptr, 10));
   }
   const int np = session.size();
   const int rank = session.rank();
@@ -296,19 +307,40 @@ int main(int argc, char** argv) {
     m.port = static_cast<std::uint16_t>(ports[static_cast<std::size_t>(np + r)]);
     shm_ring.members.push_back(m);
   }
+  if (tune < 0) tune = segment_bytes == 0 ? 1 : 0;
   TcpOptions tcp_options;
+  tcp_options.tune = tune != 0;
   if (segment_bytes != 0) tcp_options.segment_bytes = segment_bytes;
   tcp_options.gather_bytes = gather_bytes;
   tcp_options.socket_buffer_bytes = socket_buffer_bytes;
-  std::unique_ptr<Communicator> ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
+  // Each ring tunes while it is built (collective), in the same order on every rank.
+  auto schedule = [&](const char* name, const RingCommunicator& c) {
+    if (rank != 0 || wanted.count(name) == 0) return;
+    const RingTuneResult& t = c.tune_result();
+    std::string segs;
+    for (std::size_t k = 0; k < kSegmentClasses; ++k) {
+      segs += (k ? "," : "") + std::string("[") + std::to_string(kSegmentClassBytes[k]) + "," +
+              std::to_string(c.SegmentBytesFor(kSegmentClassBytes[k])) + "]";
+    }
+    std::printf(
+        "{\"method\":\"%s\",\"np\":%d,\"tuned\":%s,\"classes_measured\":%d,"
+        "\"tune_seconds\":%.4f,\"segments\":[%s]}\n",
+        name, np, tune != 0 ? "true" : "false", t.classes_measured, t.seconds, segs.c_str());
+    std::fflush(stdout);
+  };
+  auto ring_tcp = ConnectTcpRing(listener, ring, tcp_options);
   TcpOptions shm_options = tcp_options;
   shm_options.shared_memory = SharedMemory::kAuto;
   if (shm_ring_bytes != 0) shm_options.shm_ring_bytes = shm_ring_bytes;
   if (shm_segment_bytes != 0) shm_options.segment_bytes = shm_segment_bytes;
   shm_options.shm_spins = shm_spins;
-  std::unique_ptr<Communicator> ring_shm = ConnectTcpRing(shm_listener, shm_ring, shm_options);
-  std::unique_ptr<Communicator> ring_mpi = MakeMpiRingCommunicator(
-      ring, MpiOptions{std::chrono::seconds(60), segment_bytes, gather_bytes});  // 0: default
+  auto ring_shm = ConnectTcpRing(shm_listener, shm_ring, shm_options);
+  MpiOptions mpi_options{std::chrono::seconds(60), segment_bytes, gather_bytes};  // 0: default
+  mpi_options.tune = tune != 0;
+  auto ring_mpi = MakeMpiRingCommunicator(ring, mpi_options);
+  schedule("ring_tcp", *ring_tcp);
+  schedule("ring_shm", *ring_shm);
+  schedule("ring_mpi", *ring_mpi);
 
   // One buffer, touched once, reused by every method and size.
   std::vector<float> data(max_bytes / sizeof(float), 0.0f);
@@ -323,7 +355,7 @@ int main(int argc, char** argv) {
                           Method{"ring_tcp", ring_tcp.get()}, Method{"ring_shm", ring_shm.get()}}) {
     if (wanted.count(m.name) != 0) list.push_back(m);
   }
-  for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
+  for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= factor) {
     for (const Method& m : list) {
       const double s = TimeAllreduce(*m.comm, *reference, data.data(), bytes / sizeof(float));
       if (rank == 0) Print(m.name, np, bytes, s);

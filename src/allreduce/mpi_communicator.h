@@ -38,12 +38,19 @@ struct MpiOptions {
   std::chrono::milliseconds timeout{60000};
   std::size_t segment_bytes = 0;                   // 0: by the eager limit, as above
   std::size_t gather_bytes = kDefaultGatherBytes;  // RingOptions::gather_bytes
+  // Start-up tuning (RingCommunicator::Tune) of the ring's segment size per buffer size class,
+  // between segment_bytes (or the eager-limit default) and the rendezvous sizes 256 KiB and
+  // 1 MiB: on some hosts eager segments lose to Open MPI's single-copy path at 256 KiB-16 MiB
+  // (docs/allreduce.md, "Start-up tuning"). Off: segment_bytes for every size.
+  bool tune = false;
+  std::chrono::milliseconds tune_budget{400};
 };
 
 // Every member of `ring` needs mpi_rank >= 0. A world of one returns nullptr.
 std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring);
-std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring,
-                                                      const MpiOptions& options = {});
+// Collective over the ring's ranks when options.tune (they all measure together).
+std::unique_ptr<RingCommunicator> MakeMpiRingCommunicator(const Ring& ring,
+                                                          const MpiOptions& options = {});
 std::unique_ptr<Communicator> MakeMpiCommunicator(const MpiOptions& options = {});
 
 }  // namespace ringtrain::allreduce

@@ -219,7 +219,8 @@ std::unique_ptr<Transport> MakeMpiTransport(const Ring& ring) {
   return std::make_unique<MpiTransport>(ring);
 }
 
-std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const MpiOptions& options) {
+std::unique_ptr<RingCommunicator> MakeMpiRingCommunicator(const Ring& ring,
+                                                          const MpiOptions& options) {
   // Which buffers go round whole depends on Open MPI's shared-memory eager limit: a message
   // above it needs a rendezvous handshake, so a whole buffer is worth passing only while it
   // goes eagerly (or while its halves would not either).
@@ -244,8 +245,17 @@ std::unique_ptr<Communicator> MakeMpiRingCommunicator(const Ring& ring, const Mp
   } else if (options.gather_bytes <= kMaxGatherScratchBytes) {
     ring_options.gather_bytes = std::min(options.gather_bytes, eager_limit - kMpiEagerHeaderSlack);
   }
-  return std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank, ring.world_size(),
-                                            ring_options);
+  auto comm = std::make_unique<RingCommunicator>(MakeMpiTransport(ring), ring.rank,
+                                                 ring.world_size(), ring_options);
+  if (options.tune) {
+    // The default first (it wins ties), then the rendezvous sizes that go single-copy.
+    RingTuneOptions tune{{ring_options.segment_bytes}, options.tune_budget};
+    for (std::size_t s : {std::size_t{128} << 10, std::size_t{256} << 10, std::size_t{1} << 20}) {
+      if (s != ring_options.segment_bytes) tune.candidates.push_back(s);
+    }
+    comm->Tune(tune);
+  }
+  return comm;
 }
 
 }  // namespace ringtrain::allreduce

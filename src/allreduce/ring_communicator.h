@@ -15,13 +15,20 @@
 // one sum; the gather path adds in one order everywhere), fixed summation order, and no
 // allocation per call: the scratch space is allocated on the first call of a size and
 // reused. Each collective runs under one deadline of `timeout` from its start.
+//
+// Start-up tuning (Tune, docs/allreduce.md "Start-up tuning"): the segment size may differ by
+// buffer size class, chosen from timings every rank takes part in and sums, so every rank
+// picks the same sizes. The segment size never changes a result's bits: which elements a
+// rank adds, and in which order, follow from (count, world) alone.
 // Thread-safety: one thread calls the collectives; Abort() from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "allreduce/communicator.h"
@@ -42,6 +49,33 @@ inline constexpr std::size_t kMaxGatherScratchBytes = 1024 * 1024;
 // the transport takes them (Transport::MaxExchangesInFlight).
 inline constexpr int kMaxRingExchangesInFlight = 3;
 
+// Size classes of the segmented path: class c is measured at kSegmentClassBytes[c] and holds
+// the buffers from half to twice that (the first everything below, the last everything above).
+inline constexpr int kSegmentClasses = 5;
+inline constexpr std::array<std::size_t, kSegmentClasses> kSegmentClassBytes = {
+    std::size_t{64} << 10, std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{4} << 20,
+    std::size_t{16} << 20};
+int SegmentClassOf(std::size_t bytes);
+// "64 KiB", "1 MiB", "32512 B".
+std::string BytesText(std::size_t bytes);
+
+// Start-up tuning: which segment sizes to try and how long it may take.
+struct RingTuneOptions {
+  // Segment sizes to try, the transport's default first (it wins ties). Fewer than two: no
+  // tuning.
+  std::vector<std::size_t> candidates;
+  // Measuring stops before a class whose predicted cost would end past this (all ranks agree
+  // on when: they decide from summed timings); later classes keep the last class's choice.
+  std::chrono::milliseconds budget{400};
+  int rounds = 5;  // timed calls per candidate and class (after one warm-up); the median counts
+};
+
+struct RingTuneResult {
+  std::array<std::size_t, kSegmentClasses> segment_bytes{};  // per class, identical on all ranks
+  int classes_measured = 0;  // the others took the last measured class's choice
+  double seconds = 0;        // this rank's wall time in Tune
+};
+
 struct RingOptions {
   std::chrono::milliseconds timeout{60000};
   std::size_t segment_bytes = kDefaultSegmentBytes;
@@ -51,6 +85,8 @@ struct RingOptions {
   // Smallest buffer passed round whole (a transport may prefer halves below a protocol
   // threshold: see MakeMpiRingCommunicator).
   std::size_t gather_min_bytes = 0;
+  // Segment size per size class (kSegmentClassBytes); 0: segment_bytes. Set by Tune.
+  std::array<std::size_t, kSegmentClasses> class_segment_bytes{};
 };
 
 class RingCommunicator final : public Communicator {
@@ -70,6 +106,21 @@ class RingCommunicator final : public Communicator {
 
   const RingOptions& options() const { return options_; }
 
+  // Collective (every rank calls it, with the same candidates, before any other collective
+  // or after the same ones): times an allreduce of doubles at each class's size with each
+  // candidate segment size, sums the timings over the ranks (through this ring) and keeps, per
+  // class, the candidate with the least median time. Allocates a buffer of the largest
+  // class measured (freed on return). Throws TransportError as the collectives do. A world of
+  // one, or fewer than two candidates, measures nothing.
+  RingTuneResult Tune(const RingTuneOptions& tune);
+  // What the last Tune chose and how long it took (all zero before).
+  const RingTuneResult& tune_result() const { return tune_result_; }
+  // The segment size a buffer of `bytes` bytes is cut into (before the gather-path check).
+  std::size_t SegmentBytesFor(std::size_t bytes) const;
+  // One line for the run header: "segment by buffer size: <=64 KiB 32512 B, 256 KiB 1 MiB, ...,
+  // >=16 MiB 256 KiB (measured in 0.081 s, 5 of 5 sizes)".
+  std::string ScheduleText() const;
+
  private:
   template <typename T>
   void Allreduce(std::span<T> data, Op op);
@@ -85,6 +136,7 @@ class RingCommunicator final : public Communicator {
   std::uint32_t seq_ = 0;
   std::vector<double> scratch_;  // double for alignment of either element type
   std::vector<const void*> gather_sources_;
+  RingTuneResult tune_result_;
   std::atomic<bool> aborted_{false};
 };
 

@@ -38,6 +38,11 @@ struct TcpOptions {
   SharedMemory shared_memory = SharedMemory::kOff;
   std::size_t shm_ring_bytes = std::size_t{4} << 20;  // per link; a power of two >= 4 KiB
   int shm_spins = 0;  // polls of the shared counter before sleeping (futex) in a wait
+  // Start-up tuning (RingCommunicator::Tune) of the segment size per buffer size class between
+  // segment_bytes, 1 MiB and 64 KiB (docs/allreduce.md, "Start-up tuning"). Off: segment_bytes
+  // for every size.
+  bool tune = false;
+  std::chrono::milliseconds tune_budget{400};
 };
 
 class TcpListener {
@@ -81,8 +86,9 @@ class TcpListener {
 // no sockets (returns nullptr).
 std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring& ring,
                                                const TcpOptions& options);
-// The trainer's entry point: a RingCommunicator over ConnectTcpTransport.
-std::unique_ptr<Communicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
-                                             const TcpOptions& options);
+// The trainer's entry point: a RingCommunicator over ConnectTcpTransport (tuned when
+// options.tune, before it returns).
+std::unique_ptr<RingCommunicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
+                                                 const TcpOptions& options);
 
 }  // namespace ringtrain::allreduce

@@ -469,12 +469,20 @@ std::unique_ptr<Transport> ConnectTcpTransport(TcpListener& listener, const Ring
   return std::make_unique<internal::TcpTransport>(ring, std::move(next_fd), std::move(prev_fd));
 }
 
-std::unique_ptr<Communicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
-                                             const TcpOptions& options) {
+std::unique_ptr<RingCommunicator> ConnectTcpRing(TcpListener& listener, const Ring& ring,
+                                                 const TcpOptions& options) {
   auto transport = ConnectTcpTransport(listener, ring, options);
-  return std::make_unique<RingCommunicator>(
+  auto comm = std::make_unique<RingCommunicator>(
       std::move(transport), ring.rank, ring.world_size(),
       RingOptions{options.timeout, options.segment_bytes, options.gather_bytes});
+  if (options.tune) {
+    RingTuneOptions tune{{options.segment_bytes}, options.tune_budget};
+    for (std::size_t s : {std::size_t{1} << 20, std::size_t{64} << 10}) {
+      if (s != options.segment_bytes) tune.candidates.push_back(s);
+    }
+    comm->Tune(tune);
+  }
+  return comm;
 }
 
 }  // namespace ringtrain::allreduce

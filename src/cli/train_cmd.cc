@@ -222,19 +222,32 @@ class RingTransports final : public train::TransportFactory {
       : o_(o),
         listener_(listener),
         timeout_(std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000))) {}
+  // --allreduce-segment auto measures the segment sizes while the ring forms (every rank
+  // takes part; docs/allreduce.md "Start-up tuning"); the leader logs the schedule.
   std::unique_ptr<allreduce::Communicator> Connect(const Ring& ring) override {
+    const std::size_t segment = train::AllreduceSegmentBytes(o_);
+    std::unique_ptr<allreduce::RingCommunicator> comm;
     if (o_.transport == "mpi") {
       allreduce::MpiOptions mo;
       mo.timeout = timeout_;
-      auto comm = allreduce::MakeMpiRingCommunicator(ring, mo);
-      if (!comm) comm = std::make_unique<allreduce::SelfCommunicator>(timeout_);
-      return comm;
+      mo.segment_bytes = segment;
+      mo.tune = segment == 0;
+      comm = allreduce::MakeMpiRingCommunicator(ring, mo);
+    } else {
+      allreduce::TcpOptions to;
+      to.timeout = timeout_;
+      to.shared_memory =
+          o_.shm == "off" ? allreduce::SharedMemory::kOff : allreduce::SharedMemory::kAuto;
+      if (segment != 0) to.segment_bytes = segment;
+      to.tune = segment == 0;
+      comm = allreduce::ConnectTcpRing(listener_, ring, to);
     }
-    allreduce::TcpOptions to;
-    to.timeout = timeout_;
-    to.shared_memory =
-        o_.shm == "off" ? allreduce::SharedMemory::kOff : allreduce::SharedMemory::kAuto;
-    return allreduce::ConnectTcpRing(listener_, ring, to);
+    if (ring.is_leader() && ring.world_size() > 1) {
+      log::Info("allreduce " + comm->ScheduleText() +
+                (segment == 0 ? " (measured as the ring formed, --allreduce-segment auto)"
+                              : " (--allreduce-segment " + o_.allreduce_segment + ")"));
+    }
+    return comm;
   }
   void AbortConnect(std::int64_t generation) override { listener_.AbortConnect(generation); }
 

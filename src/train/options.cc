@@ -79,6 +79,18 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
 
 }  // namespace
 
+std::size_t AllreduceSegmentBytes(const TrainOptions& o) {
+  const std::string& v = o.allreduce_segment;
+  if (v == "auto") return 0;
+  std::size_t bytes = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), bytes);
+  if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size() || bytes < 8 ||
+      bytes > (std::size_t{1} << 30)) {
+    Bad("allreduce-segment", "must be auto or a byte count from 8 to 1073741824, got '" + v + "'");
+  }
+  return bytes;
+}
+
 void FinalizeAndValidate(TrainOptions& o) {
   if (o.data.empty()) Bad("data", "is required", "give the training data file");
   if (!OneOf(o.format, {"", "libsvm", "idx", "csv"}))
@@ -226,6 +238,7 @@ void FinalizeAndValidate(TrainOptions& o) {
   if (!OneOf(o.transport, {"", "tcp", "mpi"}))
     Bad("transport", "must be tcp|mpi, got '" + o.transport + "'");
   if (!OneOf(o.shm, {"auto", "off"})) Bad("shm", "must be auto|off, got '" + o.shm + "'");
+  AllreduceSegmentBytes(o);  // throws the usage error
   if (!o.zk_auth.empty() && !o.zk_auth_file.empty())
     Bad("zk-auth", "and --zk-auth-file exclude each other", "give only one of them");
   if (o.resume && o.resume_from >= 0)

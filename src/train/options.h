@@ -20,6 +20,7 @@
 // No getenv, no I/O here: plain data and pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -59,8 +60,11 @@ struct TrainOptions {
   int ranks = 1;
   int min_ranks = 0;  // 0 = not elastic
   int max_ranks = 0;
-  std::string transport;          // "" = auto (mpi under mpirun, else tcp)
-  std::string shm = "auto";       // tcp transport: auto (same-host rings use shared memory) | off
+  std::string transport;     // "" = auto (mpi under mpirun, else tcp)
+  std::string shm = "auto";  // tcp transport: auto (same-host rings use shared memory) | off
+  // The ring's segment size: "auto" (measured per buffer size class when the ring forms,
+  // docs/allreduce.md "Start-up tuning") or a byte count for every size (no measuring).
+  std::string allreduce_segment = "auto";
   std::string advertise_address;  // "" = the address facing the first ZooKeeper server
   std::string interface;          // advertise this interface's IPv4 address
   // Data (shape scope: the data defines the objective).
@@ -161,6 +165,10 @@ void VisitTrainFields(Options& o, Visitor&& v) {
     "auto|off: with --transport tcp, a ring whose ranks all share one host moves its data "
     "through shared memory (auto) or stays on loopback TCP (off)",
     Scope::kAgreed);
+  v("allreduce-segment", o.allreduce_segment,
+    "auto|BYTES: the ring allreduce's segment size, measured per buffer size when the ring "
+    "forms (auto; under 0.5 s) or BYTES for every size (no measuring: reproducible timing)",
+    Scope::kAgreed);
   v("advertise-address", o.advertise_address,
     "address peers use to reach this rank; it is also the only address bound "
     "(default: the local address facing the first ZooKeeper server)",
@@ -259,6 +267,10 @@ void VisitTrainFields(Options& o, Visitor&& v) {
 // every rule and parses the choices into options.choices; throws UsageError naming the option
 // (e.g. "--C must be > 0, got -1"). Idempotent.
 void FinalizeAndValidate(TrainOptions& options);
+
+// --allreduce-segment as bytes: 0 for "auto" (measured when the ring forms); throws the
+// UsageError for anything but auto or a whole number from 8 to 1 GiB.
+std::size_t AllreduceSegmentBytes(const TrainOptions& options);
 
 // "key = value" lines of the kShape fields, in field-list order, values canonical (doubles
 // printed to round-trip exactly, bools true/false).

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -76,6 +77,75 @@ TEST(TcpRing, InexactValuesGiveIdenticalBitsOnEveryRank) {
     options.segment_bytes = 1024;
     options.gather_bytes = gather_bytes;
     CheckInexactValuesGiveIdenticalBits(options);
+  }
+}
+
+// Start-up tuning (RingCommunicator::Tune) over 3 real TCP ranks: every rank ends with the
+// same segment sizes, and the segment size never changes a sum's bits: inexact random values
+// give the same bits on every rank under the tuned sizes and under a pinned 4 KiB segment
+// (so the untuned result), and integer sums stay exact.
+TEST(TcpRing, TunedSegmentsAreTheSameOnEveryRankAndNeverChangeTheBits) {
+  constexpr int kWorld = 3;
+  constexpr std::size_t kLength = 300007;  // 2.4 MB of doubles: the 4 MiB class
+  using Segments = std::array<std::size_t, kSegmentClasses>;
+  struct Outcome {
+    Segments segments{};
+    int measured = -1;
+    std::vector<double> inexact;
+    std::vector<double> exact;
+  };
+  auto run = [&](const TcpOptions& options) {
+    std::vector<Outcome> out(kWorld);
+    auto listeners = BindListeners(kWorld);
+    auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+      auto& ring = dynamic_cast<RingCommunicator&>(comm);
+      Outcome& o = out[static_cast<std::size_t>(rank)];
+      o.measured = ring.tune_result().classes_measured;
+      for (int c = 0; c < kSegmentClasses; ++c) {
+        o.segments[static_cast<std::size_t>(c)] =
+            ring.SegmentBytesFor(kSegmentClassBytes[static_cast<std::size_t>(c)]);
+      }
+      std::mt19937_64 gen(1000 + static_cast<unsigned>(rank));
+      std::uniform_real_distribution<double> dist(-1.0, 1.0);
+      o.inexact.resize(kLength);
+      for (double& x : o.inexact) x = dist(gen) * 1e-3 + dist(gen);
+      comm.AllreduceSum(std::span<double>(o.inexact));
+      o.exact.resize(kLength);
+      for (std::size_t i = 0; i < kLength; ++i) o.exact[i] = Input<double>(i, rank);
+      comm.AllreduceSum(std::span<double>(o.exact));
+    });
+    for (int r = 0; r < kWorld; ++r) {
+      EXPECT_FALSE(outcomes[static_cast<std::size_t>(r)].error)
+          << "rank " << r << ": " << outcomes[static_cast<std::size_t>(r)].message;
+    }
+    return out;
+  };
+  TcpOptions tuned = LongDeadline();
+  tuned.tune = true;
+  tuned.tune_budget = std::chrono::milliseconds(300);
+  TcpOptions pinned = LongDeadline();
+  pinned.segment_bytes = 4096;
+  const auto a = run(tuned);
+  const auto b = run(pinned);
+  std::vector<double> want(kLength);
+  for (std::size_t i = 0; i < kLength; ++i) want[i] = Expected<double>(i, kWorld);
+  for (int r = 0; r < kWorld; ++r) {
+    const auto& ar = a[static_cast<std::size_t>(r)];
+    const auto& br = b[static_cast<std::size_t>(r)];
+    EXPECT_GE(ar.measured, 1) << "rank " << r;
+    EXPECT_EQ(ar.measured, a[0].measured) << "rank " << r;
+    EXPECT_EQ(ar.segments, a[0].segments) << "rank " << r << " chose other segment sizes";
+    EXPECT_EQ(br.measured, 0) << "a pinned segment measures nothing";
+    Segments all_4k;
+    all_4k.fill(4096);
+    EXPECT_EQ(br.segments, all_4k);
+    ASSERT_EQ(ar.inexact.size(), kLength);
+    ASSERT_EQ(br.inexact.size(), kLength);
+    EXPECT_EQ(0, std::memcmp(ar.inexact.data(), a[0].inexact.data(), kLength * sizeof(double)))
+        << "rank " << r << " holds other bits than rank 0";
+    EXPECT_EQ(0, std::memcmp(ar.inexact.data(), br.inexact.data(), kLength * sizeof(double)))
+        << "rank " << r << ": the tuned segments changed the bits";
+    EXPECT_EQ(ar.exact, want) << "rank " << r;
   }
 }
 

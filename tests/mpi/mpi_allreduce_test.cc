@@ -66,6 +66,32 @@ void CompareWithReference(Communicator& ours, Communicator& reference,
   }
 }
 
+// Start-up tuning over the MPI transport: every rank keeps rank 0's segment sizes, the tuned
+// ring still gives MPI_Allreduce's bits and the exact sums, and a pinned segment measures
+// nothing.
+TEST(MpiAllreduce, TunedSegmentsAreTheSameOnEveryRankAndKeepTheBits) {
+  auto reference = MakeMpiCommunicator();
+  MpiOptions options;
+  options.tune = true;
+  options.tune_budget = std::chrono::milliseconds(300);
+  auto ring = MakeMpiRingCommunicator(WorldRing({}), options);
+  EXPECT_GE(ring->tune_result().classes_measured, 1);
+  std::vector<std::uint64_t> mine;
+  for (std::size_t bytes : kSegmentClassBytes) mine.push_back(ring->SegmentBytesFor(bytes));
+  mine.push_back(static_cast<std::uint64_t>(ring->tune_result().classes_measured));
+  auto rank0 = mine;
+  reference->Broadcast(std::as_writable_bytes(std::span<std::uint64_t>(rank0)), 0);
+  EXPECT_EQ(mine, rank0) << "rank " << reference->rank() << " chose other segment sizes";
+  CompareWithReference<double>(*ring, *reference, {1009, 300007, std::size_t{1} << 20});
+  CompareWithReference<float>(*ring, *reference, {300007});
+
+  options.tune = false;
+  options.segment_bytes = 4096;
+  auto pinned = MakeMpiRingCommunicator(WorldRing({}), options);
+  EXPECT_EQ(pinned->tune_result().classes_measured, 0);
+  for (std::size_t bytes : kSegmentClassBytes) EXPECT_EQ(pinned->SegmentBytesFor(bytes), 4096u);
+}
+
 TEST(MpiAllreduce, RingOverMpiTransportEqualsMpiAllreduce) {
   auto reference = MakeMpiCommunicator();
   MpiOptions options;

@@ -87,6 +87,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {[](TrainOptions& o) { o.zk_auth = "a:b", o.zk_auth_file = "f"; }, "--zk-auth"},
       {[](TrainOptions& o) { o.transport = "udp"; }, "--transport"},
       {[](TrainOptions& o) { o.shm = "on"; }, "--shm"},
+      {[](TrainOptions& o) { o.allreduce_segment = "64k"; }, "--allreduce-segment"},
+      {[](TrainOptions& o) { o.allreduce_segment = "4"; }, "--allreduce-segment"},
       {[](TrainOptions& o) { o.timeout = 0; }, "--timeout"},
       {[](TrainOptions& o) { o.c = std::numeric_limits<double>::infinity(); }, "--C"},
       {[](TrainOptions& o) { o.c = std::nan(""); }, "--C"},
