@@ -91,11 +91,15 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
     // Per candidate `rounds` times, then this rank's seconds since the start and in this class.
     std::vector<double> times(cands * rounds + 2);
     std::vector<double> mine(rounds);
-    auto median = [&](std::size_t k) {
+    // A candidate's time: the second fastest of its calls (the summed times of one call over
+    // the ranks). Not the median: the loopback TCP ring switches between a fast and a slow
+    // mode from call to call (3.7 vs 6.6 ms at 16 MiB), and the median then ranked candidates
+    // by how many of their calls fell into the slow mode.
+    const std::size_t pick = rounds > 1 ? 1 : 0;
+    auto second_fastest = [&](std::size_t k) {
       std::copy_n(times.begin() + static_cast<std::ptrdiff_t>(k * rounds), rounds, mine.begin());
-      std::nth_element(mine.begin(), mine.begin() + static_cast<std::ptrdiff_t>(rounds / 2),
-                       mine.end());
-      return mine[rounds / 2];
+      std::nth_element(mine.begin(), mine.begin() + static_cast<std::ptrdiff_t>(pick), mine.end());
+      return mine[pick];
     };
     int c = 0;
     for (; c < kSegmentClasses; ++c) {
@@ -104,14 +108,17 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
       buffer.resize(kSegmentClassBytes[cu] / sizeof(double));
       const std::span<double> data(buffer);
       std::size_t& segment = options_.class_segment_bytes[cu];
-      // Candidate by candidate (alternating them per call measured a state no real run has:
-      // at 64 KiB over MPI eager segments looked 10 % slower than rendezvous instead of 40 %
-      // faster): a warm-up call, then `rounds` timed calls, each after a barrier so every rank
-      // starts together, as after the trainer's compute.
-      for (std::size_t k = 0; k < cands; ++k) {
-        segment = tune.candidates[k];
-        AllreduceSum(data);
-        for (std::size_t r = 0; r < rounds; ++r) {
+      // Rounds over the candidates, each round in another order, so a change of the
+      // machine's state (the loopback TCP ring here runs in a fast and a slow mode, minutes
+      // apart) hits every candidate alike. Each timed call follows an untimed one with the same
+      // segments (a call right after one with other segments measured a state no run has: at
+      // 64 KiB over MPI eager segments then looked 10 % slower than rendezvous instead of 40 %
+      // faster) and a barrier, so every rank starts together, as after the trainer's compute.
+      for (std::size_t r = 0; r < rounds; ++r) {
+        for (std::size_t i = 0; i < cands; ++i) {
+          const std::size_t k = (i + r) % cands;
+          segment = tune.candidates[k];
+          AllreduceSum(data);
           Barrier();
           const auto start = Clock::now();
           AllreduceSum(data);
@@ -122,9 +129,9 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
       times[cands * rounds + 1] = since(class_start);
       AllreduceSum(std::span<double>(times));  // identical bits on every rank: one decision
       std::size_t best = 0;
-      double best_time = median(0);
+      double best_time = second_fastest(0);
       for (std::size_t k = 1; k < cands; ++k) {
-        const double t = median(k);
+        const double t = second_fastest(k);
         if (t < best_time) {
           best = k;
           best_time = t;

@@ -67,7 +67,8 @@ struct RingTuneOptions {
   // Measuring stops before a class whose predicted cost would end past this (all ranks agree
   // on when: they decide from summed timings); later classes keep the last class's choice.
   std::chrono::milliseconds budget{400};
-  int rounds = 5;  // timed calls per candidate and class (after one warm-up); the median counts
+  // Timed calls per candidate and class, each after an untimed one; the second fastest counts.
+  int rounds = 4;
 };
 
 struct RingTuneResult {
@@ -109,9 +110,9 @@ class RingCommunicator final : public Communicator {
   // Collective (every rank calls it, with the same candidates, before any other collective
   // or after the same ones): times an allreduce of doubles at each class's size with each
   // candidate segment size, sums the timings over the ranks (through this ring) and keeps, per
-  // class, the candidate with the least median time. Allocates a buffer of the largest
-  // class measured (freed on return). Throws TransportError as the collectives do. A world of
-  // one, or fewer than two candidates, measures nothing.
+  // class, the candidate with the least time (RingTuneOptions::rounds). Allocates a buffer of the
+  // largest class measured (freed on return). Throws TransportError as the collectives do. A world
+  // of one, or fewer than two candidates, measures nothing.
   RingTuneResult Tune(const RingTuneOptions& tune);
   // What the last Tune chose and how long it took (all zero before).
   const RingTuneResult& tune_result() const { return tune_result_; }
