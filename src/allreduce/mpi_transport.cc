@@ -250,7 +250,7 @@ std::unique_ptr<RingCommunicator> MakeMpiRingCommunicator(const Ring& ring,
   if (options.tune) {
     // The default first (it wins ties), then the rendezvous sizes that go single-copy.
     RingTuneOptions tune{{ring_options.segment_bytes}, options.tune_budget};
-    for (std::size_t s : {std::size_t{128} << 10, std::size_t{256} << 10, std::size_t{1} << 20}) {
+    for (std::size_t s : {std::size_t{256} << 10, std::size_t{1} << 20}) {
       if (s != ring_options.segment_bytes) tune.candidates.push_back(s);
     }
     comm->Tune(tune);

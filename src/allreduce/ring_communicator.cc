@@ -30,7 +30,8 @@ RingCommunicator::~RingCommunicator() = default;
 
 int SegmentClassOf(std::size_t bytes) {
   for (int c = 0; c + 1 < kSegmentClasses; ++c) {
-    if (bytes < 2 * kSegmentClassBytes[static_cast<std::size_t>(c)]) return c;
+    const std::size_t size = kSegmentClassBytes[static_cast<std::size_t>(c)];
+    if (bytes < size + size * 53 / 128) return c;  // size * 1.414
   }
   return kSegmentClasses - 1;
 }
@@ -138,9 +139,9 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
         }
       }
       segment = tune.candidates[best];
-      // The next class is 4x larger: it would take about 4x this one (means over the ranks).
+      // The next class is 2x larger: it would take about 2x this one (means over the ranks).
       const double elapsed = times[cands * rounds] / world_;
-      const double next = 4 * times[cands * rounds + 1] / world_;
+      const double next = 2 * times[cands * rounds + 1] / world_;
       if (elapsed + next > budget) {
         ++c;
         break;

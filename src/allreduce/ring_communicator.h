@@ -49,12 +49,14 @@ inline constexpr std::size_t kMaxGatherScratchBytes = 1024 * 1024;
 // the transport takes them (Transport::MaxExchangesInFlight).
 inline constexpr int kMaxRingExchangesInFlight = 3;
 
-// Size classes of the segmented path: class c is measured at kSegmentClassBytes[c] and holds
-// the buffers from half to twice that (the first everything below, the last everything above).
-inline constexpr int kSegmentClasses = 5;
+// Size classes of the segmented path: class c is measured at kSegmentClassBytes[c] (64 KiB,
+// 128 KiB, ..., 16 MiB) and holds the buffers from that size / sqrt(2) to that size * sqrt(2)
+// (the first everything below, the last everything above).
+inline constexpr int kSegmentClasses = 9;
 inline constexpr std::array<std::size_t, kSegmentClasses> kSegmentClassBytes = {
-    std::size_t{64} << 10, std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{4} << 20,
-    std::size_t{16} << 20};
+    std::size_t{64} << 10,  std::size_t{128} << 10, std::size_t{256} << 10,
+    std::size_t{512} << 10, std::size_t{1} << 20,   std::size_t{2} << 20,
+    std::size_t{4} << 20,   std::size_t{8} << 20,   std::size_t{16} << 20};
 int SegmentClassOf(std::size_t bytes);
 // "64 KiB", "1 MiB", "32512 B".
 std::string BytesText(std::size_t bytes);
@@ -68,7 +70,7 @@ struct RingTuneOptions {
   // on when: they decide from summed timings); later classes keep the last class's choice.
   std::chrono::milliseconds budget{400};
   // Timed calls per candidate and class, each after an untimed one; the second fastest counts.
-  int rounds = 4;
+  int rounds = 6;
 };
 
 struct RingTuneResult {

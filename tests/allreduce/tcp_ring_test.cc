@@ -80,10 +80,11 @@ TEST(TcpRing, InexactValuesGiveIdenticalBitsOnEveryRank) {
   }
 }
 
-// Start-up tuning (RingCommunicator::Tune) over 3 real TCP ranks: every rank ends with the
-// same segment sizes, and the segment size never changes a sum's bits: inexact random values
-// give the same bits on every rank under the tuned sizes and under a pinned 4 KiB segment
-// (so the untuned result), and integer sums stay exact.
+// Start-up tuning (RingCommunicator::Tune) over 3 ranks whose TCP links moved to shared
+// memory: every rank ends with the same segment sizes, and the segment size never changes a
+// sum's bits: inexact random values give the same bits on every rank under the tuned sizes
+// and under a pinned 4 KiB segment (so the untuned result), and integer sums stay exact.
+// Loopback TCP links are not tuned (tcp_connect.cc) and a pinned segment measures nothing.
 TEST(TcpRing, TunedSegmentsAreTheSameOnEveryRankAndNeverChangeTheBits) {
   constexpr int kWorld = 3;
   constexpr std::size_t kLength = 300007;  // 2.4 MB of doubles: the 4 MiB class
@@ -123,10 +124,15 @@ TEST(TcpRing, TunedSegmentsAreTheSameOnEveryRankAndNeverChangeTheBits) {
   TcpOptions tuned = LongDeadline();
   tuned.tune = true;
   tuned.tune_budget = std::chrono::milliseconds(300);
-  TcpOptions pinned = LongDeadline();
+  tuned.shared_memory = SharedMemory::kAuto;
+  TcpOptions pinned = tuned;
+  pinned.tune = false;
   pinned.segment_bytes = 4096;
+  TcpOptions plain_tcp = tuned;
+  plain_tcp.shared_memory = SharedMemory::kOff;
   const auto a = run(tuned);
   const auto b = run(pinned);
+  const auto c = run(plain_tcp);
   std::vector<double> want(kLength);
   for (std::size_t i = 0; i < kLength; ++i) want[i] = Expected<double>(i, kWorld);
   for (int r = 0; r < kWorld; ++r) {
@@ -146,6 +152,7 @@ TEST(TcpRing, TunedSegmentsAreTheSameOnEveryRankAndNeverChangeTheBits) {
     EXPECT_EQ(0, std::memcmp(ar.inexact.data(), br.inexact.data(), kLength * sizeof(double)))
         << "rank " << r << ": the tuned segments changed the bits";
     EXPECT_EQ(ar.exact, want) << "rank " << r;
+    EXPECT_EQ(c[static_cast<std::size_t>(r)].measured, 0) << "loopback TCP links were tuned";
   }
 }
 
