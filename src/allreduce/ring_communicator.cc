@@ -92,6 +92,7 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
     // Per candidate `rounds` times, then this rank's seconds since the start and in this class.
     std::vector<double> times(cands * rounds + 2);
     std::vector<double> mine(rounds);
+    std::vector<bool> same(cands);
     // A candidate's time: the second fastest of its calls (the summed times of one call over
     // the ranks). Not the median: the loopback TCP ring switches between a fast and a slow
     // mode from call to call (3.7 vs 6.6 ms at 16 MiB), and the median then ranked candidates
@@ -109,6 +110,17 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
       buffer.resize(kSegmentClassBytes[cu] / sizeof(double));
       const std::span<double> data(buffer);
       std::size_t& segment = options_.class_segment_bytes[cu];
+      // A candidate that cuts this size into as many segments as an earlier one runs the same
+      // schedule: not measured (at 64 KiB and np=2 every segment from 32 KiB is one per chunk).
+      for (std::size_t k = 0; k < cands; ++k) {
+        const auto segments = [&](std::size_t j) {
+          return SegmentsPerChunk(data.size(), world_,
+                                  std::max<std::size_t>(1, tune.candidates[j] / sizeof(double)));
+        };
+        same[k] = false;
+        for (std::size_t j = 0; j < k && !same[k]; ++j)
+          same[k] = !same[j] && segments(j) == segments(k);
+      }
       // Rounds over the candidates, each round in another order, so a change of the
       // machine's state (the loopback TCP ring here runs in a fast and a slow mode, minutes
       // apart) hits every candidate alike. Each timed call follows an untimed one with the same
@@ -118,6 +130,7 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
       for (std::size_t r = 0; r < rounds; ++r) {
         for (std::size_t i = 0; i < cands; ++i) {
           const std::size_t k = (i + r) % cands;
+          if (same[k]) continue;
           segment = tune.candidates[k];
           AllreduceSum(data);
           Barrier();
@@ -132,6 +145,7 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
       std::size_t best = 0;
       double best_time = second_fastest(0);
       for (std::size_t k = 1; k < cands; ++k) {
+        if (same[k]) continue;
         const double t = second_fastest(k);
         if (t < best_time) {
           best = k;
