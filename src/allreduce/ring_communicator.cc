@@ -122,8 +122,8 @@ RingTuneResult RingCommunicator::Tune(const RingTuneOptions& tune) {
           same[k] = !same[j] && segments(j) == segments(k);
       }
       // Rounds over the candidates, each round in another order, so a change of the
-      // machine's state (the loopback TCP ring here runs in a fast and a slow mode, minutes
-      // apart) hits every candidate alike. Each timed call follows an untimed one with the same
+      // machine's state (a neighbour's build, a ring flipping between a fast and a slow mode)
+      // hits every candidate alike. Each timed call follows an untimed one with the same
       // segments (a call right after one with other segments measured a state no run has: at
       // 64 KiB over MPI eager segments then looked 10 % slower than rendezvous instead of 40 %
       // faster) and a barrier, so every rank starts together, as after the trainer's compute.

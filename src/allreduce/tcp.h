@@ -39,8 +39,8 @@ struct TcpOptions {
   std::size_t shm_ring_bytes = std::size_t{4} << 20;  // per link; a power of two >= 4 KiB
   int shm_spins = 0;  // polls of the shared counter before sleeping (futex) in a wait
   // Start-up tuning (RingCommunicator::Tune) of the segment size per buffer size class between
-  // segment_bytes, 1 MiB and 64 KiB (docs/allreduce.md, "Start-up tuning"). Off: segment_bytes
-  // for every size.
+  // segment_bytes, 1 MiB and 64 KiB, on shared-memory links only (docs/allreduce.md, "Start-up
+  // tuning": it left loopback TCP links slower). Off: segment_bytes for every size.
   bool tune = false;
   std::chrono::milliseconds tune_budget{400};
 };

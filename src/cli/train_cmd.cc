@@ -243,9 +243,12 @@ class RingTransports final : public train::TransportFactory {
       comm = allreduce::ConnectTcpRing(listener_, ring, to);
     }
     if (ring.is_leader() && ring.world_size() > 1) {
-      log::Info("allreduce " + comm->ScheduleText() +
-                (segment == 0 ? " (measured as the ring formed, --allreduce-segment auto)"
-                              : " (--allreduce-segment " + o_.allreduce_segment + ")"));
+      log::Info("allreduce " + comm->ScheduleText() + " (--allreduce-segment " +
+                o_.allreduce_segment +
+                (segment == 0 && comm->tune_result().classes_measured == 0
+                     ? ": links over loopback or network TCP keep the default"
+                     : "") +
+                ")");
     }
     return comm;
   }
