@@ -2,7 +2,8 @@
 // axpys of a linear model over one row, and the deterministic thread partition.
 //
 // Determinism: rows [0, n) are split into T contiguous blocks, block t = [n*t/T, n*(t+1)/T)
-// for thread t; each thread sums into its own buffer; buffers are summed in thread order.
+// for thread t; each thread sums into its own buffer (thread 0's may be the output itself);
+// buffers are summed in thread order (gradient_internal.h: PartialSums).
 // T depends only on n and the OpenMP thread limit, so a fixed thread count gives the same
 // bits on every run.
 #pragma once
@@ -60,16 +61,6 @@ int ParallelRowBlocks(std::int64_t n, [[maybe_unused]] int threads, Body&& body)
     body(t, n * t / nt, n * (t + 1) / nt);
   }
   return used;
-}
-
-// out[j] += parts[j] + parts[stride + j] + ... over the first `used` per-thread buffers of
-// `stride` values, added in thread order (so the bits depend only on the partition).
-inline void AddThreadParts(const double* parts, std::size_t stride, int used, double* out) {
-  for (std::size_t j = 0; j < stride; ++j) {
-    double acc = parts[j];
-    for (int t = 1; t < used; ++t) acc += parts[stride * static_cast<std::size_t>(t) + j];
-    out[j] += acc;
-  }
 }
 
 // One row: nnz values x[k] at columns idx[k] (idx == nullptr: dense, column k).
