@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/huge_pages.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
 
@@ -85,8 +86,9 @@ int main(int argc, char** argv) {
   spec.num_features = d.num_features;
   spec.bias = true;
   AssignClasses(d, spec.classes);
+  // The optimizer's vectors are HugeVectors (common/huge_pages.h); the model's weights are not.
   std::vector<double> w(static_cast<std::size_t>(spec.num_weights()), 0.001);
-  std::vector<double> v(w.size()), g(w.size());
+  ringtrain::common::HugeVector<double> v(w.size()), g(w.size());
   for (std::size_t j = 0; j < v.size(); ++j) v[j] = 1.0 / static_cast<double>(j % 97 + 1);
   for (int t : threads) {
 #ifdef _OPENMP

@@ -36,7 +36,7 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
   const bool subset = !rows.empty();
   const std::int64_t n = subset ? static_cast<std::int64_t>(rows.size()) : data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, grad != nullptr ? nw : 0);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
   const PartialSums parts(grad != nullptr ? nw : 0, threads, true, grad);
   const int used =
@@ -128,10 +128,10 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
                              std::span<const std::int64_t> rows) {
   const std::int64_t n = rows.empty() ? data.rows() : static_cast<std::int64_t>(rows.size());
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, grad != nullptr ? stride : 0);
   const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
-  const PartialSums parts(grad != nullptr ? stride : 0, threads, false, grad);
+  const PartialSums parts(grad != nullptr ? stride : 0, threads, Kp == 1, grad);
   const bool avx2 = UseAvx2();
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/huge_pages.h"
 #include "models/kernels.h"
 #include "models/linear_model.h"
 #include "models/losses.h"
@@ -102,60 +103,30 @@ inline bool UseAvx2() { return false; }
 
 // ---- Feature-sized scratch ----
 //
-// A kernel call needs feature-sized buffers: a feature-major copy of w (and of v) for the
-// class-blocked path, and per-thread partial sums. They are kept by the calling thread across
-// calls and only cleared, never freed: the first touch of a fresh page costs about 12 us per
-// 4 KiB here, so allocating them per call cost more than the pass itself at 2^24 features
-// (1M rows x 40 nonzeros: 1.44 s per Hessian-vector product, of which ~0.8 s was fresh pages).
-// One slot per buffer that is alive at the same time as another.
+// A kernel call may need feature-sized buffers: a feature-major copy of w (and of v) for the
+// class-blocked path, a huge-page copy of w for the gradient's gathers, and per-thread partial
+// sums. They are kept by the calling thread across calls and only cleared, never freed: the
+// first touch of a fresh 4 KiB page costs about 12 us here, and allocating per call cost a
+// large share of a pass at 2^24 features. They are HugeVectors (common/huge_pages.h), like
+// the optimizer's vectors the kernels read and write. One slot per buffer alive at once.
 enum class Slot { kWeights, kVector, kParts, kCount };
-
-// Anonymous memory in 2 MiB-aligned transparent huge pages where the kernel allows it
-// (madvise before the first touch): the kernels gather and scatter at random over
-// feature-sized vectors, and with 4 KiB pages nearly every access past a few MiB also misses
-// the TLB.
-class HugeBuffer {
- public:
-  HugeBuffer() = default;
-  explicit HugeBuffer(std::size_t doubles);
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-  HugeBuffer(HugeBuffer&& o) noexcept { Swap(o); }
-  HugeBuffer& operator=(HugeBuffer&& o) noexcept {
-    Swap(o);
-    return *this;
-  }
-  ~HugeBuffer();
-  double* data() const { return data_; }
-  std::size_t size() const { return size_; }
-
- private:
-  void Swap(HugeBuffer& o) noexcept {
-    std::swap(map_, o.map_);
-    std::swap(map_bytes_, o.map_bytes_);
-    std::swap(data_, o.data_);
-    std::swap(size_, o.size_);
-  }
-  void* map_ = nullptr;
-  std::size_t map_bytes_ = 0;
-  double* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
 inline double* ScratchBuffer(Slot slot, std::size_t n) {
-  thread_local HugeBuffer slots[static_cast<int>(Slot::kCount)];
-  HugeBuffer& b = slots[static_cast<int>(slot)];
+  thread_local common::HugeVector<double> slots[static_cast<int>(Slot::kCount)];
+  common::HugeVector<double>& b = slots[static_cast<int>(slot)];
   if (b.size() < n) {
-    b = HugeBuffer();  // do not hold the old and the new buffer at once
-    b = HugeBuffer(n);
+    b = common::HugeVector<double>();  // do not hold the old and the new buffer at once
+    b.resize(n);
   }
   return b.data();
 }
 
-// Feature-major copy of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
-// With one output (Kp == 1) the layouts coincide and it is a plain copy, into huge pages.
-inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot slot) {
+// Feature-major view of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
+// With one output (Kp == 1) the layouts coincide: w itself, or a copy into huge pages when
+// `copy_single` (the gradient's w is the model's vector, in ordinary pages).
+inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot slot,
+                                bool copy_single = false) {
   const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
+  if (kp == 1 && !copy_single) return w;
   double* wt = ScratchBuffer(slot, dim * ukp);
   if (kp == 1) {
     std::copy(w, w + dim, wt);

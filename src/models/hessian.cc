@@ -38,7 +38,7 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
                    double* out) {
   const std::int64_t n = data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, nw);
   const PartialSums parts(nw, threads, true, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
@@ -230,9 +230,9 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   const bool avx2 = UseAvx2();
   const double* coef = HessianCoefficients<Policy, kDense, Kp>(
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, stride);
   const double* vt = Transposed(sh, Kp, v, Slot::kVector);
-  const PartialSums parts(stride, threads, false, out);
+  const PartialSums parts(stride, threads, Kp == 1, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         double* gt = parts.For(t);
@@ -287,7 +287,7 @@ template <class Policy, bool kDense>
 void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, double* out) {
   const std::int64_t n = data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, nw);
   const PartialSums parts(nw, threads, true, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
@@ -316,8 +316,8 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
   const double* coef = HessianCoefficients<Policy, kDense, Kp>(
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), UseAvx2());
-  const int threads = internal::ThreadsFor(n);
-  const PartialSums parts(stride, threads, false, out);
+  const int threads = internal::ThreadsForSums(n, data, stride);
+  const PartialSums parts(stride, threads, Kp == 1, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         double* gt = parts.For(t);

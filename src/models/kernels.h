@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -45,6 +46,19 @@ inline int NumThreads() {
 // Threads worth starting for n rows (tiny shards stay on one thread).
 inline int ThreadsFor(std::int64_t n) {
   return static_cast<int>(std::clamp<std::int64_t>(n / 256, 1, MaxThreads()));
+}
+
+// Threads for a pass over n of the shard's rows that sums into per-thread buffers of `stride`
+// doubles (gradient, Hessian-vector, diagonal): a thread beyond the first costs a buffer to
+// clear, add up and hold, so one is started only when its share of the pass's nonzeros is at
+// least its buffer's size (at 2^24 features: shards of >= 16.8M nonzeros per extra thread,
+// e.g. a 1M-row x 40 shard runs on 2 threads; a 100k-row one on 1).
+inline int ThreadsForSums(std::int64_t n, const Dataset& d, std::size_t stride) {
+  const std::int64_t rows = std::max<std::int64_t>(d.rows(), 1);
+  const double nnz =
+      static_cast<double>(d.nonzeros()) * static_cast<double>(n) / static_cast<double>(rows);
+  const double by_size = stride > 0 ? nnz / static_cast<double>(stride) : 1e18;
+  return static_cast<int>(std::clamp<double>(std::floor(by_size), 1.0, ThreadsFor(n)));
 }
 
 // Runs body(t, b, e) once per thread of an OpenMP team of `threads` (at most; OpenMP may start
