@@ -89,7 +89,8 @@ Format GuessFormat(const std::string& path) {
 std::size_t Dataset::StorageBytes() const {
   return row_ptr.size() * sizeof(std::int64_t) + col.size() * sizeof(std::int32_t) +
          val.size() * sizeof(float) + dense.size() * sizeof(float) +
-         labels.size() * sizeof(double) + class_index.size() * sizeof(std::int32_t);
+         labels.size() * sizeof(double) + class_index.size() * sizeof(std::int32_t) +
+         row_offset.size() * sizeof(std::int64_t) + row_weight.size() * sizeof(double);
 }
 
 std::int64_t Dataset::nonzeros() const {

@@ -17,15 +17,16 @@
 namespace ringtrain::models {
 namespace {
 
-using internal::AddTransposedParts;
 using internal::AllZero;
 using internal::ByBlockWidth;
 using internal::CheckInputs;
 using internal::Dispatch;
 using internal::GetRow;
 using internal::kSoftmax;
+using internal::PartialSums;
 using internal::Shape;
-using internal::Transpose;
+using internal::Slot;
+using internal::Transposed;
 using internal::UseAvx2;
 
 // Sums over the rows; grad may be null (loss only).
@@ -35,13 +36,13 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
   const bool subset = !rows.empty();
   const std::int64_t n = subset ? static_cast<std::int64_t>(rows.size()) : data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
+  const int threads = internal::ThreadsForSums(n, data, grad != nullptr ? nw : 0);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
-  std::vector<double> grad_part(grad != nullptr ? nw * static_cast<std::size_t>(threads) : 0);
+  const PartialSums parts(grad != nullptr ? nw : 0, threads, true, grad);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         std::vector<double> s(static_cast<std::size_t>(sh.k)), d(static_cast<std::size_t>(sh.k));
-        double* g = grad != nullptr ? grad_part.data() + nw * static_cast<std::size_t>(t) : nullptr;
+        double* g = grad != nullptr ? parts.For(t) : nullptr;
         double loss = 0;
         for (std::int64_t i = b; i < e; ++i) {
           const std::int64_t r = subset ? rows[static_cast<std::size_t>(i)] : i;
@@ -65,7 +66,7 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
       });
   double loss = 0;
   for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
-  if (grad != nullptr) internal::AddThreadParts(grad_part.data(), nw, used, grad);
+  if (grad != nullptr) parts.AddInto(used);
   return loss;
 }
 
@@ -127,31 +128,30 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
                              std::span<const std::int64_t> rows) {
   const std::int64_t n = rows.empty() ? data.rows() : static_cast<std::int64_t>(rows.size());
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
-  const int threads = internal::ThreadsFor(n);
-  const std::vector<double> wt = Transpose(sh, Kp, w);
+  const int threads = internal::ThreadsForSums(n, data, grad != nullptr ? stride : 0);
+  const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
-  std::vector<double> parts(grad != nullptr ? stride * static_cast<std::size_t>(threads) : 0, 0.0);
+  const PartialSums parts(grad != nullptr ? stride : 0, threads, Kp == 1, grad);
   const bool avx2 = UseAvx2();
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        double* gt =
-            grad != nullptr ? parts.data() + stride * static_cast<std::size_t>(t) : nullptr;
+        double* gt = grad != nullptr ? parts.For(t) : nullptr;
         double loss = 0;
 #ifdef RINGTRAIN_AVX2_PATH
         if (avx2) {
-          loss = BlockedGradAvx2<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
+          loss = BlockedGradAvx2<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
         } else {
-          loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
+          loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
         }
 #else
     (void)avx2;
-    loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt.data(), gt, rows, b, e);
+    loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
 #endif
         loss_part[static_cast<std::size_t>(t)] = loss;
       });
   double loss = 0;
   for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
-  if (grad != nullptr) AddTransposedParts(sh, Kp, parts, used, grad);
+  if (grad != nullptr) parts.AddTransposedInto(sh, Kp, used);
   return loss;
 }
 

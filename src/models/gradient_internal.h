@@ -4,13 +4,16 @@
 // storage, block width). Header-only; the AVX2 macros below are used by both .cc files.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
+#include "common/huge_pages.h"
 #include "models/kernels.h"
 #include "models/linear_model.h"
 #include "models/losses.h"
@@ -98,29 +101,99 @@ inline bool UseAvx2() {
 inline bool UseAvx2() { return false; }
 #endif
 
-// Feature-major copy of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
-inline std::vector<double> Transpose(const Shape& sh, int kp, const double* w) {
+// ---- Feature-sized scratch ----
+//
+// A kernel call may need feature-sized buffers: a feature-major copy of w (and of v) for the
+// class-blocked path, a huge-page copy of w for the gradient's gathers, and per-thread partial
+// sums. They are kept by the calling thread across calls and only cleared, never freed: the
+// first touch of a fresh 4 KiB page costs about 12 us here, and allocating per call cost a
+// large share of a pass at 2^24 features. They are HugeVectors (common/huge_pages.h), like
+// the optimizer's vectors the kernels read and write. One slot per buffer alive at once.
+enum class Slot { kWeights, kVector, kParts, kCount };
+inline double* ScratchBuffer(Slot slot, std::size_t n) {
+  thread_local common::HugeVector<double> slots[static_cast<int>(Slot::kCount)];
+  common::HugeVector<double>& b = slots[static_cast<int>(slot)];
+  if (b.size() < n) {
+    b = common::HugeVector<double>();  // do not hold the old and the new buffer at once
+    b.resize(n);
+  }
+  return b.data();
+}
+
+// Feature-major view of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
+// With one output (Kp == 1) the layouts coincide: w itself, or a copy into huge pages when
+// `copy_single` (the gradient's w is the model's vector, in ordinary pages).
+inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot slot,
+                                bool copy_single = false) {
   const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
-  std::vector<double> wt(dim * ukp, 0.0);
+  if (kp == 1 && !copy_single) return w;
+  double* wt = ScratchBuffer(slot, dim * ukp);
+  if (kp == 1) {
+    std::copy(w, w + dim, wt);
+    return wt;
+  }
+  std::fill(wt, wt + dim * ukp, 0.0);
   for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o)
     for (std::size_t j = 0; j < dim; ++j) wt[j * ukp + o] = w[o * dim + j];
   return wt;
 }
 
-// Sums of per-thread feature-major buffers in thread order, added into output-major out.
-inline void AddTransposedParts(const Shape& sh, int kp, const std::vector<double>& parts, int used,
-                               double* out) {
-  const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
-  const std::size_t stride = dim * ukp;
-  for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o) {
-    for (std::size_t j = 0; j < dim; ++j) {
-      double acc = parts[j * ukp + o];
-      for (int t = 1; t < used; ++t)
-        acc += parts[stride * static_cast<std::size_t>(t) + j * ukp + o];
-      out[o * dim + j] += acc;
+// The per-thread partial sums of a kernel run over row blocks, `stride` doubles per thread,
+// summed in thread order so the bits depend only on the partition. When `direct` (the
+// buffer's layout is the output's: output-major kernels, or one output), thread 0 adds
+// straight into `out` and only threads 1.. use scratch: one thread needs no buffer at all,
+// and — the caller zeroes out, as every caller does — the sums have the bits they had when
+// thread 0 had a buffer of its own.
+class PartialSums {
+ public:
+  PartialSums(std::size_t stride, int threads, bool direct, double* out)
+      : stride_(stride), direct_(direct), out_(out) {
+    const std::size_t own = static_cast<std::size_t>(threads) - (direct ? 1 : 0);
+    scratch_ = own > 0 ? ScratchBuffer(Slot::kParts, stride * own) : nullptr;
+    if (own > 0) std::fill(scratch_, scratch_ + stride * own, 0.0);
+  }
+  double* For(int t) const {
+    if (direct_) return t == 0 ? out_ : scratch_ + stride_ * static_cast<std::size_t>(t - 1);
+    return scratch_ + stride_ * static_cast<std::size_t>(t);
+  }
+  // out[j] += (sum over threads, in thread order) — output-major buffers.
+  void AddInto(int used) const {
+    if (direct_) {
+      for (int t = 1; t < used; ++t) {
+        const double* p = For(t);
+        for (std::size_t j = 0; j < stride_; ++j) out_[j] += p[j];
+      }
+      return;
+    }
+    for (std::size_t j = 0; j < stride_; ++j) {
+      double acc = scratch_[j];
+      for (int t = 1; t < used; ++t) acc += scratch_[stride_ * static_cast<std::size_t>(t) + j];
+      out_[j] += acc;
     }
   }
-}
+  // The same from feature-major buffers (wt[j * Kp + o]) into output-major out.
+  void AddTransposedInto(const Shape& sh, int kp, int used) const {
+    if (direct_) {
+      AddInto(used);  // Kp == 1: the layouts coincide
+      return;
+    }
+    const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
+    for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o) {
+      for (std::size_t j = 0; j < dim; ++j) {
+        double acc = scratch_[j * ukp + o];
+        for (int t = 1; t < used; ++t)
+          acc += scratch_[stride_ * static_cast<std::size_t>(t) + j * ukp + o];
+        out_[o * dim + j] += acc;
+      }
+    }
+  }
+
+ private:
+  std::size_t stride_;
+  bool direct_;
+  double* out_;
+  double* scratch_;
+};
 
 template <int Kp>
 RINGTRAIN_ALWAYS_INLINE bool AllZero(const double* d) {

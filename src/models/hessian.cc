@@ -21,15 +21,16 @@
 namespace ringtrain::models {
 namespace {
 
-using internal::AddTransposedParts;
 using internal::AllZero;
 using internal::ByBlockWidth;
 using internal::CheckInputs;
 using internal::Dispatch;
 using internal::GetRow;
 using internal::kSoftmax;
+using internal::PartialSums;
 using internal::Shape;
-using internal::Transpose;
+using internal::Slot;
+using internal::Transposed;
 using internal::UseAvx2;
 
 template <class Policy, bool kDense>
@@ -37,13 +38,13 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
                    double* out) {
   const std::int64_t n = data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
-  std::vector<double> part(nw * static_cast<std::size_t>(threads), 0.0);
+  const int threads = internal::ThreadsForSums(n, data, nw);
+  const PartialSums parts(nw, threads, true, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         const std::size_t k = static_cast<std::size_t>(sh.k);
         std::vector<double> s(k), u(k), hu(k);
-        double* g = part.data() + nw * static_cast<std::size_t>(t);
+        double* g = parts.For(t);
         for (std::int64_t r = b; r < e; ++r) {
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
@@ -55,7 +56,7 @@ void HessianKernel(const Shape& sh, const Dataset& data, const double* w, const 
           internal::Scatter<kDense>(sh, row, hu.data(), g);
         }
       });
-  internal::AddThreadParts(part.data(), nw, used, out);
+  parts.AddInto(used);
 }
 
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
@@ -193,18 +194,18 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   const std::int64_t n = data.rows();
   cache.data = nullptr;  // invalid while refilling (an exception leaves it invalid)
   cache.coef.assign(static_cast<std::size_t>(n) * Kp, 0.0);
-  const std::vector<double> wt = Transpose(sh, Kp, w);
+  const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
   double* coef = cache.coef.data();
   internal::ParallelRowBlocks(n, internal::ThreadsFor(n), [&](int, std::int64_t b, std::int64_t e) {
 #ifdef RINGTRAIN_AVX2_PATH
     if (avx2) {
-      BlockedCoefAvx2<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+      BlockedCoefAvx2<Policy, kDense, Kp>(sh, data, wt, coef, b, e);
     } else {
-      BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+      BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt, coef, b, e);
     }
 #else
     (void)avx2;
-    BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt.data(), coef, b, e);
+    BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt, coef, b, e);
 #endif
   });
   cache.w.assign(w, w + nw);
@@ -229,23 +230,23 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   const bool avx2 = UseAvx2();
   const double* coef = HessianCoefficients<Policy, kDense, Kp>(
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
-  const int threads = internal::ThreadsFor(n);
-  const std::vector<double> vt = Transpose(sh, Kp, v);
-  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
+  const int threads = internal::ThreadsForSums(n, data, stride);
+  const double* vt = Transposed(sh, Kp, v, Slot::kVector);
+  const PartialSums parts(stride, threads, Kp == 1, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        double* gt = parts.data() + stride * static_cast<std::size_t>(t);
+        double* gt = parts.For(t);
 #ifdef RINGTRAIN_AVX2_PATH
         if (avx2) {
-          BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+          BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
         } else {
-          BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+          BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
         }
 #else
-    BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt.data(), gt, b, e);
+    BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
 #endif
       });
-  AddTransposedParts(sh, Kp, parts, used, out);
+  parts.AddTransposedInto(sh, Kp, used);
 }
 
 // ---- The Hessian's diagonal (tron's preconditioner) ----
@@ -286,13 +287,13 @@ template <class Policy, bool kDense>
 void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, double* out) {
   const std::int64_t n = data.rows();
   const std::size_t nw = static_cast<std::size_t>(sh.k * sh.dim);
-  const int threads = internal::ThreadsFor(n);
-  std::vector<double> part(nw * static_cast<std::size_t>(threads), 0.0);
+  const int threads = internal::ThreadsForSums(n, data, nw);
+  const PartialSums parts(nw, threads, true, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         const std::size_t k = static_cast<std::size_t>(sh.k);
         std::vector<double> s(k), coef(k), unit(k, 0.0), tmp(k), diag(k);
-        double* g = part.data() + nw * static_cast<std::size_t>(t);
+        double* g = parts.For(t);
         for (std::int64_t r = b; r < e; ++r) {
           const internal::Row row = GetRow<kDense>(data, r, sh.nf);
           internal::Decisions<kDense>(sh, row, w, s.data());
@@ -304,7 +305,7 @@ void DiagonalKernel(const Shape& sh, const Dataset& data, const double* w, doubl
           ScatterSquares<kDense>(sh, row, diag.data(), g);
         }
       });
-  internal::AddThreadParts(part.data(), nw, used, out);
+  parts.AddInto(used);
 }
 
 // Blocked path: the cached per-row coefficients at w (shared with the Hessian-vector
@@ -315,11 +316,11 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
   const double* coef = HessianCoefficients<Policy, kDense, Kp>(
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), UseAvx2());
-  const int threads = internal::ThreadsFor(n);
-  std::vector<double> parts(stride * static_cast<std::size_t>(threads), 0.0);
+  const int threads = internal::ThreadsForSums(n, data, stride);
+  const PartialSums parts(stride, threads, Kp == 1, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        double* gt = parts.data() + stride * static_cast<std::size_t>(t);
+        double* gt = parts.For(t);
         const int k = Kp == 1 ? 1 : sh.k;
         const std::int64_t bias_at = sh.nf * Kp;
         double unit[Kp] = {}, tmp[Kp] = {}, diag[Kp] = {};
@@ -339,7 +340,7 @@ void BlockedDiagonalKernel(const Shape& sh, const Dataset& data, const double* w
             for (int o = 0; o < k; ++o) gt[bias_at + o] += diag[o] * sh.bias_value * sh.bias_value;
         }
       });
-  AddTransposedParts(sh, Kp, parts, used, out);
+  parts.AddTransposedInto(sh, Kp, used);
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 // axpys of a linear model over one row, and the deterministic thread partition.
 //
 // Determinism: rows [0, n) are split into T contiguous blocks, block t = [n*t/T, n*(t+1)/T)
-// for thread t; each thread sums into its own buffer; buffers are summed in thread order.
+// for thread t; each thread sums into its own buffer (thread 0's may be the output itself);
+// buffers are summed in thread order (gradient_internal.h: PartialSums).
 // T depends only on n and the OpenMP thread limit, so a fixed thread count gives the same
 // bits on every run.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -46,6 +48,19 @@ inline int ThreadsFor(std::int64_t n) {
   return static_cast<int>(std::clamp<std::int64_t>(n / 256, 1, MaxThreads()));
 }
 
+// Threads for a pass over n of the shard's rows that sums into per-thread buffers of `stride`
+// doubles (gradient, Hessian-vector, diagonal): a thread beyond the first costs a buffer to
+// clear, add up and hold, so one is started only when its share of the pass's nonzeros is at
+// least its buffer's size (at 2^24 features: shards of >= 16.8M nonzeros per extra thread,
+// e.g. a 1M-row x 40 shard runs on 2 threads; a 100k-row one on 1).
+inline int ThreadsForSums(std::int64_t n, const Dataset& d, std::size_t stride) {
+  const std::int64_t rows = std::max<std::int64_t>(d.rows(), 1);
+  const double nnz =
+      static_cast<double>(d.nonzeros()) * static_cast<double>(n) / static_cast<double>(rows);
+  const double by_size = stride > 0 ? nnz / static_cast<double>(stride) : 1e18;
+  return static_cast<int>(std::clamp<double>(std::floor(by_size), 1.0, ThreadsFor(n)));
+}
+
 // Runs body(t, b, e) once per thread of an OpenMP team of `threads` (at most; OpenMP may start
 // fewer), thread t on rows [b, e) = [n*t/T, n*(t+1)/T) — the deterministic partition above.
 // Returns T, the threads that ran, so their buffers can be summed in thread order.
@@ -60,16 +75,6 @@ int ParallelRowBlocks(std::int64_t n, [[maybe_unused]] int threads, Body&& body)
     body(t, n * t / nt, n * (t + 1) / nt);
   }
   return used;
-}
-
-// out[j] += parts[j] + parts[stride + j] + ... over the first `used` per-thread buffers of
-// `stride` values, added in thread order (so the bits depend only on the partition).
-inline void AddThreadParts(const double* parts, std::size_t stride, int used, double* out) {
-  for (std::size_t j = 0; j < stride; ++j) {
-    double acc = parts[j];
-    for (int t = 1; t < used; ++t) acc += parts[stride * static_cast<std::size_t>(t) + j];
-    out[j] += acc;
-  }
 }
 
 // One row: nnz values x[k] at columns idx[k] (idx == nullptr: dense, column k).

@@ -168,6 +168,24 @@ std::string TextFile::FirstLine() {
   return line;
 }
 
+std::pair<std::int64_t, std::int64_t> TextFile::CountChars(std::int64_t begin, std::int64_t end,
+                                                           char a, char b) {
+  std::int64_t na = 0, nb = 0;
+  std::vector<char> buf(static_cast<std::size_t>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(std::int64_t{4} << 20, end - begin))));
+  for (std::int64_t pos = begin; pos < end;) {
+    const auto want = static_cast<std::size_t>(
+        std::min<std::int64_t>(static_cast<std::int64_t>(buf.size()), end - pos));
+    const std::size_t got = ReadAt(buf.data(), want, pos);
+    if (got == 0) break;
+    const auto stop = buf.begin() + static_cast<std::ptrdiff_t>(got);
+    na += std::count(buf.begin(), stop, a);
+    nb += std::count(buf.begin(), stop, b);
+    pos += static_cast<std::int64_t>(got);
+  }
+  return {na, nb};
+}
+
 std::pair<std::int64_t, std::int64_t> ShardByteRange(TextFile& file, const ReadOptions& o) {
   if (o.range_begin >= 0) {
     const std::int64_t b = o.range_begin, e = o.range_end;

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/huge_pages.h"
 #include "train/optimizer.h"
 #include "train/vector_math.h"
 
@@ -95,6 +96,14 @@ class Lbfgs final : public Optimizer {
     Accept(w, f_new);
     gnorm = std::sqrt(Dot(g_, g_));
     return Report(r, gnorm, Converged(gnorm));
+  }
+
+  std::size_t HeldDoubles() const override {
+    std::size_t n = 0;
+    for (const auto* v : {&g_, &d_, &x_, &gx_, &pg_, &orthant_}) n += v->capacity();
+    for (const auto& v : s_) n += v.capacity();
+    for (const auto& v : y_) n += v.capacity();
+    return n;
   }
 
   std::vector<double> SaveState() const override {
@@ -267,7 +276,7 @@ class Lbfgs final : public Optimizer {
   // d = -H g by the two-loop recursion.
   void Direction() { TwoLoop(g_); }
 
-  void TwoLoop(const std::vector<double>& grad) {
+  void TwoLoop(std::span<const double> grad) {
     for (std::size_t i = 0; i < n_; ++i) d_[i] = -grad[i];
     int m = o_.memory;
     for (int k = 0; k < count_; ++k) {
@@ -360,8 +369,8 @@ class Lbfgs final : public Optimizer {
   Function& f_;
   LbfgsOptions o_;
   std::size_t n_;
-  std::vector<double> g_, d_, x_, gx_;
-  std::vector<double> pg_, orthant_;  // OWL-QN only (empty otherwise)
+  common::HugeVector<double> g_, d_, x_, gx_;  // feature-sized: huge pages
+  common::HugeVector<double> pg_, orthant_;    // OWL-QN only (empty otherwise)
   std::vector<double> alpha_;
   std::vector<std::vector<double>> s_{static_cast<std::size_t>(o_.memory)};
   std::vector<std::vector<double>> y_{static_cast<std::size_t>(o_.memory)};

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "allreduce/communicator.h"
+#include "common/huge_pages.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
 
@@ -119,7 +120,8 @@ class DistributedObjective final : public Function, public StochasticFunction {
   allreduce::Communicator& comm_;
   double global_rows_;
   double l2_;
-  std::vector<double> buffer_;  // [count, loss, grad..., compute seconds per rank], reused
+  common::HugeVector<double> buffer_;  // (huge pages: the kernels scatter into it) [count, loss,
+                                       // grad..., compute seconds per rank], reused
   double compute_s_ = 0;
   std::vector<double> ranks_compute_s_;
   std::function<void(double, std::int64_t)> after_compute_;

@@ -34,6 +34,9 @@ class Optimizer {
   virtual EpochReport RunEpoch(std::span<double> w, std::int64_t epoch) = 0;
   virtual std::vector<double> SaveState() const = 0;
   virtual void RestoreState(std::span<const double> state) = 0;
+  // The doubles held in the optimizer's own vectors (the memory bound of the run header:
+  // issue 11 item 4 — tron 9 x dim, lbfgs (4 + 2 x memory) x dim, sgd 2 x dim).
+  virtual std::size_t HeldDoubles() const = 0;
 };
 
 struct LbfgsOptions {

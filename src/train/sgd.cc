@@ -51,6 +51,8 @@ class Sgd final : public Optimizer {
     return r;
   }
 
+  std::size_t HeldDoubles() const override { return velocity_.capacity() + grad_.capacity(); }
+
   std::vector<double> SaveState() const override {
     std::vector<double> s;
     s.push_back(static_cast<double>(step_));

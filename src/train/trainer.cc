@@ -1,6 +1,7 @@
 // train/trainer.cc — Train(): shard, agree, optimise, evaluate, report, save.
 #include "train/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,11 @@
 
 namespace ringtrain::train {
 namespace {
+// The process's peak resident set so far (getrusage: KiB on Linux).
+double PeakRssBytes() {
+  rusage u{};
+  return getrusage(RUSAGE_SELF, &u) == 0 ? static_cast<double>(u.ru_maxrss) * 1024.0 : 0.0;
+}
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -320,6 +326,7 @@ ShardedData LoadShardedData(const TrainOptions& o, allreduce::Communicator& comm
                             std::int64_t epoch, std::int64_t floor) {
   const auto t0 = Clock::now();
   ShardedData d;
+  d.baseline_rss_bytes = PeakRssBytes();
   const int rank = comm.rank(), world = comm.world_size();
   const bool classifier = IsClassifier(o);
   const bool recorded = start != nullptr && MapFits(*start, world, o);
@@ -707,8 +714,20 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     state.model.epoch = best_epoch;
   }
   result.best_epoch = best_epoch;
-  state.optimizer_state = optimizer->SaveState();
   result.train_s = Seconds(start);
+  // The memory bound (issue 11 item 4): the peak resident set so far against the process's
+  // baseline before reading plus 1.3 x (the shards' storage + 8 bytes per row + the
+  // optimizer's and the model's vectors).
+  const models::Dataset* shards[] = {&data.train, &data.test, &data.validation};
+  double storage = 0, rows = 0;
+  for (const models::Dataset* s : shards) {
+    storage += static_cast<double>(s->StorageBytes());
+    rows += static_cast<double>(s->rows());
+  }
+  const double vectors =
+      8.0 * static_cast<double>(optimizer->HeldDoubles() + state.model.weights.size());
+  result.peak_rss_bytes = PeakRssBytes();
+  result.memory_bound_bytes = data.baseline_rss_bytes + 1.3 * (storage + 8.0 * rows + vectors);
   if (!result.history.empty()) result.stop_reason = result.history.back().stop_reason;
   if (leader && !result.history.empty()) {
     const auto& m = result.history.back();
@@ -734,6 +753,13 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
         (reg.l1 > 0 ? ", " + std::to_string(state.model.nonzero_weights()) + " of " +
                           std::to_string(state.model.weights.size()) + " weights nonzero"
                     : std::string()));
+    constexpr double kMiB = 1048576.0;
+    log::Info("memory: peak RSS " + Fmt(result.peak_rss_bytes / kMiB, 1, true) + " MiB, bound " +
+              Fmt(result.memory_bound_bytes / kMiB, 1, true) + " MiB = baseline " +
+              Fmt(data.baseline_rss_bytes / kMiB, 1, true) + " MiB + 1.3 x (shards " +
+              Fmt(storage / kMiB, 1, true) + " MiB + 8 B x " + Fmt(rows, 0, true) +
+              " rows + optimizer and model vectors " + Fmt(vectors / kMiB, 1, true) + " MiB)" +
+              (result.peak_rss_bytes > result.memory_bound_bytes ? " (above the bound)" : ""));
   }
   return result;
 }

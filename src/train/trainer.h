@@ -75,7 +75,9 @@ struct EpochMetrics {
 
 struct TrainState {
   models::LinearModel model;            // weights and model.epoch = epochs completed
-  std::vector<double> optimizer_state;  // Optimizer::SaveState()
+  // Optimizer::SaveState() where the after_epoch hook asked for it (empty otherwise, and in
+  // TrainResult: no copy of the optimizer's vectors is made when training ends).
+  std::vector<double> optimizer_state;
   std::string options_hash;             // OptionsHash(options) of the run that saved it
   PartitionMap partitions;              // the map the next epochs run with (no parts: none)
 };
@@ -103,10 +105,12 @@ struct TrainResult {
   TrainState state;
   std::vector<EpochMetrics> history;
   bool converged = false;
-  std::string stop_reason;      // "converged" | "epoch_cap" | "early_stop" ("" when no epoch ran)
-  std::int64_t best_epoch = 0;  // --early-stop: the epoch whose model state.model holds
-  double read_s = 0;            // reading + agreeing the data
-  double train_s = 0;           // the epochs
+  std::string stop_reason;        // "converged" | "epoch_cap" | "early_stop" ("" when no epoch ran)
+  std::int64_t best_epoch = 0;    // --early-stop: the epoch whose model state.model holds
+  double read_s = 0;              // reading + agreeing the data
+  double train_s = 0;             // the epochs
+  double peak_rss_bytes = 0;      // this process's peak resident set when training ended
+  double memory_bound_bytes = 0;  // its bound (trainer.cc; logged as "memory: ...")
   std::int64_t global_rows = 0;
 };
 
@@ -123,7 +127,10 @@ struct ShardedData {
   std::int64_t max_local_rows = 0;
   std::vector<std::int64_t> rows_per_rank;
   double read_s = 0;  // seconds LoadShardedData took on this rank
-  PartitionMap map;   // the training shards of every rank (train/partitions.h)
+  // The process's peak RSS before reading (code, libraries, ZooKeeper and transport
+  // buffers): the constant the memory bound of the run header adds to the data's share.
+  double baseline_rss_bytes = 0;
+  PartitionMap map;  // the training shards of every rank (train/partitions.h)
 };
 
 // Reads this rank's shards and agrees the shape (allreduce). Options must be finalized.

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/huge_pages.h"
 #include "train/optimizer.h"
 #include "train/vector_math.h"
 
@@ -116,6 +117,12 @@ class Tron final : public Optimizer {
       return Report(r, gnorm, true);
     }
     return Report(r, gnorm, false);
+  }
+
+  std::size_t HeldDoubles() const override {
+    std::size_t n = 0;
+    for (const auto* v : {&g_, &s_, &r_, &d_, &hd_, &z_, &m_, &w_new_, &g_new_}) n += v->capacity();
+    return n;
   }
 
   std::vector<double> SaveState() const override {
@@ -220,7 +227,8 @@ class Tron final : public Optimizer {
   Function& f_;
   TronOptions o_;
   std::size_t n_;
-  std::vector<double> g_, s_, r_, d_, hd_, z_, m_, w_new_, g_new_;
+  // Feature-sized: in huge pages, where the kernels gather (d_) and the objective scatters.
+  common::HugeVector<double> g_, s_, r_, d_, hd_, z_, m_, w_new_, g_new_;
   double f_val_ = 0;
   double g0_norm_ = 0;
   double delta_ = 0;
