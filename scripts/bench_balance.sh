@@ -21,7 +21,7 @@
 # before balancing (the limited epochs on the map the limit found, epoch 1 excluded) and
 # after (the last 4 limited epochs); the ideal compute seconds per pass = total rows / sum of
 # the ranks' measured rows per second (over the same last 4 epochs) and the ratio of the
-# slowest rank's to it; the epochs run limited on the old map before the first epoch on a
+# slowest rank's to it; the measured speed ratio (slowest / fastest rows per second); the epochs run limited on the old map before the first epoch on a
 # new one; the partition generation of every epoch; for mid_auto also the 4 epochs after the
 # limit ended and the first epoch on a map made after it ended.
 # Datasets: Fashion-MNIST (IDX, Debian dataset-fashion-mnist) and a generated CTR-like sparse
