@@ -114,11 +114,11 @@ run_case() {
     local cg=$CG
     [[ $limit == start && $r == $((n - 1)) ]] && cg=$SLOW
     # The process enters its cgroup before it execs ringtrain (limited from its first epoch).
-    # shellcheck disable=SC2046
     local fault=()
     ((hook_us > 0)) && fault=("RINGTRAIN_FAULT=slow-rows:$((r == n - 1 ? 2 * hook_us : hook_us))")
     local pin=()
     ((PIN && n <= cpus)) && pin=(taskset -c "$r")
+    # shellcheck disable=SC2046  # data_args: several words on purpose
     sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" env "${fault[@]}" "${pin[@]}" nice -n "$NICE" "$BIN" train --zk "$ZK" --job "$job" \
       --ranks "$n" --threads 1 --optimizer lbfgs --tol 1e-12 --epochs "$EPOCHS" \
       --eval-every 1000 --balance "$balance" --metrics "$metrics" --timeout 120 \
