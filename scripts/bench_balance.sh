@@ -21,13 +21,17 @@
 # before balancing (the limited epochs on the map the limit found, epoch 1 excluded) and
 # after (the last 4 limited epochs); the ideal compute seconds per pass = total rows / sum of
 # the ranks' measured rows per second (over the same last 4 epochs) and the ratio of the
-# slowest rank's to it; the epochs run limited on the old map before the first epoch on a
+# slowest rank's to it; the measured speed ratio (slowest / fastest rows per second); the epochs run limited on the old map before the first epoch on a
 # new one; the partition generation of every epoch; for mid_auto also the 4 epochs after the
 # limit ended and the first epoch on a map made after it ended.
 # Datasets: Fashion-MNIST (IDX, Debian dataset-fashion-mnist) and a generated CTR-like sparse
 # set (bench/gen_ctr: CTR_ROWS rows, default 400k, 2^18 hashed features, 40 draws per row), made once under
 # BUILD/bench-data (DATASETS=heart: a seconds-long smoke test of the script itself). Wrap in
 # `flock /work/bench.lock` when the machine is shared. WORLDS, DATASETS and CASES select a subset.
+# RAW_DIR=DIR keeps each case's metrics (JSON lines, one per epoch) as DIR/<dataset>-<N>-<case>.jsonl.
+# PIN=1 (default) pins rank r to CPU r with taskset when the ranks fit the CPUs (one rank per
+# CPU: the scheduler cannot put the limited rank beside a full-speed one); with more ranks
+# than CPUs the ranks float (pinning two full-speed ranks to one CPU would halve them).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build/main}
@@ -44,6 +48,7 @@ CASES=${CASES:-"equal_off equal_auto slow_off slow_auto mid_auto"}
 # The ranks run at nice -10 (root): on a shared machine the other users' processes (at nice 0)
 # then barely slow them, so a rank's speed is set by the quota, not by whoever else runs.
 NICE=${NICE:--10}
+PIN=${PIN:-1}
 CG=/sys/fs/cgroup/cpu
 [[ -x $BIN ]] || { echo "no $BIN; build first" >&2; exit 1; }
 [[ -w $CG ]] || { echo "cgroup v1 cpu controller not writable at $CG (run as root)" >&2; exit 1; }
@@ -109,10 +114,12 @@ run_case() {
     local cg=$CG
     [[ $limit == start && $r == $((n - 1)) ]] && cg=$SLOW
     # The process enters its cgroup before it execs ringtrain (limited from its first epoch).
-    # shellcheck disable=SC2046
     local fault=()
     ((hook_us > 0)) && fault=("RINGTRAIN_FAULT=slow-rows:$((r == n - 1 ? 2 * hook_us : hook_us))")
-    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" env "${fault[@]}" nice -n "$NICE" "$BIN" train --zk "$ZK" --job "$job" \
+    local pin=()
+    ((PIN && n <= cpus)) && pin=(taskset -c "$r")
+    # shellcheck disable=SC2046  # data_args: several words on purpose
+    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" env "${fault[@]}" "${pin[@]}" nice -n "$NICE" "$BIN" train --zk "$ZK" --job "$job" \
       --ranks "$n" --threads 1 --optimizer lbfgs --tol 1e-12 --epochs "$EPOCHS" \
       --eval-every 1000 --balance "$balance" --metrics "$metrics" --timeout 120 \
       $(data_args "$ds") >"$WORK/$job.$r.log" 2>&1 &
@@ -121,19 +128,26 @@ run_case() {
   done
   local slow=${pids[$((n - 1))]} limiter=
   if [[ $limit == mid ]]; then
+    # tail -F follows the metrics file: the limit starts (and ends) as the leader writes the
+    # line of epoch MID_FROM (MID_TO), a few ms into the next epoch. (The file appears only
+    # once the data is read, and tail then polls instead of using inotify: every 10 ms, not
+    # its default second, which started the limit up to 6 epochs late.)
     (
-      while kill -0 "$slow" 2>/dev/null && ! grep -q "\"epoch\":$MID_FROM," "$metrics" 2>/dev/null; do sleep 0.05; done
-      echo "$slow" >"$SLOW/cgroup.procs" 2>/dev/null || true
-      while kill -0 "$slow" 2>/dev/null && ! grep -q "\"epoch\":$MID_TO," "$metrics" 2>/dev/null; do sleep 0.05; done
-      echo "$slow" >"$CG/cgroup.procs" 2>/dev/null || true
+      tail --pid="$slow" -s 0.01 -n +1 -F "$metrics" 2>/dev/null | while read -r line; do
+        case $line in
+          *"\"epoch\":$MID_FROM,"*) echo "$slow" >"$SLOW/cgroup.procs" 2>/dev/null || true ;;
+          *"\"epoch\":$MID_TO,"*) echo "$slow" >"$CG/cgroup.procs" 2>/dev/null || true && break ;;
+        esac
+      done
     ) &
     limiter=$!
   fi
   for p in "${pids[@]}"; do wait "$p" || { echo "rank failed: $(tail -3 "$WORK/$job".*.log)" >&2; return 1; }; done
-  [[ -z $limiter ]] || wait "$limiter"
-  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 10000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" "$NICE" "$hook_us" <<'EOF'
+  [[ -z $limiter ]] || wait "$limiter" || true  # tail ends on SIGPIPE (pipefail)
+  [[ -z ${RAW_DIR:-} ]] || { mkdir -p "$RAW_DIR" && cp "$metrics" "$RAW_DIR/$ds-$n-$case.jsonl"; }
+  /usr/bin/python3 - "$metrics" "$ds" "$n" "$case" "$(awk -v q="$quota_us" 'BEGIN { print q / 10000 }')" "$cpu_model" "$load -> $(cut -d' ' -f1-3 /proc/loadavg)" "$MID_FROM" "$MID_TO" "$NICE" "$hook_us" "$((PIN && n <= cpus))" <<'EOF'
 import json, statistics, sys
-path, ds, n, case, quota, cpu, load, mid_from, mid_to, nice, hook_us = sys.argv[1:]
+path, ds, n, case, quota, cpu, load, mid_from, mid_to, nice, hook_us, pinned = sys.argv[1:]
 rows = [json.loads(l) for l in open(path)]
 mid = case.startswith("mid")
 mid_from, mid_to = int(mid_from), int(mid_to)
@@ -147,6 +161,8 @@ def figures(rs):
     return {"epoch_s": med([r["epoch_s"] for r in rs]),
             "epoch_s_per_pass": med([per_pass(r, r["epoch_s"]) for r in rs]),
             "slowest_compute_s_per_pass": med([per_pass(r, max(r["rank_compute_s"])) for r in rs])}
+def speeds(r):  # rows per second of compute by rank
+    return [k / c if c > 0 else 0.0 for k, c in zip(r["rank_rows"], r["rank_compute_s"])]
 def ideal(r):  # total rows / sum of the ranks' measured rows per second, per pass
     rates = [k / c for k, c in zip(r["rank_rows"], r["rank_compute_s"]) if c > 0]
     return per_pass(r, sum(r["rank_rows"]) / sum(rates)) if rates else None
@@ -163,13 +179,16 @@ out = {"dataset": ds, "ranks": int(n), "case": case,
        "epochs_limited": [slow_from, slow_to] if case.startswith(("slow", "mid", "hook")) else None,
        "before": figures(before), "after": figures(after),
        "ideal_compute_s_per_pass": med([ideal(r) for r in after if ideal(r)]),
+       # the slowest rank's speed over the fastest's, as measured (1 : 0.5 is 0.5)
+       "speed_ratio": med([min(speeds(r)) / max(speeds(r)) for r in after if max(speeds(r)) > 0]),
        "unbalanced_epochs": (moved[0] - slow_from) if moved else None,
        "first_balanced_epoch": moved[0] if moved else None,
        "partition_generations": [r["partition_generation"] for r in rows],
        "rows_after": after[-1]["rank_rows"],
        # seconds outside the epochs: reading moved rows, checkpoints, publication
        "boundary_s": round(rows[-1]["wall_s"] - sum(r["epoch_s"] for r in rows), 3),
-       "wall_s": round(rows[-1]["wall_s"], 3), "cpu": cpu, "load": load, "nice": int(nice)}
+       "wall_s": round(rows[-1]["wall_s"], 3), "cpu": cpu, "load": load, "nice": int(nice),
+       "pinned": pinned == "1"}
 a, i = out["after"]["slowest_compute_s_per_pass"], out["ideal_compute_s_per_pass"]
 out["after_over_ideal"] = round(a / i, 3) if a and i else None
 b = out["before"]["epoch_s_per_pass"]

@@ -124,7 +124,8 @@ PartitionMap PartitionMapFromJson(const std::string& text, const std::string& wh
   return m;
 }
 
-std::vector<std::int64_t> ProportionalRows(std::int64_t total, std::span<const double> speeds) {
+std::vector<std::int64_t> ProportionalRows(std::int64_t total, std::span<const double> speeds,
+                                           std::span<const double> fixed_s) {
   const std::size_t n = speeds.size();
   std::vector<std::int64_t> rows(n, 0);
   if (n == 0 || total <= 0) return rows;
@@ -136,6 +137,26 @@ std::vector<std::int64_t> ProportionalRows(std::int64_t total, std::span<const d
   const double fill = good > 0 ? good_sum / static_cast<double>(good) : 1.0;
   for (double& v : s)
     if (!(std::isfinite(v) && v > 0)) v = fill;
+  // The share of each rank: its speed, or with fixed times s_r (T - fixed_r) over the ranks
+  // whose fixed time is below T.
+  std::vector<double> f(n, 0.0);
+  bool any_fixed = false;
+  for (std::size_t r = 0; r < n && r < fixed_s.size(); ++r)
+    if (std::isfinite(fixed_s[r]) && fixed_s[r] > 0) f[r] = fixed_s[r], any_fixed = true;
+  if (any_fixed) {
+    std::vector<bool> out(n, false);
+    for (bool changed = true; changed;) {
+      changed = false;
+      double num = static_cast<double>(total), den = 0;
+      for (std::size_t r = 0; r < n; ++r)
+        if (!out[r]) num += s[r] * f[r], den += s[r];
+      const double t = num / den;
+      for (std::size_t r = 0; r < n; ++r)
+        if (!out[r] && f[r] >= t) out[r] = true, changed = true;
+      if (!changed)
+        for (std::size_t r = 0; r < n; ++r) s[r] = out[r] ? 0.0 : s[r] * (t - f[r]);
+    }
+  }
   const double sum = std::accumulate(s.begin(), s.end(), 0.0);
   std::vector<double> frac(n);
   std::int64_t given = 0;

@@ -58,6 +58,12 @@ std::string PartitionMapFault(const PartitionMap& map);
 // the largest-remainder rounding of total * s_r / sum(s), ties to the lower rank. A speed
 // that is not finite and positive counts as the mean of the others (all bad: equal split).
 // More ranks than rows is fine (some get 0).
-std::vector<std::int64_t> ProportionalRows(std::int64_t total, std::span<const double> speeds);
+// With `fixed_s` (one per rank: seconds a rank spends whatever its rows, e.g. the optimizer's
+// own work, which a slower rank does more slowly), the rows that make every rank's time
+// rows_r / s_r + fixed_r equal, T = (total + sum s_r fixed_r) / sum s_r; a rank whose fixed
+// seconds alone exceed T gets no rows (and T is solved again without it). A fixed time that
+// is not finite and non-negative counts as 0; all zeros is the proportional split above.
+std::vector<std::int64_t> ProportionalRows(std::int64_t total, std::span<const double> speeds,
+                                           std::span<const double> fixed_s = {});
 
 }  // namespace ringtrain

@@ -36,7 +36,29 @@ DistributedObjective::DistributedObjective(const LocalObjective& local,
       comm_(comm),
       global_rows_(static_cast<double>(global_rows)),
       l2_(l2),
-      ranks_compute_s_(static_cast<std::size_t>(comm.world_size()), 0.0) {}
+      ranks_compute_s_(static_cast<std::size_t>(comm.world_size()), 0.0),
+      ranks_optimizer_s_(static_cast<std::size_t>(comm.world_size()), 0.0) {}
+
+void DistributedObjective::EpochStarts() {
+  in_epoch_ = true;
+  optimizer_since_ = std::chrono::steady_clock::now();
+}
+
+void DistributedObjective::EpochEnds() {
+  OptimizerPauses();
+  in_epoch_ = false;
+}
+
+void DistributedObjective::OptimizerPauses() {
+  if (!in_epoch_) return;
+  const auto now = std::chrono::steady_clock::now();
+  optimizer_s_ += std::chrono::duration<double>(now - optimizer_since_).count();
+  optimizer_since_ = now;
+}
+
+void DistributedObjective::OptimizerResumes() {
+  if (in_epoch_) optimizer_since_ = std::chrono::steady_clock::now();
+}
 
 template <class F>
 void DistributedObjective::Timed(std::int64_t rows, F&& f) {
@@ -50,24 +72,31 @@ void DistributedObjective::Timed(std::int64_t rows, F&& f) {
   compute_s_ += s;
 }
 
-// Slot r of the rank-wide tail holds rank r's figure; the others add zeros (x + 0 == x).
+// Slot r of the rank-wide tail holds rank r's compute seconds, slot world + r its optimizer
+// seconds; the others add zeros (x + 0 == x).
 void DistributedObjective::PackSpeed(std::span<double> slots) const {
+  const std::size_t world = ranks_compute_s_.size(), rank = static_cast<std::size_t>(comm_.rank());
   std::fill(slots.begin(), slots.end(), 0.0);
-  slots[static_cast<std::size_t>(comm_.rank())] = compute_s_;
+  slots[rank] = compute_s_;
+  slots[world + rank] = optimizer_s_;
 }
 
 void DistributedObjective::UnpackSpeed(std::span<const double> slots) {
-  ranks_compute_s_.assign(slots.begin(), slots.end());
+  const std::size_t world = ranks_compute_s_.size();
+  ranks_compute_s_.assign(slots.begin(), slots.begin() + static_cast<std::ptrdiff_t>(world));
+  ranks_optimizer_s_.assign(slots.begin() + static_cast<std::ptrdiff_t>(world), slots.end());
 }
 
 double DistributedObjective::ValueGradient(std::span<const double> w, std::span<double> grad) {
   const std::size_t n = grad.size(), world = ranks_compute_s_.size();
-  buffer_.resize(n + 1 + world);
+  OptimizerPauses();
+  buffer_.resize(n + 1 + 2 * world);
   std::span<double> local_grad(buffer_.data() + 1, n);
   Timed(local_.rows(), [&] { buffer_[0] = local_.DataValueGradient(w, local_grad); });
-  PackSpeed(std::span<double>(buffer_.data() + 1 + n, world));
+  PackSpeed(std::span<double>(buffer_.data() + 1 + n, 2 * world));
   comm_.AllreduceSum(std::span<double>(buffer_));
-  UnpackSpeed(std::span<const double>(buffer_.data() + 1 + n, world));
+  OptimizerResumes();
+  UnpackSpeed(std::span<const double>(buffer_.data() + 1 + n, 2 * world));
   // The regulariser is added once, after the sum, identically on every rank.
   double sq = 0.0;
   for (std::size_t j = 0; j < n; ++j) {
@@ -86,20 +115,24 @@ bool DistributedObjective::has_hessian() const {
 void DistributedObjective::HessianVector(std::span<const double> w, std::span<const double> v,
                                          std::span<double> out) {
   const std::size_t n = out.size();
+  OptimizerPauses();
   buffer_.resize(n);
   Timed(local_.rows(),
         [&] { local_.DataHessianVector(w, v, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
+  OptimizerResumes();
   for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + l2_ * v[j];
   rows_touched_ += local_.rows();
 }
 
 void DistributedObjective::HessianDiagonal(std::span<const double> w, std::span<double> out) {
   const std::size_t n = out.size();
+  OptimizerPauses();
   buffer_.resize(n);
   Timed(local_.rows(),
         [&] { local_.DataHessianDiagonal(w, std::span<double>(buffer_.data(), n)); });
   comm_.AllreduceSum(std::span<double>(buffer_.data(), n));
+  OptimizerResumes();
   for (std::size_t j = 0; j < n; ++j) out[j] = buffer_[j] + l2_;  // the regulariser's l2 I
   rows_touched_ += local_.rows();
 }
@@ -108,7 +141,8 @@ double DistributedObjective::BatchGradient(std::span<const double> w,
                                            std::span<const std::int64_t> rows,
                                            std::span<double> grad) {
   const std::size_t n = grad.size(), world = ranks_compute_s_.size();
-  buffer_.resize(n + 2 + world);
+  OptimizerPauses();
+  buffer_.resize(n + 2 + 2 * world);
   std::span<double> local_grad(buffer_.data() + 2, n);
   if (rows.empty()) {
     std::fill(local_grad.begin(), local_grad.end(), 0.0);
@@ -118,9 +152,10 @@ double DistributedObjective::BatchGradient(std::span<const double> w,
           [&] { buffer_[1] = local_.DataValueGradient(w, local_grad, rows); });
   }
   buffer_[0] = static_cast<double>(rows.size());
-  PackSpeed(std::span<double>(buffer_.data() + 2 + n, world));
+  PackSpeed(std::span<double>(buffer_.data() + 2 + n, 2 * world));
   comm_.AllreduceSum(std::span<double>(buffer_));
-  UnpackSpeed(std::span<const double>(buffer_.data() + 2 + n, world));
+  OptimizerResumes();
+  UnpackSpeed(std::span<const double>(buffer_.data() + 2 + n, 2 * world));
   const double b = buffer_[0];
   const double inv_b = b > 0 ? 1.0 / b : 0.0;
   const double inv_n = global_rows_ > 0 ? 1.0 / global_rows_ : 0.0;

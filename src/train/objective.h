@@ -16,11 +16,16 @@
 // unbiased estimate  g = w/N + (C/b) sum_{i in batch} grad loss_i  with b the GLOBAL batch
 // count; the count rides in the same buffer, so ragged last batches and empty shards work.
 // Speed (load balancing): the decorator times this rank's local work (gradient and Hessian
-// sums, not the allreduce) and appends one slot per rank to the gradient buffers, so every
-// rank learns every rank's cumulative compute seconds with the gradient, at no extra round.
+// sums, not the allreduce) and, within an epoch, the optimizer's own work between its calls
+// (the time from one collective's return to the next call: the search direction, the vector
+// updates of the line search or the CG steps — the same work on every rank whatever its
+// rows, so a slower rank takes longer at it). It appends two slots per rank to the gradient
+// buffers, so every rank learns every rank's cumulative compute and optimizer seconds with
+// the gradient, at no extra round.
 // Thread-safety: one thread per object (the rank's trainer thread).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -104,6 +109,13 @@ class DistributedObjective final : public Function, public StochasticFunction {
   // Every rank's cumulative compute seconds as of the last ValueGradient / BatchGradient
   // (the same bits on every rank), indexed by rank.
   const std::vector<double>& ranks_compute_seconds() const { return ranks_compute_s_; }
+  // Every rank's cumulative optimizer seconds (the rank's own work between its calls within
+  // an epoch), as of the same call.
+  const std::vector<double>& ranks_optimizer_seconds() const { return ranks_optimizer_s_; }
+  // The optimizer's work is timed between EpochStarts() and EpochEnds() (the trainer's
+  // evaluation and bookkeeping between epochs are not the optimizer's).
+  void EpochStarts();
+  void EpochEnds();
   // Called after each local computation with its seconds and rows (a test hook that slows a
   // rank down: what it spends counts as compute). Once per call, never per row.
   void set_after_compute(std::function<void(double, std::int64_t)> hook) {
@@ -115,15 +127,22 @@ class DistributedObjective final : public Function, public StochasticFunction {
   void Timed(std::int64_t rows, F&& f);
   void PackSpeed(std::span<double> slots) const;
   void UnpackSpeed(std::span<const double> slots);
+  void OptimizerPauses();   // a call starts: the optimizer's work since the last one ends
+  void OptimizerResumes();  // a collective returned
 
   const LocalObjective& local_;
   allreduce::Communicator& comm_;
   double global_rows_;
   double l2_;
-  common::HugeVector<double> buffer_;  // (huge pages: the kernels scatter into it) [count, loss,
-                                       // grad..., compute seconds per rank], reused
+  // [count, loss, grad..., compute seconds per rank, optimizer seconds per rank], reused; in
+  // huge pages: the kernels scatter into it
+  common::HugeVector<double> buffer_;
   double compute_s_ = 0;
+  double optimizer_s_ = 0;
+  bool in_epoch_ = false;
+  std::chrono::steady_clock::time_point optimizer_since_;  // when in_epoch_
   std::vector<double> ranks_compute_s_;
+  std::vector<double> ranks_optimizer_s_;
   std::function<void(double, std::int64_t)> after_compute_;
   std::int64_t evaluations_ = 0;
   std::int64_t rows_touched_ = 0;

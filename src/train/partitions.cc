@@ -87,11 +87,10 @@ bool MapFits(const PartitionMap& map, int world, const TrainOptions& o) {
          map.unit == UnitOf(o) && PartitionMapFault(map).empty();
 }
 
-PartitionMap BalancedMap(const PartitionMap& current, std::span<const double> rows_per_s,
+PartitionMap BalancedMap(const PartitionMap& current, std::span<const std::int64_t> rows,
                          const models::Dataset& shard, allreduce::Communicator& comm,
                          std::int64_t epoch) {
   const std::size_t world = current.parts.size();
-  const std::vector<std::int64_t> rows = ProportionalRows(current.total_rows, rows_per_s);
   const int rank = comm.rank();
   const Part& mine = current.parts[static_cast<std::size_t>(rank)];
   // Stored values before this rank's first row, and before each of its rows.
@@ -173,14 +172,19 @@ void MoveToPart(models::Dataset& shard, const PartitionMap& current, const Parti
   shard = std::move(out);
 }
 
-bool Balancer::Observe(std::span<const double> compute_s, std::span<const std::int64_t> rows) {
+bool Balancer::Observe(std::span<const double> compute_s, std::span<const double> optimizer_s,
+                       std::span<const std::int64_t> rows) {
   const std::size_t world = compute_s.size();
+  const auto positive = [](double x) { return x > 0 ? x : 0.0; };  // NaN too
+  const auto busy = [&](std::size_t r) {
+    return positive(compute_s[r]) + (r < optimizer_s.size() ? positive(optimizer_s[r]) : 0.0);
+  };
   double lo = std::numeric_limits<double>::infinity(), hi = 0;
   std::size_t slowest = 0;
   for (std::size_t r = 0; r < world; ++r) {
     if (rows[r] <= 0 || !(compute_s[r] > 0)) continue;
-    lo = std::min(lo, compute_s[r]);
-    if (compute_s[r] > hi) hi = compute_s[r], slowest = r;
+    lo = std::min(lo, busy(r));
+    if (busy(r) > hi) hi = busy(r), slowest = r;
   }
   const bool uneven = hi >= kBalanceMinSeconds && hi > (1 + threshold_) * lo;
   if (!uneven) {
@@ -189,33 +193,45 @@ bool Balancer::Observe(std::span<const double> compute_s, std::span<const std::i
     return false;
   }
   even_ = 0;
-  if (over_ == 0 || slowest != slowest_ || summed_.size() != world) {
+  if (over_ == 0 || slowest != slowest_ || summed_compute_.size() != world) {
     over_ = 0;  // a new streak starts with this epoch
     slowest_ = slowest;
-    summed_.assign(world, 0.0);
+    summed_compute_.assign(world, 0.0);
+    summed_optimizer_.assign(world, 0.0);
   }
   ++over_;
-  for (std::size_t r = 0; r < world; ++r) summed_[r] += compute_s[r] > 0 ? compute_s[r] : 0.0;
+  for (std::size_t r = 0; r < world; ++r) {
+    summed_compute_[r] += positive(compute_s[r]);
+    summed_optimizer_[r] += r < optimizer_s.size() ? positive(optimizer_s[r]) : 0.0;
+  }
   if (over_ < needed_) return false;
-  // The streak's speeds; worth it only if the predicted slowest time (per epoch) drops by
-  // more than half the threshold.
+  // The streak's speeds and optimizer seconds; worth it only if the predicted slowest time
+  // (per epoch) drops by more than half the threshold.
   rows_per_s_.assign(world, std::numeric_limits<double>::quiet_NaN());
+  optimizer_s_.assign(world, 0.0);
   double now = 0;
   std::int64_t total = 0;
   for (std::size_t r = 0; r < world; ++r) {
     total += rows[r];
-    if (rows[r] <= 0 || !(summed_[r] > 0)) continue;
-    rows_per_s_[r] = static_cast<double>(rows[r]) * over_ / summed_[r];
-    now = std::max(now, summed_[r] / over_);
+    optimizer_s_[r] = summed_optimizer_[r] / over_;
+    if (rows[r] <= 0 || !(summed_compute_[r] > 0)) continue;
+    rows_per_s_[r] = static_cast<double>(rows[r]) * over_ / summed_compute_[r];
+    now = std::max(now, (summed_compute_[r] + summed_optimizer_[r]) / over_);
   }
-  const auto next = ProportionalRows(total, rows_per_s_);
+  next_ = ProportionalRows(total, rows_per_s_, optimizer_s_);
   double predicted = 0;
   for (std::size_t r = 0; r < world; ++r)
-    if (std::isfinite(rows_per_s_[r]))
-      predicted = std::max(predicted, static_cast<double>(next[r]) / rows_per_s_[r]);
+    if (std::isfinite(rows_per_s_[r]) && next_[r] > 0)
+      predicted =
+          std::max(predicted, static_cast<double>(next_[r]) / rows_per_s_[r] + optimizer_s_[r]);
   if (!(predicted < now / (1 + threshold_ / 2))) return false;
+  // A move that reverses the last one (its slowest rank gained rows then) doubles the run of
+  // uneven epochs the next one waits for.
+  if (slowest_ < gained_.size() && gained_[slowest_])
+    needed_ = std::min(2 * needed_, kBalanceMaxStreak);
+  gained_.assign(world, false);
+  for (std::size_t r = 0; r < world; ++r) gained_[r] = next_[r] > rows[r];
   over_ = 0;
-  needed_ = std::min(2 * needed_, kBalanceMaxStreak);
   return true;
 }
 

@@ -221,6 +221,7 @@ std::string EpochMetrics::ToJson() const {
   if (!stop_reason.empty()) j["stop_reason"] = stop_reason;
   j["partition_generation"] = partition_generation;
   j["rank_compute_s"] = rank_compute_s;
+  j["rank_optimizer_s"] = rank_optimizer_s;
   j["rank_rows"] = rank_rows;
   if (regression) {
     j.erase("train_accuracy");
@@ -559,12 +560,15 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
   double best_value = kNaN;
   std::vector<double> best_weights;
   std::vector<double> last_compute(static_cast<std::size_t>(world), 0.0);
+  std::vector<double> last_optimizer(static_cast<std::size_t>(world), 0.0);
   state.partitions = data.map;
   if (hooks.on_partitions) hooks.on_partitions(data.map);
   for (std::int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const double ar0 = comm.seconds();
+    objective.EpochStarts();
     EpochReport rep = optimizer->RunEpoch(state.model.weights, epoch);
+    objective.EpochEnds();
     state.model.epoch = epoch;
     const double epoch_compute_s = Seconds(t0);
     bool last = rep.converged || epoch == o.epochs;
@@ -626,18 +630,23 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
     if (stop_early) last = true;
     if (last) m.stop_reason = rep.converged ? "converged" : stop_early ? "early_stop" : "epoch_cap";
     m.partition_generation = data.map.generation;
-    // The epoch's compute seconds of every rank (they rode in the gradient allreduce): into
-    // the map's figures, and, with --balance auto, the move to a balanced map.
+    // The epoch's compute and optimizer seconds of every rank (they rode in the gradient
+    // allreduce): into the map's figures, and, with --balance auto, the move to a balanced map.
+    // (A rank's optimizer work after the epoch's last allreduce rides in the next epoch's.)
     const auto& cumulative = objective.ranks_compute_seconds();
-    std::vector<double> compute(cumulative.size());
+    const auto& cumulative_optimizer = objective.ranks_optimizer_seconds();
+    std::vector<double> compute(cumulative.size()), optimizer_s(cumulative.size());
     for (std::size_t r = 0; r < compute.size(); ++r) {
       compute[r] = cumulative[r] - last_compute[r];
+      optimizer_s[r] = cumulative_optimizer[r] - last_optimizer[r];
       auto& part = data.map.parts[r];
       part.compute_s = compute[r];
       part.rows_per_s = compute[r] > 0 ? static_cast<double>(part.rows) / compute[r] : 0;
     }
     last_compute = cumulative;
+    last_optimizer = cumulative_optimizer;
     m.rank_compute_s = compute;
+    m.rank_optimizer_s = optimizer_s;
     m.rank_rows = data.rows_per_rank;
     // Every rank holds the same objective and weights, so every rank stops here alike, before
     // the state is checkpointed: no model is written and the last good checkpoint stays.
@@ -662,8 +671,8 @@ TrainResult TrainOnData(const TrainOptions& o, ShardedData& data,
                 (rep.converged ? std::string("0s (converged)") : Fmt(eta, 0, true) + "s"));
       if (metrics.is_open()) metrics << m.ToJson() << '\n' << std::flush;
     }
-    if (balance && !last && balancer.Observe(compute, data.rows_per_rank)) {
-      PartitionMap next = BalancedMap(data.map, balancer.rows_per_s(), data.train, comm, epoch);
+    if (balance && !last && balancer.Observe(compute, optimizer_s, data.rows_per_rank)) {
+      PartitionMap next = BalancedMap(data.map, balancer.rows(), data.train, comm, epoch);
       if (hooks.before_move) hooks.before_move(next);
       const auto moving = Clock::now();
       MoveToPart(data.train, data.map, next, comm.rank(), o, data.spec.num_features,

@@ -70,6 +70,7 @@ struct EpochMetrics {
   std::string ToJson() const;             // one line, no newline; stop_reason only when set
   std::int64_t partition_generation = 0;  // the partition map the epoch ran with
   std::vector<double> rank_compute_s;     // every rank's compute seconds this epoch
+  std::vector<double> rank_optimizer_s;   // every rank's optimizer seconds (DistributedObjective)
   std::vector<std::int64_t> rank_rows;    // every rank's rows this epoch
 };
 

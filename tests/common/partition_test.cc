@@ -73,6 +73,59 @@ TEST(ProportionalRows, EveryRowExactlyOnceForRandomSpeedsAndCounts) {
   }
 }
 
+// With fixed seconds per rank (the optimizer's own work): every row exactly once, and every
+// rank given rows finishes within a row's time of the others (rows_r / s_r + fixed_r).
+TEST(ProportionalRows, FixedSecondsEqualiseThePredictedTimes) {
+  std::mt19937_64 rng(15);
+  std::uniform_int_distribution<int> world_dist(1, 40);
+  std::uniform_int_distribution<std::int64_t> rows_dist(0, 100000);
+  std::uniform_real_distribution<double> speed_dist(0.01, 100.0), unit(0.0, 1.0);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int world = world_dist(rng);
+    const std::int64_t total = trial % 3 == 0 ? rows_dist(rng) % (world + 1) : rows_dist(rng);
+    std::vector<double> speeds(static_cast<std::size_t>(world)), fixed(speeds.size());
+    for (double& s : speeds) s = speed_dist(rng);
+    // Fixed times up to twice the time of an equal share on the mean speed: some ranks drop out.
+    const double share = static_cast<double>(total) / static_cast<double>(world) / 50.0;
+    for (double& f : fixed) f = 2.0 * share * unit(rng);
+    if (trial % 13 == 0) fixed[0] = std::numeric_limits<double>::quiet_NaN();
+    const auto rows = ProportionalRows(total, speeds, fixed);
+    ASSERT_EQ(rows.size(), speeds.size());
+    std::int64_t sum = 0;
+    for (auto n : rows) {
+      ASSERT_GE(n, 0);
+      sum += n;
+    }
+    ASSERT_EQ(sum, total) << "trial " << trial;
+    double lo = std::numeric_limits<double>::infinity(), hi = 0, row_s = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const double f = std::isfinite(fixed[r]) ? fixed[r] : 0.0;
+      row_s = std::max(row_s, 1.0 / speeds[r]);
+      if (rows[r] == 0) continue;
+      const double t = static_cast<double>(rows[r]) / speeds[r] + f;
+      lo = std::min(lo, t), hi = std::max(hi, t);
+    }
+    if (sum > 0) {
+      EXPECT_LE(hi - lo, 2 * row_s * (1 + 1e-9) + 1e-9 * hi) << "trial " << trial;
+    }
+    // A rank left without rows would take longer on its fixed time alone than the others
+    // (less one row's rounding).
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      if (rows[r] == 0 && sum > 0 && std::isfinite(fixed[r])) {
+        EXPECT_GE(fixed[r] + 1.0 / speeds[r], lo - row_s) << "trial " << trial << " rank " << r;
+      }
+    }
+  }
+  EXPECT_EQ(ProportionalRows(300, std::vector<double>{200, 100}, std::vector<double>{0.1, 0.2}),
+            (std::vector<std::int64_t>{207, 93}));
+  // Rank 1's fixed time (5 s) exceeds what all rows take on rank 0 alone (1 s).
+  EXPECT_EQ(ProportionalRows(100, std::vector<double>{100, 100}, std::vector<double>{0, 5}),
+            (std::vector<std::int64_t>{100, 0}));
+  // All zeros: the proportional split.
+  EXPECT_EQ(ProportionalRows(300, std::vector<double>{2, 1}, std::vector<double>{0, 0}),
+            (std::vector<std::int64_t>{200, 100}));
+}
+
 TEST(ProportionalRows, EqualSpeedsSplitEvenlyAndHalfSpeedGetsAThird) {
   EXPECT_EQ(ProportionalRows(9, std::vector<double>{1, 1, 1}),
             (std::vector<std::int64_t>{3, 3, 3}));

@@ -129,40 +129,79 @@ TEST(BalanceSgd, ResumeWithTheRecordedMapIsBitExact) {
 }
 
 // The decision alone: a consistently slow rank moves the ranks after two uneven epochs, at
-// the speeds of both, and each later move waits twice as long (halved again by even epochs);
-// noise that makes a different rank the slowest each epoch never moves them.
+// the speeds of both; a move that continues the last one (the same rank still too slow) waits
+// as long, one that reverses it (the slowest rank gained rows at the last move) doubles the
+// wait, and even epochs halve it again; noise that makes a different rank the slowest each
+// epoch never moves them.
 TEST(Balancer, MovesForASlowRankNotForNoise) {
-  const std::vector<std::int64_t> rows = {100, 100, 100};
+  std::vector<std::int64_t> rows = {100, 100, 100};
+  const std::vector<double> none = {0, 0, 0};
   Balancer slow(0.1);
-  EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
-  ASSERT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.30}, rows));
-  EXPECT_NEAR(slow.rows_per_s()[2], 400.0, 1e-9);  // 200 rows in 0.5 s
+  // One epoch at these speeds (rows per second); after a move the ranks hold its rows.
+  const auto epoch = [&](std::vector<double> speed) {
+    std::vector<double> compute(3);
+    for (std::size_t r = 0; r < 3; ++r) compute[r] = static_cast<double>(rows[r]) / speed[r];
+    const bool move = slow.Observe(compute, none, rows);
+    if (move) rows = slow.rows();
+    return move;
+  };
+  EXPECT_FALSE(epoch({1000, 1000, 500}));
+  ASSERT_TRUE(epoch({1000, 1000, 500}));
+  EXPECT_NEAR(slow.rows_per_s()[2], 500.0, 1e-9);
   EXPECT_NEAR(slow.rows_per_s()[0], 1000.0, 1e-9);
-  // After a move, twice as many uneven epochs are needed (4), then 8.
-  for (int e = 0; e < 3; ++e)
-    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
-  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
-  for (int e = 0; e < 7; ++e)
-    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
+  EXPECT_EQ(rows, (std::vector<std::int64_t>{120, 120, 60}));
+  // Rank 2 slows further: the same rank is slowest, the move continues the last: 2 epochs.
+  EXPECT_FALSE(epoch({1000, 1000, 250}));
+  ASSERT_TRUE(epoch({1000, 1000, 250}));
+  EXPECT_EQ(rows, (std::vector<std::int64_t>{133, 133, 34}));  // 133.3 each, rounded
+  // Rank 2 recovers: rank 0, which gained rows, is the slowest: a reversal, after 2 epochs,
+  // and the next reversal waits 4.
+  EXPECT_FALSE(epoch({1000, 1000, 1000}));
+  ASSERT_TRUE(epoch({1000, 1000, 1000}));
+  EXPECT_EQ(rows, (std::vector<std::int64_t>{100, 100, 100}));
+  // Rank 0 (it lost rows) slows: not a reversal, 4 epochs (the wait stays).
+  for (int e = 0; e < 3; ++e) EXPECT_FALSE(epoch({500, 1000, 1000})) << e;
+  ASSERT_TRUE(epoch({500, 1000, 1000}));
+  EXPECT_EQ(rows, (std::vector<std::int64_t>{60, 120, 120}));
+  // Rank 0 recovers and rank 1 (it gained rows) slows: a reversal after 4; then 8.
+  for (int e = 0; e < 3; ++e) EXPECT_FALSE(epoch({1000, 500, 1000})) << e;
+  ASSERT_TRUE(epoch({1000, 500, 1000}));
+  for (int e = 0; e < 7; ++e) EXPECT_FALSE(epoch({1000, 1000, 1000})) << e;
   // kBalanceEvenEpochs even epochs halve the run needed (8 -> 4).
   for (int e = 0; e < kBalanceEvenEpochs; ++e)
-    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.10}, rows));
-  for (int e = 0; e < 3; ++e)
-    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows)) << e;
-  EXPECT_TRUE(slow.Observe(std::vector<double>{0.10, 0.10, 0.20}, rows));
+    EXPECT_FALSE(slow.Observe(std::vector<double>{0.10, 0.10, 0.10}, none, rows));
+  for (int e = 0; e < 3; ++e) EXPECT_FALSE(epoch({1000, 1000, 500})) << e;
+  EXPECT_TRUE(epoch({1000, 1000, 500}));
 
+  const std::vector<std::int64_t> equal = {100, 100, 100};
   Balancer noise(0.1);
   for (int e = 0; e < 30; ++e) {
     std::vector<double> s = {0.10, 0.10, 0.10};
     s[static_cast<std::size_t>(e % 3)] = 0.13;  // 30 % slower, a different rank each epoch
-    EXPECT_FALSE(noise.Observe(s, rows)) << "epoch " << e;
+    EXPECT_FALSE(noise.Observe(s, none, equal)) << "epoch " << e;
   }
   // Below the threshold, or below kBalanceMinSeconds: even.
   Balancer even(0.1);
   for (int e = 0; e < 5; ++e) {
-    EXPECT_FALSE(even.Observe(std::vector<double>{0.100, 0.105, 0.109}, rows));
-    EXPECT_FALSE(even.Observe(std::vector<double>{0.001, 0.001, 0.009}, rows));
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.100, 0.105, 0.109}, none, equal));
+    EXPECT_FALSE(even.Observe(std::vector<double>{0.001, 0.001, 0.009}, none, equal));
   }
+}
+
+// The optimizer's own seconds count: a rank whose optimizer work is slower is the slowest
+// even when its compute is not, and the rows it is given leave room for that work.
+TEST(Balancer, CountsTheOptimizerSeconds) {
+  const std::vector<std::int64_t> rows = {100, 100};
+  Balancer b(0.1);
+  const std::vector<double> compute = {0.10, 0.10}, optimizer = {0.01, 0.05};
+  EXPECT_FALSE(b.Observe(compute, optimizer, rows));
+  ASSERT_TRUE(b.Observe(compute, optimizer, rows));
+  // 1000 rows/s each; times rows / 1000 + (0.01, 0.05) equal at 120 and 80 rows.
+  EXPECT_EQ(b.rows(), (std::vector<std::int64_t>{120, 80}));
+  EXPECT_NEAR(b.optimizer_s()[1], 0.05, 1e-12);
+  // Without the optimizer seconds the same compute is even.
+  Balancer plain(0.1);
+  for (int e = 0; e < 4; ++e) EXPECT_FALSE(plain.Observe(compute, std::vector<double>{0, 0}, rows));
 }
 
 TEST(BalanceResume, RecordedMapInTheSameWorldEqualSplitOtherwise) {
