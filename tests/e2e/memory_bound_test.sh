@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 item 4: 2^24-feature sparse data trains within the memory bound the run prints.
 # The run header gives the shard's bytes per nonzero, and the end of training the process's
-# peak RSS against its bound (baseline before reading + 1.3 x (the shards' storage + 8 bytes
+# peak RSS against its bound (baseline before reading + 8 MiB runtime + 1.3 x (the shards' storage + 8 bytes
 # per row + the optimizer's and the model's vectors)). Checked here from the log: the bytes per
 # nonzero are those of the CSR layout (4-byte column + 4-byte value per entry, plus per row an
 # 8-byte row pointer, label and source offset and a 4-byte class), the vectors are tron's 9 and
