@@ -104,11 +104,11 @@ inline bool UseAvx2() { return false; }
 // ---- Feature-sized scratch ----
 //
 // A kernel call may need feature-sized buffers: a feature-major copy of w (and of v) for the
-// class-blocked path, a huge-page copy of w for the gradient's gathers, and per-thread partial
-// sums. They are kept by the calling thread across calls and only cleared, never freed: the
-// first touch of a fresh 4 KiB page costs about 12 us here, and allocating per call cost a
-// large share of a pass at 2^24 features. They are HugeVectors (common/huge_pages.h), like
-// the optimizer's vectors the kernels read and write. One slot per buffer alive at once.
+// class-blocked path, and the partial sums of threads 1..T-1. They are kept by the calling
+// thread across calls and only cleared, never freed: the first touch of a fresh 4 KiB page
+// costs about 12 us here, and allocating per call cost a large share of a pass at 2^24
+// features. They are HugeVectors (common/huge_pages.h), like the optimizer's vectors the
+// kernels read and write. One slot per buffer alive at once.
 enum class Slot { kWeights, kVector, kParts, kCount };
 inline double* ScratchBuffer(Slot slot, std::size_t n) {
   thread_local common::HugeVector<double> slots[static_cast<int>(Slot::kCount)];
@@ -121,17 +121,11 @@ inline double* ScratchBuffer(Slot slot, std::size_t n) {
 }
 
 // Feature-major view of output-major weights: wt[j * Kp + o] = w[o * dim + j], padding 0.
-// With one output (Kp == 1) the layouts coincide: w itself, or a copy into huge pages when
-// `copy_single` (the gradient's w is the model's vector, in ordinary pages).
-inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot slot,
-                                bool copy_single = false) {
+// With one output (Kp == 1) the layouts coincide and w itself is the view.
+inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot slot) {
+  if (kp == 1) return w;
   const auto dim = static_cast<std::size_t>(sh.dim), ukp = static_cast<std::size_t>(kp);
-  if (kp == 1 && !copy_single) return w;
   double* wt = ScratchBuffer(slot, dim * ukp);
-  if (kp == 1) {
-    std::copy(w, w + dim, wt);
-    return wt;
-  }
   std::fill(wt, wt + dim * ukp, 0.0);
   for (std::size_t o = 0; o < static_cast<std::size_t>(sh.k); ++o)
     for (std::size_t j = 0; j < dim; ++j) wt[j * ukp + o] = w[o * dim + j];

@@ -75,12 +75,12 @@ struct EpochMetrics {
 };
 
 struct TrainState {
-  models::LinearModel model;            // weights and model.epoch = epochs completed
+  models::LinearModel model;  // weights and model.epoch = epochs completed
   // Optimizer::SaveState() where the after_epoch hook asked for it (empty otherwise, and in
   // TrainResult: no copy of the optimizer's vectors is made when training ends).
   std::vector<double> optimizer_state;
-  std::string options_hash;             // OptionsHash(options) of the run that saved it
-  PartitionMap partitions;              // the map the next epochs run with (no parts: none)
+  std::string options_hash;  // OptionsHash(options) of the run that saved it
+  PartitionMap partitions;   // the map the next epochs run with (no parts: none)
 };
 
 struct TrainHooks {

@@ -35,6 +35,20 @@ PartitionMap RowMap(std::int64_t total, const std::vector<double>& speeds) {
   return m;
 }
 
+// One share per rank, none negative, summing to the total: every row exactly once.
+::testing::AssertionResult EveryRowOnce(const std::vector<std::int64_t>& rows, std::size_t world,
+                                        std::int64_t total) {
+  if (rows.size() != world)
+    return ::testing::AssertionFailure() << rows.size() << " shares for " << world << " ranks";
+  std::int64_t sum = 0;
+  for (auto n : rows) {
+    if (n < 0) return ::testing::AssertionFailure() << "a negative share " << n;
+    sum += n;
+  }
+  if (sum != total) return ::testing::AssertionFailure() << sum << " rows of " << total;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(ProportionalRows, EveryRowExactlyOnceForRandomSpeedsAndCounts) {
   std::mt19937_64 rng(14);
   std::uniform_int_distribution<int> world_dist(1, 40);
@@ -49,13 +63,7 @@ TEST(ProportionalRows, EveryRowExactlyOnceForRandomSpeedsAndCounts) {
     if (trial % 7 == 0) speeds[0] = std::numeric_limits<double>::quiet_NaN();
     if (trial % 11 == 0) speeds.back() = 0;
     const auto rows = ProportionalRows(total, speeds);
-    ASSERT_EQ(rows.size(), speeds.size());
-    std::int64_t sum = 0;
-    for (auto n : rows) {
-      ASSERT_GE(n, 0);
-      sum += n;
-    }
-    ASSERT_EQ(sum, total) << "trial " << trial;
+    ASSERT_TRUE(EveryRowOnce(rows, speeds.size(), total)) << "trial " << trial;
     // Rows follow speed: within one row of the exact quota (bad speeds count as the mean).
     double good = 0, count = 0;
     for (double s : speeds)
@@ -90,13 +98,7 @@ TEST(ProportionalRows, FixedSecondsEqualiseThePredictedTimes) {
     for (double& f : fixed) f = 2.0 * share * unit(rng);
     if (trial % 13 == 0) fixed[0] = std::numeric_limits<double>::quiet_NaN();
     const auto rows = ProportionalRows(total, speeds, fixed);
-    ASSERT_EQ(rows.size(), speeds.size());
-    std::int64_t sum = 0;
-    for (auto n : rows) {
-      ASSERT_GE(n, 0);
-      sum += n;
-    }
-    ASSERT_EQ(sum, total) << "trial " << trial;
+    ASSERT_TRUE(EveryRowOnce(rows, speeds.size(), total)) << "trial " << trial;
     double lo = std::numeric_limits<double>::infinity(), hi = 0, row_s = 0;
     for (std::size_t r = 0; r < rows.size(); ++r) {
       const double f = std::isfinite(fixed[r]) ? fixed[r] : 0.0;
@@ -105,13 +107,13 @@ TEST(ProportionalRows, FixedSecondsEqualiseThePredictedTimes) {
       const double t = static_cast<double>(rows[r]) / speeds[r] + f;
       lo = std::min(lo, t), hi = std::max(hi, t);
     }
-    if (sum > 0) {
+    if (total > 0) {
       EXPECT_LE(hi - lo, 2 * row_s * (1 + 1e-9) + 1e-9 * hi) << "trial " << trial;
     }
     // A rank left without rows would take longer on its fixed time alone than the others
     // (less one row's rounding).
     for (std::size_t r = 0; r < rows.size(); ++r) {
-      if (rows[r] == 0 && sum > 0 && std::isfinite(fixed[r])) {
+      if (rows[r] == 0 && total > 0 && std::isfinite(fixed[r])) {
         EXPECT_GE(fixed[r] + 1.0 / speeds[r], lo - row_s) << "trial " << trial << " rank " << r;
       }
     }
