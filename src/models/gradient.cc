@@ -4,6 +4,7 @@
 // per-example loop has no virtual call. Rows are split over OpenMP threads in contiguous
 // blocks (kernels.h); per-thread partial sums are added in thread order, so a fixed thread
 // count gives bit-identical results.
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -73,20 +74,31 @@ double GradientKernel(const Shape& sh, const Dataset& data, const double* w, dou
 // ---- Class-blocked path (2 <= K <= 16 outputs; kernels.h) ----
 
 // Rows [b, e) of the shard (or of `rows`): loss sum; gradient into gt (feature-major) if set.
-template <class Policy, bool kDense, int Kp, bool kFma>
+// kPaired: wt and gt are the two halves of one paired table (gradient_internal.h:
+// PairedVectors), 2 Kp per feature.
+template <class Policy, bool kDense, int Kp, bool kFma, bool kPaired>
 RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& data,
                                                 const double* wt, double* gt,
                                                 std::span<const std::int64_t> rows, std::int64_t b,
                                                 std::int64_t e) {
-  const int k = Kp == 1 ? 1 : sh.k;  // (tells the compiler k <= Kp when Kp == 1)
+  constexpr int S = kPaired ? 2 * Kp : Kp;
+  constexpr std::int64_t kAhead = 2;  // rows prefetched ahead (paired layout)
+  const int k = Kp == 1 ? 1 : sh.k;   // (tells the compiler k <= Kp when Kp == 1)
   alignas(64) double s[Kp] = {};
   alignas(64) double d[Kp] = {};
-  const double* wb = wt + sh.nf * Kp;  // bias weights (if sh.bias)
+  const double* wb = wt + sh.nf * S;  // bias weights (if sh.bias)
   double loss = 0;
   for (std::int64_t i = b; i < e; ++i) {
     const std::int64_t r = rows.empty() ? i : rows[static_cast<std::size_t>(i)];
+    if constexpr (kPaired) {
+      if (i + kAhead < e) {
+        const std::int64_t ra =
+            rows.empty() ? i + kAhead : rows[static_cast<std::size_t>(i + kAhead)];
+        internal::PrefetchRow<S>(GetRow<kDense>(data, ra, sh.nf), wt);
+      }
+    }
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
-    internal::BlockedDots<Kp, kDense, kFma>(row, wt, s);
+    internal::BlockedDots<Kp, kDense, kFma, S>(row, wt, s);
     if (sh.bias)
       for (int o = 0; o < k; ++o) s[o] += wb[o] * sh.bias_value;
     const auto c = Policy::Target(data, r, sh);
@@ -100,28 +112,38 @@ RINGTRAIN_ALWAYS_INLINE double BlockedGradRange(const Shape& sh, const Dataset& 
                                internal::OwnClass<Policy>(data, c, s, k, l, d), d, k);
     for (int o = k; o < Kp; ++o) d[o] = 0.0;
     if (AllZero<Kp>(d)) continue;
-    internal::BlockedScatter<Kp, kDense, kFma>(row, d, gt);
+    internal::BlockedScatter<Kp, kDense, kFma, S>(row, d, gt);
     if (sh.bias)
-      for (int o = 0; o < k; ++o) gt[sh.nf * Kp + o] += d[o] * sh.bias_value;
+      for (int o = 0; o < k; ++o) gt[sh.nf * S + o] += d[o] * sh.bias_value;
   }
   return loss;
 }
 
-template <class Policy, bool kDense, int Kp>
+template <class Policy, bool kDense, int Kp, bool kPaired>
 __attribute__((flatten)) double BlockedGradBase(const Shape& sh, const Dataset& data,
                                                 const double* wt, double* gt,
                                                 std::span<const std::int64_t> rows, std::int64_t b,
                                                 std::int64_t e) {
-  return BlockedGradRange<Policy, kDense, Kp, false>(sh, data, wt, gt, rows, b, e);
+  return BlockedGradRange<Policy, kDense, Kp, false, kPaired>(sh, data, wt, gt, rows, b, e);
 }
 #ifdef RINGTRAIN_AVX2_PATH
-template <class Policy, bool kDense, int Kp>
+template <class Policy, bool kDense, int Kp, bool kPaired>
 RINGTRAIN_TARGET_AVX2 double BlockedGradAvx2(const Shape& sh, const Dataset& data, const double* wt,
                                              double* gt, std::span<const std::int64_t> rows,
                                              std::int64_t b, std::int64_t e) {
-  return BlockedGradRange<Policy, kDense, Kp, true>(sh, data, wt, gt, rows, b, e);
+  return BlockedGradRange<Policy, kDense, Kp, true, kPaired>(sh, data, wt, gt, rows, b, e);
 }
 #endif
+
+template <class Policy, bool kDense, int Kp, bool kPaired>
+double BlockedGradRows(const Shape& sh, const Dataset& data, const double* wt, double* gt,
+                       std::span<const std::int64_t> rows, std::int64_t b, std::int64_t e,
+                       [[maybe_unused]] bool avx2) {
+#ifdef RINGTRAIN_AVX2_PATH
+  if (avx2) return BlockedGradAvx2<Policy, kDense, Kp, kPaired>(sh, data, wt, gt, rows, b, e);
+#endif
+  return BlockedGradBase<Policy, kDense, Kp, kPaired>(sh, data, wt, gt, rows, b, e);
+}
 
 template <class Policy, bool kDense, int Kp>
 double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double* w, double* grad,
@@ -129,29 +151,37 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
   const std::int64_t n = rows.empty() ? data.rows() : static_cast<std::int64_t>(rows.size());
   const std::size_t stride = static_cast<std::size_t>(sh.dim) * Kp;
   const int threads = internal::ThreadsForSums(n, data, grad != nullptr ? stride : 0);
+  const bool avx2 = UseAvx2();
+  // The paired layout only where there is a gradient to scatter (a loss alone only gathers).
+  thread_local internal::LayoutTrial trial;
+  if (!kDense && grad != nullptr &&
+      trial.Paired(stride, threads, internal::PassNonzeros(n, data))) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const internal::PairedVectors p(sh, Kp, w);
+    const double loss =
+        BlockedGradRows<Policy, kDense, Kp, true>(sh, data, p.inputs(), p.sums(), rows, 0, n, avx2);
+    p.AddInto(grad);
+    trial.Record(true,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return loss;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
   const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
   std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
   const PartialSums parts(grad != nullptr ? stride : 0, threads, Kp == 1, grad);
-  const bool avx2 = UseAvx2();
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
         double* gt = grad != nullptr ? parts.For(t) : nullptr;
-        double loss = 0;
-#ifdef RINGTRAIN_AVX2_PATH
-        if (avx2) {
-          loss = BlockedGradAvx2<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
-        } else {
-          loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
-        }
-#else
-    (void)avx2;
-    loss = BlockedGradBase<Policy, kDense, Kp>(sh, data, wt, gt, rows, b, e);
-#endif
-        loss_part[static_cast<std::size_t>(t)] = loss;
+        loss_part[static_cast<std::size_t>(t)] =
+            BlockedGradRows<Policy, kDense, Kp, false>(sh, data, wt, gt, rows, b, e, avx2);
       });
   double loss = 0;
   for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
-  if (grad != nullptr) parts.AddTransposedInto(sh, Kp, used);
+  if (grad != nullptr) {
+    parts.AddTransposedInto(sh, Kp, used);
+    trial.Record(false,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
   return loss;
 }
 

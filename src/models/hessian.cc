@@ -6,9 +6,10 @@
 // per-thread partial sums added in thread order, so a fixed thread count gives bit-identical
 // results. The class-blocked path takes the AVX2+FMA code iff the CPU has both
 // (gradient_internal.h).
+#include <array>
 #include <bit>
+#include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <vector>
 
@@ -81,20 +82,26 @@ RINGTRAIN_ALWAYS_INLINE void BlockedCoefRange(const Shape& sh, const Dataset& da
 }
 
 // gt += sum_r x_r (H_r (V x_r)) over rows [b, e), H_r from the cached coefficients; rows
-// with zero curvature (squared hinge outside the margin) cost nothing.
-template <class Policy, bool kDense, int Kp, bool kFma>
+// with zero curvature (squared hinge outside the margin) cost nothing. kPaired: vt and gt are
+// the two halves of one paired table (gradient_internal.h: PairedVectors), 2 Kp per feature.
+template <class Policy, bool kDense, int Kp, bool kFma, bool kPaired>
 RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& data,
                                               const double* coef, const double* vt, double* gt,
                                               std::int64_t b, std::int64_t e) {
+  constexpr int S = kPaired ? 2 * Kp : Kp;
+  constexpr std::int64_t kAhead = 2;  // rows prefetched ahead (paired layout)
   const int k = Kp == 1 ? 1 : sh.k;
   alignas(64) double u[Kp] = {};
   alignas(64) double hu[Kp] = {};
-  const std::int64_t bias_at = sh.nf * Kp;
+  const std::int64_t bias_at = sh.nf * S;
   for (std::int64_t r = b; r < e; ++r) {
+    if constexpr (kPaired) {
+      if (r + kAhead < e) internal::PrefetchRow<S>(GetRow<kDense>(data, r + kAhead, sh.nf), vt);
+    }
     const double* cr = coef + r * Kp;
     if (AllZero<Kp>(cr)) continue;
     const internal::Row row = GetRow<kDense>(data, r, sh.nf);
-    internal::BlockedDots<Kp, kDense, kFma>(row, vt, u);
+    internal::BlockedDots<Kp, kDense, kFma, S>(row, vt, u);
     if (sh.bias)
       for (int o = 0; o < k; ++o) u[o] += vt[bias_at + o] * sh.bias_value;
     Policy::HessApply(cr, u, k, hu);
@@ -102,17 +109,17 @@ RINGTRAIN_ALWAYS_INLINE void BlockedHessRange(const Shape& sh, const Dataset& da
     internal::Weighted(internal::RowWeight(data, r), 0.0, hu, k);
     for (int o = k; o < Kp; ++o) hu[o] = 0.0;
     if (AllZero<Kp>(hu)) continue;
-    internal::BlockedScatter<Kp, kDense, kFma>(row, hu, gt);
+    internal::BlockedScatter<Kp, kDense, kFma, S>(row, hu, gt);
     if (sh.bias)
       for (int o = 0; o < k; ++o) gt[bias_at + o] += hu[o] * sh.bias_value;
   }
 }
 
-template <class Policy, bool kDense, int Kp>
+template <class Policy, bool kDense, int Kp, bool kPaired>
 __attribute__((flatten)) void BlockedHessBase(const Shape& sh, const Dataset& data,
                                               const double* coef, const double* vt, double* gt,
                                               std::int64_t b, std::int64_t e) {
-  BlockedHessRange<Policy, kDense, Kp, false>(sh, data, coef, vt, gt, b, e);
+  BlockedHessRange<Policy, kDense, Kp, false, kPaired>(sh, data, coef, vt, gt, b, e);
 }
 template <class Policy, bool kDense, int Kp>
 __attribute__((flatten)) void BlockedCoefBase(const Shape& sh, const Dataset& data,
@@ -121,11 +128,11 @@ __attribute__((flatten)) void BlockedCoefBase(const Shape& sh, const Dataset& da
   BlockedCoefRange<Policy, kDense, Kp, false>(sh, data, wt, coef, b, e);
 }
 #ifdef RINGTRAIN_AVX2_PATH
-template <class Policy, bool kDense, int Kp>
+template <class Policy, bool kDense, int Kp, bool kPaired>
 RINGTRAIN_TARGET_AVX2 void BlockedHessAvx2(const Shape& sh, const Dataset& data, const double* coef,
                                            const double* vt, double* gt, std::int64_t b,
                                            std::int64_t e) {
-  BlockedHessRange<Policy, kDense, Kp, true>(sh, data, coef, vt, gt, b, e);
+  BlockedHessRange<Policy, kDense, Kp, true, kPaired>(sh, data, coef, vt, gt, b, e);
 }
 template <class Policy, bool kDense, int Kp>
 RINGTRAIN_TARGET_AVX2 void BlockedCoefAvx2(const Shape& sh, const Dataset& data, const double* wt,
@@ -134,12 +141,25 @@ RINGTRAIN_TARGET_AVX2 void BlockedCoefAvx2(const Shape& sh, const Dataset& data,
 }
 #endif
 
+template <class Policy, bool kDense, int Kp, bool kPaired>
+void BlockedHessRows(const Shape& sh, const Dataset& data, const double* coef, const double* vt,
+                     double* gt, std::int64_t b, std::int64_t e, [[maybe_unused]] bool avx2) {
+#ifdef RINGTRAIN_AVX2_PATH
+  if (avx2) {
+    BlockedHessAvx2<Policy, kDense, Kp, kPaired>(sh, data, coef, vt, gt, b, e);
+    return;
+  }
+#endif
+  BlockedHessBase<Policy, kDense, Kp, kPaired>(sh, data, coef, vt, gt, b, e);
+}
+
 // The per-row Hessian coefficients at one w, kept per calling thread: trust-region Newton
 // calls HessianVectorSum many times at the same w (one per CG step), so the K dot products
 // with w and the curvatures are computed once per w, not once per product. The key is
 // everything the coefficients depend on: the dataset's identity and storage, the labels
-// (hashed), the model shape and the exact bits of w. (A dataset mutated in place without
-// moving its storage, at bit-identical w, would be missed; nothing does that.)
+// (hashed), the model shape and the bits of w — as a 256-bit hash (WeightsHash), not a copy:
+// a copy of w is one more feature-sized vector held for the whole run. (A dataset mutated in
+// place without moving its storage, at bit-identical w, would be missed; nothing does that.)
 struct HessianCache {
   const Dataset* data = nullptr;
   const void* storage = nullptr;
@@ -151,9 +171,34 @@ struct HessianCache {
   std::int64_t dim = 0;
   bool bias = false;
   double bias_value = 0;
-  std::vector<double> w;
+  std::size_t nw = 0;
+  std::array<std::uint64_t, 4> w_hash = {};
   std::vector<double> coef;
 };
+
+// Four independent multiply-xor lanes over the bits of w (word i into lane i % 4), each
+// finished with a 64-bit mixer: one streaming read of w, about as fast as comparing it with a
+// copy was, and a different w gives the same 256 bits only by a 2^-256-scale accident.
+inline std::array<std::uint64_t, 4> WeightsHash(const double* w, std::size_t n) {
+  std::array<std::uint64_t, 4> h = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull,
+                                    0xA4093822299F31D0ull, 0x082EFA98EC4E6C89ull};
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t l = 0; l < 4; ++l)
+      h[l] = (h[l] ^ std::bit_cast<std::uint64_t>(w[i + l])) * kMul;
+  for (std::size_t l = 0; i < n; ++i, ++l)
+    h[l] = (h[l] ^ std::bit_cast<std::uint64_t>(w[i])) * kMul;
+  for (std::uint64_t& x : h) {  // splitmix64's finaliser, with the length folded in
+    x ^= n;
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+  }
+  return h;
+}
 
 // FNV-1a over what the policy's losses compare the scores with (class indices, or the
 // regression targets and epsilon).
@@ -185,11 +230,12 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
   const void* storage = kDense ? static_cast<const void*>(data.dense.data())
                                : static_cast<const void*>(data.val.data());
   const std::uint64_t labels = LabelsHash<Policy>(data, sh);
+  const std::array<std::uint64_t, 4> w_hash = WeightsHash(w, nw);
   const bool hit = cache.data == &data && cache.storage == storage && cache.rows == data.rows() &&
                    cache.labels_hash == labels && cache.k == sh.k && cache.kp == Kp &&
                    cache.policy == &kPolicyTag<Policy> && cache.dim == sh.dim &&
-                   cache.bias == sh.bias && cache.bias_value == sh.bias_value &&
-                   cache.w.size() == nw && std::memcmp(cache.w.data(), w, nw * sizeof(double)) == 0;
+                   cache.bias == sh.bias && cache.bias_value == sh.bias_value && cache.nw == nw &&
+                   cache.w_hash == w_hash;
   if (hit) return cache.coef.data();
   const std::int64_t n = data.rows();
   cache.data = nullptr;  // invalid while refilling (an exception leaves it invalid)
@@ -208,7 +254,8 @@ const double* HessianCoefficients(const Shape& sh, const Dataset& data, const do
     BlockedCoefBase<Policy, kDense, Kp>(sh, data, wt, coef, b, e);
 #endif
   });
-  cache.w.assign(w, w + nw);
+  cache.nw = nw;
+  cache.w_hash = w_hash;
   cache.storage = storage;
   cache.rows = n;
   cache.labels_hash = labels;
@@ -231,22 +278,25 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
   const double* coef = HessianCoefficients<Policy, kDense, Kp>(
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
   const int threads = internal::ThreadsForSums(n, data, stride);
+  thread_local internal::LayoutTrial trial;
+  if (!kDense && trial.Paired(stride, threads, internal::PassNonzeros(n, data))) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const internal::PairedVectors p(sh, Kp, v);
+    BlockedHessRows<Policy, kDense, Kp, true>(sh, data, coef, p.inputs(), p.sums(), 0, n, avx2);
+    p.AddInto(out);
+    trial.Record(true,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
   const double* vt = Transposed(sh, Kp, v, Slot::kVector);
   const PartialSums parts(stride, threads, Kp == 1, out);
   const int used =
       internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        double* gt = parts.For(t);
-#ifdef RINGTRAIN_AVX2_PATH
-        if (avx2) {
-          BlockedHessAvx2<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
-        } else {
-          BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
-        }
-#else
-    BlockedHessBase<Policy, kDense, Kp>(sh, data, coef, vt, gt, b, e);
-#endif
+        BlockedHessRows<Policy, kDense, Kp, false>(sh, data, coef, vt, parts.For(t), b, e, avx2);
       });
   parts.AddTransposedInto(sh, Kp, used);
+  trial.Record(false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 // ---- The Hessian's diagonal (tron's preconditioner) ----

@@ -53,10 +53,13 @@ inline int ThreadsFor(std::int64_t n) {
 // clear, add up and hold, so one is started only when its share of the pass's nonzeros is at
 // least its buffer's size (at 2^24 features: shards of >= 16.8M nonzeros per extra thread,
 // e.g. a 1M-row x 40 shard runs on 2 threads; a 100k-row one on 1).
-inline int ThreadsForSums(std::int64_t n, const Dataset& d, std::size_t stride) {
+// The nonzeros of a pass over n of the shard's rows (in proportion).
+inline double PassNonzeros(std::int64_t n, const Dataset& d) {
   const std::int64_t rows = std::max<std::int64_t>(d.rows(), 1);
-  const double nnz =
-      static_cast<double>(d.nonzeros()) * static_cast<double>(n) / static_cast<double>(rows);
+  return static_cast<double>(d.nonzeros()) * static_cast<double>(n) / static_cast<double>(rows);
+}
+inline int ThreadsForSums(std::int64_t n, const Dataset& d, std::size_t stride) {
+  const double nnz = PassNonzeros(n, d);
   const double by_size = stride > 0 ? nnz / static_cast<double>(stride) : 1e18;
   return static_cast<int>(std::clamp<double>(std::floor(by_size), 1.0, ThreadsFor(n)));
 }
@@ -184,8 +187,9 @@ RINGTRAIN_ALWAYS_INLINE double MulAdd(double a, double b, double c) {
   }
 }
 
-// s[q] = sum_j wt[j*Kp + q] x_j, q < Kp.
-template <int Kp, bool kDense, bool kFma>
+// s[q] = sum_j wt[j*S + q] x_j, q < Kp. S (doubles per feature) is Kp, or 2 Kp in the
+// paired layout (gradient_internal.h: PairedVectors).
+template <int Kp, bool kDense, bool kFma, int S = Kp>
 RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, double* s) {
   double a0[Kp] = {}, a1[Kp] = {};
   const std::int64_t nnz = row.nnz;
@@ -195,8 +199,8 @@ RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, doubl
     const std::int64_t j1 = kDense ? k + 1 : row.idx[k + 1];
     const double x0 = static_cast<double>(row.x[k]);
     const double x1 = static_cast<double>(row.x[k + 1]);
-    const double* w0 = wt + j0 * Kp;
-    const double* w1 = wt + j1 * Kp;
+    const double* w0 = wt + j0 * S;
+    const double* w1 = wt + j1 * S;
 #pragma omp simd
     for (int q = 0; q < Kp; ++q) a0[q] = MulAdd<kFma>(w0[q], x0, a0[q]);
 #pragma omp simd
@@ -205,7 +209,7 @@ RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, doubl
   if (k < nnz) {
     const std::int64_t j0 = kDense ? k : row.idx[k];
     const double x0 = static_cast<double>(row.x[k]);
-    const double* w0 = wt + j0 * Kp;
+    const double* w0 = wt + j0 * S;
 #pragma omp simd
     for (int q = 0; q < Kp; ++q) a0[q] = MulAdd<kFma>(w0[q], x0, a0[q]);
   }
@@ -213,8 +217,8 @@ RINGTRAIN_ALWAYS_INLINE void BlockedDots(const Row& row, const double* wt, doubl
   for (int q = 0; q < Kp; ++q) s[q] = a0[q] + a1[q];
 }
 
-// gt[j*Kp + q] += d[q] x_j.
-template <int Kp, bool kDense, bool kFma>
+// gt[j*S + q] += d[q] x_j.
+template <int Kp, bool kDense, bool kFma, int S = Kp>
 RINGTRAIN_ALWAYS_INLINE void BlockedScatter(const Row& row, const double* d, double* gt) {
   double dd[Kp];
 #pragma omp simd
@@ -222,10 +226,17 @@ RINGTRAIN_ALWAYS_INLINE void BlockedScatter(const Row& row, const double* d, dou
   for (std::int64_t k = 0; k < row.nnz; ++k) {
     const std::int64_t j = kDense ? k : row.idx[k];
     const double x = static_cast<double>(row.x[k]);
-    double* gj = gt + j * Kp;
+    double* gj = gt + j * S;
 #pragma omp simd
     for (int q = 0; q < Kp; ++q) gj[q] = MulAdd<kFma>(dd[q], x, gj[q]);
   }
+}
+
+// Asks for the cache lines of row r's features in a table of S doubles per feature (the
+// paired layout's gather-and-scatter lines), a few rows ahead of their use.
+template <int S>
+RINGTRAIN_ALWAYS_INLINE void PrefetchRow(const Row& row, const double* t) {
+  for (std::int64_t k = 0; k < row.nnz; ++k) __builtin_prefetch(t + row.idx[k] * S, 1, 3);
 }
 
 }  // namespace ringtrain::models::internal

@@ -4,14 +4,20 @@
 // |z| ~ 1e3, mini-batch row subsets, CSR == dense, determinism, predictions and metrics.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "models/dataset.h"
 #include "models/linear_model.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace ringtrain::models {
 namespace {
@@ -535,6 +541,88 @@ TEST(Predict, LabelsProbabilitiesEvaluateAuc) {
   // Pairs (pos, neg): (0.35,0.1)=1 (0.35,0.4)=0 (0.8,*)=2 (0.4,0.1)=1 (0.4,0.4)=0.5 -> 4.5/6.
   EXPECT_DOUBLE_EQ(BinaryAuc(scores, truth), 4.5 / 6);
   EXPECT_TRUE(std::isnan(BinaryAuc(scores, std::vector<std::int32_t>(5, 1))));
+}
+
+// Wide sparse data (2^16 features, 20000 rows of 30 nonzeros: more than 2 per weight even
+// with 4 outputs) on one thread: the kernels' first calls at this size alternate the separate
+// and the paired layout (gradient_internal.h: LayoutTrial) before keeping one. Every call
+// must give the same bits.
+TEST(Kernels, PairedLayoutGivesTheSameBitsAsSeparate) {
+  constexpr std::int64_t kNf = std::int64_t{1} << 16;
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<std::int32_t> feature(0, static_cast<std::int32_t>(kNf - 1));
+  std::uniform_real_distribution<double> u(-1, 1);
+  Dataset d;
+  d.row_ptr.push_back(0);
+  for (int r = 0; r < 20000; ++r) {
+    std::vector<std::int32_t> cols;
+    for (int q = 0; q < 30; ++q) cols.push_back(feature(gen));
+    std::sort(cols.begin(), cols.end());
+    cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+    for (std::int32_t c : cols) {
+      d.col.push_back(c);
+      d.val.push_back(static_cast<float>(u(gen)));
+    }
+    d.row_ptr.push_back(static_cast<std::int64_t>(d.col.size()));
+    d.labels.push_back(static_cast<double>(r % 3) * 2 - 1);
+  }
+  d.num_features = kNf;
+#ifdef _OPENMP
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  struct Wide {
+    ModelSpec spec;
+    bool regression;
+  };
+  std::vector<Wide> cases;
+  for (const Case& c :
+       {Case{Loss::kLogistic, Multiclass::kOvr, 2}, Case{Loss::kSquaredHinge, Multiclass::kOvr, 3},
+        Case{Loss::kLogistic, Multiclass::kMultinomial, 3}})
+    cases.push_back({Spec(c.loss, c.mc, c.k, kNf, true), false});
+  cases.push_back({RegressionSpec(Loss::kSquaredEpsilonInsensitive, kNf, true), true});
+  for (const Wide& c : cases) {
+    SCOPED_TRACE(ToString(c.spec.loss) + " k=" + std::to_string(c.spec.classes.size()));
+    Dataset data = d;
+    if (c.regression) {
+      for (double& y : data.labels) y *= 0.5;
+    } else {
+      const std::size_t k = c.spec.classes.size();
+      for (std::size_t r = 0; r < data.labels.size(); ++r)
+        data.labels[r] = static_cast<double>(r % k) * 2 - 1;
+      AssignClasses(data, c.spec.classes);
+    }
+    const std::vector<double> w = RandomWeights(c.spec, 5, 0.3);
+    const std::vector<double> v = RandomWeights(c.spec, 6);
+    std::vector<double> g0, h0;
+    double f0 = 0;
+    for (int call = 0; call < 6; ++call) {
+      std::vector<double> g(w.size(), 0.0), h(w.size(), 0.0);
+      const double f = LossGradientSum(c.spec, data, w, g);
+      HessianVectorSum(c.spec, data, w, v, h);
+      if (call == 0) {
+        f0 = f;
+        g0 = g;
+        h0 = h;
+        continue;
+      }
+      EXPECT_EQ(f, f0) << "call " << call;
+      EXPECT_EQ(g, g0) << "call " << call;
+      EXPECT_EQ(h, h0) << "call " << call;
+    }
+    // And they are the right numbers: the loss agrees with the loss-only pass, and the
+    // Hessian-vector product with a finite difference of the gradient.
+    EXPECT_EQ(LossGradientSum(c.spec, data, w, {}), f0);
+    std::vector<double> wp = w, gp(w.size(), 0.0);
+    const double eps = 1e-6;
+    for (std::size_t j = 0; j < w.size(); ++j) wp[j] += eps * v[j];
+    LossGradientSum(c.spec, data, wp, gp);
+    for (std::size_t j = 0; j < w.size(); j += 997)
+      EXPECT_NEAR((gp[j] - g0[j]) / eps, h0[j], 1e-4 * (1 + std::abs(h0[j]))) << "j " << j;
+  }
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
 }
 
 }  // namespace
