@@ -6,7 +6,10 @@
 // count, the best of --repeat runs of one LossGradientSum, one HessianVectorSum (at a w whose
 // Hessian coefficients are cached, as in trust-region Newton's CG steps) and one
 // HessianDiagonalSum — each as seconds, shard storage GB/s and that rate's share of the read
-// bandwidth ("of_read_bw").
+// bandwidth ("of_read_bw"); and "gather_floor": one plain gather v[col] * val per nonzero,
+// nothing else, the least any pass that reads the model at the rows' features must do. The
+// one-thread kernels pick their layout by timing their first calls at a size (models/
+// gradient_internal.h: LayoutTrial), so use --repeat 6 or more.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -111,6 +114,22 @@ int main(int argc, char** argv) {
           name, loss.c_str(), spec.num_outputs(), static_cast<long long>(d.num_features), t, best,
           storage / 1e9 / best, storage / best / bw);
     };
+    // The floor of any pass that reads the model at the row's features: one plain gather per
+    // nonzero (sum of v[col] * val over the shard), no scatter, no loss.
+    measure("gather_floor", [&] {
+      double total = 0;
+      const auto rows = d.rows();
+#pragma omp parallel for num_threads(t) reduction(+ : total) schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double a = 0;
+        for (auto k = d.row_ptr[static_cast<std::size_t>(r)];
+             k < d.row_ptr[static_cast<std::size_t>(r) + 1]; ++k)
+          a += v[static_cast<std::size_t>(d.col[static_cast<std::size_t>(k)])] *
+               d.val[static_cast<std::size_t>(k)];
+        total += a;
+      }
+      g[0] += total;
+    });
     measure("loss_gradient", [&] { LossGradientSum(spec, d, w, g); });
     HessianVectorSum(spec, d, w, v, g);  // caches the coefficients at w, like CG's first step
     measure("hessian_vector", [&] { HessianVectorSum(spec, d, w, v, g); });

@@ -181,14 +181,15 @@ class PairedVectors {
 // paired (two of each), timed; the faster is kept while the size stays (paired only when at
 // least 5 % faster: it holds a 2 x features buffer, which is given back otherwise). One per
 // kernel and thread. Not tried (separate) for vectors of under 2^16 doubles, which fit the
-// caches apart, nor for passes of fewer than 2 nonzeros per feature: the copies in and out
-// cost about one random access per feature, the pairing saves about one per nonzero, so there
-// it cannot win (and its buffer would only raise the peak memory).
+// caches apart, nor for passes of fewer nonzeros than features: the copies in and out stream
+// about 48 bytes per feature (~5 ns here), the pairing saves about one cache miss per nonzero
+// (~6 ns at 2^24 features), so below that it cannot win (and its buffer would only raise the
+// peak memory).
 class LayoutTrial {
  public:
   bool Paired(std::size_t stride, int threads, double nonzeros) {
-    active_ = threads == 1 && stride >= (std::size_t{1} << 16) &&
-              nonzeros >= 2.0 * static_cast<double>(stride);
+    active_ =
+        threads == 1 && stride >= (std::size_t{1} << 16) && nonzeros >= static_cast<double>(stride);
     if (!active_) return false;
     if (stride != stride_) {
       stride_ = stride;

@@ -543,7 +543,7 @@ TEST(Predict, LabelsProbabilitiesEvaluateAuc) {
   EXPECT_TRUE(std::isnan(BinaryAuc(scores, std::vector<std::int32_t>(5, 1))));
 }
 
-// Wide sparse data (2^16 features, 20000 rows of 30 nonzeros: more than 2 per weight even
+// Wide sparse data (2^16 features, 20000 rows of 30 nonzeros: more than 1 per weight even
 // with 4 outputs) on one thread: the kernels' first calls at this size alternate the separate
 // and the paired layout (gradient_internal.h: LayoutTrial) before keeping one. Every call
 // must give the same bits.
