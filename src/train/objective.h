@@ -43,10 +43,10 @@ class Function {
  public:
   virtual ~Function() = default;
   virtual std::int64_t dim() const = 0;
-  // Returns F(w) and writes grad F(w) into `grad` (overwritten).
+  // Returns F(w) and writes grad F(w) into `grad` (overwritten; must not overlap w).
   virtual double ValueGradient(std::span<const double> w, std::span<double> grad) = 0;
   virtual bool has_hessian() const = 0;
-  // out = H(w) v (generalised Hessian), overwritten.
+  // out = H(w) v (generalised Hessian), overwritten (must not overlap w or v).
   virtual void HessianVector(std::span<const double> w, std::span<const double> v,
                              std::span<double> out) = 0;
   // out = diag(H(w)), overwritten: tron's diagonal preconditioner (about one pass).
@@ -134,9 +134,12 @@ class DistributedObjective final : public Function, public StochasticFunction {
   allreduce::Communicator& comm_;
   double global_rows_;
   double l2_;
-  // [count, loss, grad..., compute seconds per rank, optimizer seconds per rank], reused; in
-  // huge pages: the kernels scatter into it
+  // BatchGradient: [count, loss, grad..., compute seconds per rank, optimizer seconds per
+  // rank], reused; in huge pages: the kernels scatter into it. (The full-batch calls sum in
+  // the optimizer's vectors in place.)
   common::HugeVector<double> buffer_;
+  // ValueGradient: [loss, compute seconds per rank, optimizer seconds per rank].
+  std::vector<double> scalars_;
   double compute_s_ = 0;
   double optimizer_s_ = 0;
   bool in_epoch_ = false;
