@@ -57,13 +57,27 @@ le "$d" 1e-6 || fail "multi-host objective $om vs single-host $o1 (relative $d)"
 # The same across the 3 hosts under mpirun (MPI transport), launched from host 1 with the
 # namespaces standing in for ssh. routed=direct: with the default tree routing Open MPI 4.1's
 # daemons sometimes abort at launch here ("internal programming error ... set the MCA param
-# routed=direct"; 3 of 10 runs on a loaded 2-core host), before any rank starts.
-job3=$(job_name mhmpi)
-ip netns exec "${ns[0]}" mpirun --allow-run-as-root --oversubscribe -np 3 \
-  -H "${addr[0]},${addr[1]},${addr[2]}" --mca plm_rsh_agent "$(dirname "$0")/netns_agent.sh" \
-  --mca oob_tcp_if_include eth0 --mca btl_tcp_if_include eth0 --mca routed direct \
-  "$BIN" train --zk "$zk" --transport mpi --data "$HEART" --bias --C 1 --tol 1e-4 --job "$job3" \
-  --metrics "$WORK/mpi.jsonl" >"$WORK/mpi.log" 2>&1 || fail "mpirun across hosts failed: $(tail -5 "$WORK/mpi.log")"
+# routed=direct"; 3 of 10 runs on a loaded 2-core host), before any rank starts. routed=direct
+# still hits it now and then under load (1 of 3 runs with two other e2e tests beside it), so
+# that one launch failure — Open MPI's message and no rank having written a metric — is
+# retried, at most twice; any other failure fails the test.
+for attempt in 1 2 3; do
+  job3=$(job_name mhmpi)
+  rm -f "$WORK/mpi.jsonl"
+  rc=0
+  ip netns exec "${ns[0]}" mpirun --allow-run-as-root --oversubscribe -np 3 \
+    -H "${addr[0]},${addr[1]},${addr[2]}" --mca plm_rsh_agent "$(dirname "$0")/netns_agent.sh" \
+    --mca oob_tcp_if_include eth0 --mca btl_tcp_if_include eth0 --mca routed direct \
+    "$BIN" train --zk "$zk" --transport mpi --data "$HEART" --bias --C 1 --tol 1e-4 --job "$job3" \
+    --metrics "$WORK/mpi.jsonl" >"$WORK/mpi.log" 2>&1 || rc=$?
+  ((rc == 0)) && break
+  if ((attempt < 3)) && [[ ! -e $WORK/mpi.jsonl ]] &&
+    grep -q 'internal programming error' "$WORK/mpi.log"; then
+    echo "mpirun launch failed before any rank started (Open MPI's routed flake); retrying"
+    continue
+  fi
+  fail "mpirun across hosts failed (exit $rc): $(tail -5 "$WORK/mpi.log")"
+done
 [[ $(json_field "$WORK/mpi.jsonl" world_size) == 3 ]] || fail "mpirun run: world_size is not 3"
 ompi=$(json_field "$WORK/mpi.jsonl" objective)
 dm=$(rel_diff "$o1" "$ompi")
