@@ -14,12 +14,27 @@ MessageTransport::MessageTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd
 
 void MessageTransport::StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                                      std::span<std::byte> recv, Deadline /*deadline*/) {
+  Start(tag, send, recv, false);
+}
+
+void MessageTransport::StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                        std::span<std::byte> accum, Deadline /*deadline*/) {
+  if (!AddsOnArrival() || (tag.op != Op::kAllreduceFloat && tag.op != Op::kAllreduceDouble)) {
+    throw UsageError("StartAddExchange needs an allreduce tag and a transport that adds on arrival",
+                     "ring transport");
+  }
+  Start(tag, send, accum, true);
+}
+
+void MessageTransport::Start(const MessageTag& tag, std::span<const std::byte> send,
+                             std::span<std::byte> recv, bool add) {
   ThrowIfBroken();
   started_ = MessageJob{};
   started_.sending = true;
   started_.out_header = MakeHeader(tag, send.size());
   started_.out = send;
   started_.receiving = true;
+  started_.add = add;
   started_.expect_tag = tag;
   started_.in = recv;
   Pump(&started_);  // move what fits now; the rest moves in FinishExchange

@@ -43,6 +43,7 @@ struct MessageJob {
   std::size_t sent = 0;  // bytes of header+payload written
 
   bool receiving = false;
+  bool add = false;  // StartAddExchange: the payload is added into `in`, not copied
   MessageTag expect_tag;
   std::span<std::byte> in;
   WireHeader in_header{};
@@ -61,6 +62,8 @@ class MessageTransport : public Transport {
   void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                      std::span<std::byte> recv, Deadline deadline) final;
   void FinishExchange(Deadline deadline) final;
+  void StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
+                        std::span<std::byte> accum, Deadline deadline) final;
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data, Deadline deadline) final;
   void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) final;
 
@@ -92,6 +95,9 @@ class MessageTransport : public Transport {
   UniqueFd prev_fd_;
 
  private:
+  void Start(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
+             bool add);
+
   std::optional<TransportError> broken_;
   MessageJob started_;  // the exchange between StartExchange and FinishExchange
 };

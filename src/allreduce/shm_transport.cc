@@ -51,7 +51,11 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
     const auto slice = std::min<Deadline::Clock::duration>(kShmWaitSlice, deadline.Remaining());
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(slice);
     if (!job->recv_done()) {
-      recv_.WaitForData(ms, spins_);
+      // An add reads whole elements: a part of one is not enough to move on.
+      const std::size_t need = !job->add || job->received < sizeof(WireHeader) ? 1
+                               : job->expect_tag.op == Op::kAllreduceDouble    ? sizeof(double)
+                                                                               : sizeof(float);
+      recv_.WaitForData(ms, spins_, need);
     } else {
       send_.WaitForSpace(ms, spins_);
     }
@@ -59,10 +63,12 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   }
 }
 
+// Every message starts at a multiple of kShmAlign in the segment (both ends align at their
+// first byte of it), so the payload of an add exchange is read in place as whole elements.
 bool ShmTransport::Pump(MessageJob* job) {
   constexpr std::size_t kHdr = sizeof(WireHeader);
   bool progress = false;
-  if (!job->send_done()) {
+  if (!job->send_done() && (job->sent > 0 || send_.AlignWrite())) {
     std::size_t n;
     if (job->sent < kHdr) {
       n = send_.Write(reinterpret_cast<const std::byte*>(&job->out_header) + job->sent,
@@ -77,7 +83,7 @@ bool ShmTransport::Pump(MessageJob* job) {
       progress = progress || n > 0;
     }
   }
-  if (!job->recv_done()) {
+  if (!job->recv_done() && (job->received > 0 || recv_.AlignRead())) {
     if (job->received < kHdr) {
       const std::size_t n = recv_.Read(
           reinterpret_cast<std::byte*>(&job->in_header) + job->received, kHdr - job->received);
@@ -87,7 +93,16 @@ bool ShmTransport::Pump(MessageJob* job) {
     }
     if (job->received >= kHdr && !job->recv_done()) {
       const std::size_t off = job->received - kHdr;
-      const std::size_t n = recv_.Read(job->in.data() + off, job->in.size() - off);
+      std::size_t n;
+      if (!job->add) {
+        n = recv_.Read(job->in.data() + off, job->in.size() - off);
+      } else if (job->expect_tag.op == Op::kAllreduceDouble) {
+        n = sizeof(double) * recv_.ReadAdd(reinterpret_cast<double*>(job->in.data() + off),
+                                           (job->in.size() - off) / sizeof(double));
+      } else {
+        n = sizeof(float) * recv_.ReadAdd(reinterpret_cast<float*>(job->in.data() + off),
+                                          (job->in.size() - off) / sizeof(float));
+      }
       job->received += n;
       progress = progress || n > 0;
     }

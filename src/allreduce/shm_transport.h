@@ -34,6 +34,7 @@ class ShmTransport final : public MessageTransport {
   ~ShmTransport() override;
 
   void Abort() override;
+  bool AddsOnArrival() const override { return true; }
 
  private:
   void Run(MessageJob* job, Deadline deadline) override;
