@@ -223,57 +223,69 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
                      SegmentRange(ChunkRange(data.size(), world_, step.recv_chunk), segments, j)};
   };
 
-  std::size_t started = 0;
   if (transport_->AddsOnArrival()) {
-    // Reduce-scatter over shared memory: the receiver adds each segment straight out of the
-    // shared segment into `data` (data[i] = data[i] + received[i], as below), with no copy to
-    // scratch. Exchange k + segments sends on what exchange k added into: may_start keeps it
-    // from starting before that one has finished.
+    // Over shared memory (one exchange in flight): the receiver adds each segment straight out
+    // of the shared segment into `data` (data[i] = data[i] + received[i], as below), with no
+    // copy to scratch. In the last reduce-scatter step the chunk a rank completes is the one
+    // it sends first in the all-gather: its sums go on as they are made
+    // (StartAddForwardExchange), and the predecessor's arrive in the same exchange, so the
+    // all-gather's first step costs no pass of its own.
     for (std::size_t k = 0; k < total; ++k) {
-      for (; may_start(started, k); ++started) {
-        const auto [out, in] = ranges(started, &ReduceScatterStep);
-        transport_->StartAddExchange(tag, bytes_of(out),
-                                     std::as_writable_bytes(data.subspan(in.begin, in.size())),
-                                     deadline);
+      const auto [out, in] = ranges(k, &ReduceScatterStep);
+      const auto accum = std::as_writable_bytes(data.subspan(in.begin, in.size()));
+      if (k + segments < total) {
+        transport_->StartAddExchange(tag, bytes_of(out), accum, deadline);
+      } else {
+        const Range next = ranges(k + segments - total, &AllGatherStep).second;
+        transport_->StartAddForwardExchange(
+            tag, bytes_of(out), accum,
+            std::as_writable_bytes(data.subspan(next.begin, next.size())), deadline);
       }
       transport_->FinishExchange(deadline);
     }
-  } else {
-    // Reduce-scatter. depth + 1 scratch segments: one being added into `data` while up to
-    // `depth` are received, so the reduction overlaps the transfers.
-    const std::size_t slots = depth + 1;
-    T* scratch = reinterpret_cast<T*>(Scratch(slots * seg_elems * sizeof(T)));
-    Range slot_range[kMaxRingExchangesInFlight + 1];
-    struct PendingAdd {
-      Range dst;
-      const T* src = nullptr;
-    } pending;
-    auto add_pending = [&] {
-      if (pending.src != nullptr)
-        AddInto(data.data() + pending.dst.begin, pending.src, pending.dst.size());
-      pending.src = nullptr;
-    };
-    for (std::size_t k = 0; k < total; ++k) {
-      for (; may_start(started, k); ++started) {
-        const auto [out, in] = ranges(started, &ReduceScatterStep);
-        // What we send must hold its sum so far: the pending add may be into it (one segment
-        // per chunk: this step sends what the previous step received).
-        if (pending.src != nullptr && pending.dst.begin < out.end && out.begin < pending.dst.end) {
-          add_pending();
-        }
-        T* buf = scratch + (started % slots) * seg_elems;
-        slot_range[started % slots] = in;
-        transport_->StartExchange(
-            tag, bytes_of(out),
-            std::span<std::byte>(reinterpret_cast<std::byte*>(buf), in.size() * sizeof(T)),
-            deadline);
-      }
-      add_pending();
+    for (std::size_t k = segments; k < total; ++k) {
+      const auto [out, in] = ranges(k, &AllGatherStep);
+      transport_->StartExchange(
+          tag, bytes_of(out), std::as_writable_bytes(data.subspan(in.begin, in.size())), deadline);
       transport_->FinishExchange(deadline);
-      pending = {slot_range[k % slots], scratch + (k % slots) * seg_elems};
+    }
+    return;
+  }
+
+  // Reduce-scatter. depth + 1 scratch segments: one being added into `data` while up to
+  // `depth` are received, so the reduction overlaps the transfers.
+  const std::size_t slots = depth + 1;
+  T* scratch = reinterpret_cast<T*>(Scratch(slots * seg_elems * sizeof(T)));
+  Range slot_range[kMaxRingExchangesInFlight + 1];
+  struct PendingAdd {
+    Range dst;
+    const T* src = nullptr;
+  } pending;
+  auto add_pending = [&] {
+    if (pending.src != nullptr)
+      AddInto(data.data() + pending.dst.begin, pending.src, pending.dst.size());
+    pending.src = nullptr;
+  };
+  std::size_t started = 0;
+  for (std::size_t k = 0; k < total; ++k) {
+    for (; may_start(started, k); ++started) {
+      const auto [out, in] = ranges(started, &ReduceScatterStep);
+      // What we send must hold its sum so far: the pending add may be into it (one segment
+      // per chunk: this step sends what the previous step received).
+      if (pending.src != nullptr && pending.dst.begin < out.end && out.begin < pending.dst.end) {
+        add_pending();
+      }
+      T* buf = scratch + (started % slots) * seg_elems;
+      slot_range[started % slots] = in;
+      transport_->StartExchange(
+          tag, bytes_of(out),
+          std::span<std::byte>(reinterpret_cast<std::byte*>(buf), in.size() * sizeof(T)), deadline);
     }
     add_pending();
+    transport_->FinishExchange(deadline);
+    pending = {slot_range[k % slots], scratch + (k % slots) * seg_elems};
   }
+  add_pending();
 
   // All-gather: each rank's finished chunk goes round, received in place.
   started = 0;

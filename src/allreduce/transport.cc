@@ -35,6 +35,12 @@ void Transport::StartAddExchange(const MessageTag& /*tag*/, std::span<const std:
   throw UsageError("StartAddExchange on a transport that cannot add on arrival", "ring transport");
 }
 
+void Transport::StartAddForwardExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                        std::span<std::byte> accum,
+                                        std::span<std::byte> /*recv_next*/, Deadline deadline) {
+  StartAddExchange(tag, send, accum, deadline);  // throws: no transport here adds on arrival
+}
+
 TransportError PeerError(const Ring& ring, int peer, const std::string& what,
                          const std::string& hint) {
   std::string where;
