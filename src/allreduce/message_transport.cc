@@ -14,14 +14,47 @@ MessageTransport::MessageTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd
 
 void MessageTransport::StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                                      std::span<std::byte> recv, Deadline /*deadline*/) {
+  Start(tag, send, recv, false);
+}
+
+void MessageTransport::StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                        std::span<std::byte> accum, Deadline /*deadline*/) {
+  if (!AddsOnArrival() || (tag.op != Op::kAllreduceFloat && tag.op != Op::kAllreduceDouble)) {
+    throw UsageError("StartAddExchange needs an allreduce tag and a transport that adds on arrival",
+                     "ring transport");
+  }
+  Start(tag, send, accum, true);
+}
+
+void MessageTransport::StartAddForwardExchange(const MessageTag& tag,
+                                               std::span<const std::byte> send,
+                                               std::span<std::byte> accum,
+                                               std::span<std::byte> recv_next,
+                                               Deadline /*deadline*/) {
+  if (!AddsOnArrival() || (tag.op != Op::kAllreduceFloat && tag.op != Op::kAllreduceDouble)) {
+    throw UsageError(
+        "StartAddForwardExchange needs an allreduce tag and a transport that adds "
+        "on arrival",
+        "ring transport");
+  }
+  Start(tag, send, accum, true, true, recv_next);
+}
+
+void MessageTransport::Start(const MessageTag& tag, std::span<const std::byte> send,
+                             std::span<std::byte> recv, bool add, bool forward,
+                             std::span<std::byte> recv_next) {
   ThrowIfBroken();
   started_ = MessageJob{};
   started_.sending = true;
   started_.out_header = MakeHeader(tag, send.size());
   started_.out = send;
   started_.receiving = true;
+  started_.add = add;
   started_.expect_tag = tag;
   started_.in = recv;
+  started_.forward = forward;
+  started_.fwd_header = MakeHeader(tag, recv.size());
+  started_.in2 = recv_next;
   Pump(&started_);  // move what fits now; the rest moves in FinishExchange
 }
 
@@ -52,16 +85,20 @@ void MessageTransport::RecvFromPrev(const MessageTag& tag, std::span<std::byte> 
 }
 
 void MessageTransport::CheckInHeader(const MessageJob& job) {
-  const WireHeader& h = job.in_header;
+  CheckInHeader(job.in_header, job.expect_tag, job.in.size());
+}
+
+void MessageTransport::CheckInHeader(const WireHeader& h, const MessageTag& expect,
+                                     std::size_t payload) {
   const int prev = ring_.prev();
   if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
     FailRingBroken(static_cast<int>(h.count), "predecessor", prev);
   }
   const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
-  if (!(got == job.expect_tag) || h.payload != job.in.size()) {
+  if (!(got == expect) || h.payload != payload) {
     Fail(prev, prev,
          "collective mismatch: predecessor sent " + DescribeTag(got, h.payload) +
-             ", this rank expected " + DescribeTag(job.expect_tag, job.in.size()));
+             ", this rank expected " + DescribeTag(expect, payload));
   }
 }
 

@@ -43,13 +43,30 @@ struct MessageJob {
   std::size_t sent = 0;  // bytes of header+payload written
 
   bool receiving = false;
+  bool add = false;  // StartAddExchange: the payload is added into `in`, not copied
   MessageTag expect_tag;
   std::span<std::byte> in;
   WireHeader in_header{};
   std::size_t received = 0;  // bytes of header+payload read
 
-  bool send_done() const { return !sending || sent == sizeof(WireHeader) + out.size(); }
-  bool recv_done() const { return !receiving || received == sizeof(WireHeader) + in.size(); }
+  // StartAddForwardExchange: the sums made in `in` go out as a second message (header
+  // fwd_header, payload = in), and a second message comes in to `in2`.
+  bool forward = false;
+  WireHeader fwd_header{};
+  std::size_t fwd_sent = 0;  // bytes of the second message's header+payload written
+  std::span<std::byte> in2;
+  WireHeader in2_header{};
+  std::size_t received2 = 0;  // bytes of the second incoming message read
+
+  bool first_sent() const { return sent == sizeof(WireHeader) + out.size(); }
+  bool first_received() const { return received == sizeof(WireHeader) + in.size(); }
+  bool send_done() const {
+    return !sending || (first_sent() && (!forward || fwd_sent == sizeof(WireHeader) + in.size()));
+  }
+  bool recv_done() const {
+    return !receiving ||
+           (first_received() && (!forward || received2 == sizeof(WireHeader) + in2.size()));
+  }
 };
 
 class MessageTransport : public Transport {
@@ -61,6 +78,11 @@ class MessageTransport : public Transport {
   void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                      std::span<std::byte> recv, Deadline deadline) final;
   void FinishExchange(Deadline deadline) final;
+  void StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
+                        std::span<std::byte> accum, Deadline deadline) final;
+  void StartAddForwardExchange(const MessageTag& tag, std::span<const std::byte> send,
+                               std::span<std::byte> accum, std::span<std::byte> recv_next,
+                               Deadline deadline) final;
   void SendToNext(const MessageTag& tag, std::span<const std::byte> data, Deadline deadline) final;
   void RecvFromPrev(const MessageTag& tag, std::span<std::byte> data, Deadline deadline) final;
 
@@ -80,6 +102,7 @@ class MessageTransport : public Transport {
   // The full header of job->in_header has arrived: an abort notice (from the predecessor)
   // or a header that does not match the expected collective fails the transport.
   void CheckInHeader(const MessageJob& job);
+  void CheckInHeader(const WireHeader& h, const MessageTag& expect, std::size_t payload);
   // Records the error (every later call rethrows it), tells both neighbours which rank is to
   // blame (`blamed`), shuts the sockets for writing, logs (Debug when this rank aborted
   // itself, else Warn) and throws. Best effort towards the neighbours: never blocks.
@@ -92,6 +115,9 @@ class MessageTransport : public Transport {
   UniqueFd prev_fd_;
 
  private:
+  void Start(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
+             bool add, bool forward = false, std::span<std::byte> recv_next = {});
+
   std::optional<TransportError> broken_;
   MessageJob started_;  // the exchange between StartExchange and FinishExchange
 };

@@ -223,6 +223,35 @@ void RingCommunicator::Allreduce(std::span<T> data, Op op) {
                      SegmentRange(ChunkRange(data.size(), world_, step.recv_chunk), segments, j)};
   };
 
+  if (transport_->AddsOnArrival()) {
+    // Over shared memory (one exchange in flight): the receiver adds each segment straight out
+    // of the shared segment into `data` (data[i] = data[i] + received[i], as below), with no
+    // copy to scratch. In the last reduce-scatter step the chunk a rank completes is the one
+    // it sends first in the all-gather: its sums go on as they are made
+    // (StartAddForwardExchange), and the predecessor's arrive in the same exchange, so the
+    // all-gather's first step costs no pass of its own.
+    for (std::size_t k = 0; k < total; ++k) {
+      const auto [out, in] = ranges(k, &ReduceScatterStep);
+      const auto accum = std::as_writable_bytes(data.subspan(in.begin, in.size()));
+      if (k + segments < total) {
+        transport_->StartAddExchange(tag, bytes_of(out), accum, deadline);
+      } else {
+        const Range next = ranges(k + segments - total, &AllGatherStep).second;
+        transport_->StartAddForwardExchange(
+            tag, bytes_of(out), accum,
+            std::as_writable_bytes(data.subspan(next.begin, next.size())), deadline);
+      }
+      transport_->FinishExchange(deadline);
+    }
+    for (std::size_t k = segments; k < total; ++k) {
+      const auto [out, in] = ranges(k, &AllGatherStep);
+      transport_->StartExchange(
+          tag, bytes_of(out), std::as_writable_bytes(data.subspan(in.begin, in.size())), deadline);
+      transport_->FinishExchange(deadline);
+    }
+    return;
+  }
+
   // Reduce-scatter. depth + 1 scratch segments: one being added into `data` while up to
   // `depth` are received, so the reduction overlaps the transfers.
   const std::size_t slots = depth + 1;

@@ -6,6 +6,11 @@
 // flight: the reduction of one segment runs while the next ones are in flight
 // (Transport::StartExchange/FinishExchange; one at a time over TCP and shared memory, up to
 // three over MPI). An exchange never starts before the one whose data it sends on has ended.
+// Over shared memory (Transport::AddsOnArrival) the reduce-scatter needs no scratch: the
+// receiver adds each segment straight out of the shared segment (StartAddExchange), in the
+// same order (data[i] = data[i] + received[i]), so the bits are the other transports'; the
+// last step forwards its sums as the all-gather's first message as it makes them
+// (StartAddForwardExchange).
 // Buffers of at most `gather_bytes` instead go round whole (N-1 steps, not 2(N-1)) and each
 // rank adds the N copies in rank order 0..N-1. Broadcast is pipelined segment by segment
 // along the ring from the root. Barrier passes a header N-1 times round the ring, so every

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,12 +19,15 @@
 #include <random>
 #include <utility>
 
+#include "allreduce/reduce.h"
 #include "allreduce/socket_io.h"
 
 namespace ringtrain::allreduce::internal {
 namespace {
 
-constexpr std::uint64_t kShmMagic = 0x314d485352545452;  // "RTTRSHM1"
+// "RTTRSHM2": version 2 aligns every message to kShmAlign; a version-1 peer refuses the
+// segment (and the ring stays on TCP) instead of misreading it.
+constexpr std::uint64_t kShmMagic = 0x324d485352545452;
 constexpr std::size_t kControlBytes = 4096;
 constexpr std::size_t kMinCapacity = 4096;
 constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
@@ -245,24 +249,78 @@ std::size_t ShmRing::Write(const std::byte* src, std::size_t size) {
   return total;
 }
 
-std::size_t ShmRing::Read(std::byte* dst, std::size_t size) {
+template <typename Use>
+std::size_t ShmRing::Consume(std::size_t size, std::size_t unit, Use&& use) {
   Control* c = control();
   std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);  // ours
   const std::uint32_t head = Ref(c->head).load(std::memory_order_acquire);
-  const std::size_t total = std::min<std::size_t>(size, static_cast<std::uint32_t>(head - tail));
+  std::size_t total = std::min<std::size_t>(size, static_cast<std::uint32_t>(head - tail));
+  total -= total % unit;
   const std::size_t mask = capacity_ - 1;
+  // The capacity and the read position are multiples of `unit`, so no unit straddles the wrap.
   for (std::size_t done = 0; done < total;) {
     const std::size_t piece = std::min(total - done, kPublishBytes);
     const std::size_t at = tail & mask;
     const std::size_t first = std::min(piece, capacity_ - at);
-    std::memcpy(dst + done, data() + at, first);
-    if (first < piece) std::memcpy(dst + done + first, data(), piece - first);
+    use(done, data() + at, first);
+    if (first < piece) use(done + first, data(), piece - first);
     tail += static_cast<std::uint32_t>(piece);
     done += piece;
+    // Only now, the piece used, may the producer write over it.
     Ref(c->tail).store(tail, std::memory_order_seq_cst);
     if (Ref(c->producer_waiting).load(std::memory_order_seq_cst) != 0) FutexWake(&c->tail);
   }
   return total;
+}
+
+std::size_t ShmRing::Read(std::byte* dst, std::size_t size) {
+  return Consume(size, 1, [dst](std::size_t off, const std::byte* src, std::size_t n) {
+    std::memcpy(dst + off, src, n);
+  });
+}
+
+template <typename T>
+std::size_t ShmRing::ReadAddImpl(T* dst, std::size_t count) {
+  assert(Ref(control()->tail).load(std::memory_order_relaxed) % sizeof(T) == 0);
+  const std::size_t bytes = Consume(
+      count * sizeof(T), sizeof(T), [dst](std::size_t off, const std::byte* src, std::size_t n) {
+        AddInto(dst + off / sizeof(T), reinterpret_cast<const T*>(src), n / sizeof(T));
+      });
+  return bytes / sizeof(T);
+}
+
+std::size_t ShmRing::ReadAdd(float* dst, std::size_t count) { return ReadAddImpl(dst, count); }
+std::size_t ShmRing::ReadAdd(double* dst, std::size_t count) { return ReadAddImpl(dst, count); }
+
+std::size_t ShmRing::Room() const {
+  Control* c = control();
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);  // ours
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_acquire);
+  return capacity_ - static_cast<std::uint32_t>(head - tail);
+}
+
+bool ShmRing::AlignWrite() {
+  Control* c = control();
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);  // ours
+  const std::size_t pad = (kShmAlign - head % kShmAlign) % kShmAlign;
+  if (pad == 0) return true;
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_acquire);
+  if (capacity_ - static_cast<std::uint32_t>(head - tail) < pad) return false;
+  Ref(c->head).store(head + static_cast<std::uint32_t>(pad), std::memory_order_seq_cst);
+  if (Ref(c->consumer_waiting).load(std::memory_order_seq_cst) != 0) FutexWake(&c->head);
+  return true;
+}
+
+bool ShmRing::AlignRead() {
+  Control* c = control();
+  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);  // ours
+  const std::size_t pad = (kShmAlign - tail % kShmAlign) % kShmAlign;
+  if (pad == 0) return true;
+  const std::uint32_t head = Ref(c->head).load(std::memory_order_acquire);
+  if (static_cast<std::uint32_t>(head - tail) < pad) return false;
+  Ref(c->tail).store(tail + static_cast<std::uint32_t>(pad), std::memory_order_seq_cst);
+  if (Ref(c->producer_waiting).load(std::memory_order_seq_cst) != 0) FutexWake(&c->tail);
+  return true;
 }
 
 void ShmRing::WaitForSpace(std::chrono::milliseconds timeout, int spins) {
@@ -279,16 +337,19 @@ void ShmRing::WaitForSpace(std::chrono::milliseconds timeout, int spins) {
   Ref(c->producer_waiting).store(0, std::memory_order_relaxed);
 }
 
-void ShmRing::WaitForData(std::chrono::milliseconds timeout, int spins) {
+void ShmRing::WaitForData(std::chrono::milliseconds timeout, int spins, std::size_t min_bytes) {
   Control* c = control();
   const std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);
+  auto short_of = [&](std::uint32_t head) {
+    return static_cast<std::uint32_t>(head - tail) < min_bytes;
+  };
   for (int i = 0; i < spins; ++i) {
-    if (Ref(c->head).load(std::memory_order_acquire) != tail) return;
+    if (!short_of(Ref(c->head).load(std::memory_order_acquire))) return;
     CpuRelax();
   }
   Ref(c->consumer_waiting).store(1, std::memory_order_seq_cst);
   const std::uint32_t head = Ref(c->head).load(std::memory_order_seq_cst);
-  if (head == tail) FutexWait(&c->head, head, timeout);
+  if (short_of(head)) FutexWait(&c->head, head, timeout);
   Ref(c->consumer_waiting).store(0, std::memory_order_relaxed);
 }
 

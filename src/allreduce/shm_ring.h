@@ -7,7 +7,9 @@
 // settled, so a receiver that never came leaves nothing behind). Layout: one 4 KiB control page
 // (head and tail on their own cache lines), then `capacity` data bytes (a power of two).
 // head/tail count bytes modulo 2^32; used = head - tail. Each side publishes its counter after
-// at most kPublishBytes copied, so the other side can start on a large message early.
+// at most kPublishBytes copied, so the other side can start on a large message early. The
+// consumer either copies bytes out (Read) or adds elements straight out of the segment into
+// its own buffer (ReadAdd: the reduce-scatter's one pass over received bytes).
 //
 // Waiting: a short spin, then FUTEX_WAIT (shared, not private: the two ends are different
 // mappings, usually in different processes) on the counter the other side moves, with a
@@ -26,6 +28,9 @@
 namespace ringtrain::allreduce::internal {
 
 inline constexpr std::size_t kDefaultShmRingBytes = std::size_t{4} << 20;
+// Every message starts at a multiple of this in the segment, so a payload of doubles or
+// floats (after the 24-byte header) is aligned for ReadAdd.
+inline constexpr std::size_t kShmAlign = 8;
 
 // This host's boot id (/proc/sys/kernel/random/boot_id), or empty if unreadable: two ends
 // with the same non-empty boot id run on one kernel.
@@ -56,11 +61,26 @@ class ShmRing {
   std::size_t Write(const std::byte* data, std::size_t size);
   // Consumer: copies up to size bytes out; returns how many (0 when empty). Never blocks.
   std::size_t Read(std::byte* data, std::size_t size);
+  // Consumer: adds up to `count` whole elements straight out of the segment into dst
+  // (dst[i] = dst[i] + segment[i]), with no copy in between; returns how many (0 when fewer
+  // than one element's bytes are in). The read position must be a multiple of kShmAlign
+  // plus whole elements (the transport aligns every message). Never blocks.
+  std::size_t ReadAdd(float* dst, std::size_t count);
+  std::size_t ReadAdd(double* dst, std::size_t count);
+  // Producer: free bytes now (only grows until this producer writes).
+  std::size_t Room() const;
+  // Producer / consumer: move the position on to the next multiple of kShmAlign (the bytes
+  // skipped carry nothing); false while the room / the bytes for that are not there yet.
+  // Both ends call it at the same point of the stream (the start of each message), so they
+  // skip the same bytes. Never blocks.
+  bool AlignWrite();
+  bool AlignRead();
 
   // Producer: waits until there is free space or `timeout` passes (or a Wake). Consumer:
-  // waits until there are bytes to read, likewise. Either may return spuriously.
+  // waits until at least `min_bytes` (>= 1) are there to read, likewise. Either may return
+  // spuriously.
   void WaitForSpace(std::chrono::milliseconds timeout, int spins);
-  void WaitForData(std::chrono::milliseconds timeout, int spins);
+  void WaitForData(std::chrono::milliseconds timeout, int spins, std::size_t min_bytes = 1);
   // Any thread: wakes whoever sleeps on this segment (used by Abort and on failure).
   void WakeAll();
 
@@ -70,6 +90,12 @@ class ShmRing {
           std::uint64_t nonce);
   Control* control() const;
   std::byte* data() const;
+  // Consumer: hands up to `size` readable bytes, in whole units of `unit` bytes, to
+  // use(offset, segment bytes, n) piece by piece, publishing the tail after each piece.
+  template <typename Use>
+  std::size_t Consume(std::size_t size, std::size_t unit, Use&& use);
+  template <typename T>
+  std::size_t ReadAddImpl(T* dst, std::size_t count);
 
   std::string name_;
   std::byte* base_ = nullptr;

@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cassert>
 #include <cerrno>
 
 #include "common/log.h"
@@ -50,8 +52,18 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
     }
     const auto slice = std::min<Deadline::Clock::duration>(kShmWaitSlice, deadline.Remaining());
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(slice);
-    if (!job->recv_done()) {
-      recv_.WaitForData(ms, spins_);
+    // A forwarding exchange with bytes it could not write yet waits for room first: the
+    // successor's progress (and so, round the ring, ours) may hang on them.
+    const bool send_blocked =
+        job->forward && job->sending && !job->send_done() &&
+        (!job->first_sent() || job->fwd_sent < sizeof(WireHeader) || job->fwd_sent < job->received);
+    if (!job->recv_done() && !send_blocked) {
+      // An add reads whole elements: a part of one is not enough to move on.
+      const bool adding = job->add && !job->first_received() && job->received >= sizeof(WireHeader);
+      const std::size_t need = !adding                                      ? 1
+                               : job->expect_tag.op == Op::kAllreduceDouble ? sizeof(double)
+                                                                            : sizeof(float);
+      recv_.WaitForData(ms, spins_, need);
     } else {
       send_.WaitForSpace(ms, spins_);
     }
@@ -59,10 +71,17 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   }
 }
 
+// Every message starts at a multiple of kShmAlign in the segment (both ends align at their
+// first byte of it), so the payload of an add exchange is read in place as whole elements.
+// A forwarding exchange (StartAddForwardExchange) moves two messages each way, in this order
+// on both links: ours, then the sums we make out of the predecessor's first message. Adding
+// never waits for the forwarding (which needs ours out first and room at the successor), so
+// no link waits on itself round the ring; the sums go on right after each slice is added
+// while room allows (still in cache), else later from `in`.
 bool ShmTransport::Pump(MessageJob* job) {
   constexpr std::size_t kHdr = sizeof(WireHeader);
   bool progress = false;
-  if (!job->send_done()) {
+  if (job->sending && !job->first_sent() && (job->sent > 0 || send_.AlignWrite())) {
     std::size_t n;
     if (job->sent < kHdr) {
       n = send_.Write(reinterpret_cast<const std::byte*>(&job->out_header) + job->sent,
@@ -70,14 +89,15 @@ bool ShmTransport::Pump(MessageJob* job) {
       job->sent += n;
       progress = n > 0;
     }
-    if (job->sent >= kHdr && !job->send_done()) {
+    if (job->sent >= kHdr && !job->first_sent()) {
       const std::size_t off = job->sent - kHdr;
       n = send_.Write(job->out.data() + off, job->out.size() - off);
       job->sent += n;
       progress = progress || n > 0;
     }
   }
-  if (!job->recv_done()) {
+  progress = ForwardSums(job) || progress;
+  if (job->receiving && !job->first_received() && (job->received > 0 || recv_.AlignRead())) {
     if (job->received < kHdr) {
       const std::size_t n = recv_.Read(
           reinterpret_cast<std::byte*>(&job->in_header) + job->received, kHdr - job->received);
@@ -85,14 +105,80 @@ bool ShmTransport::Pump(MessageJob* job) {
       progress = progress || n > 0;
       if (job->received == kHdr && n > 0) CheckInHeader(*job);
     }
-    if (job->received >= kHdr && !job->recv_done()) {
-      const std::size_t off = job->received - kHdr;
-      const std::size_t n = recv_.Read(job->in.data() + off, job->in.size() - off);
-      job->received += n;
+    if (job->received >= kHdr && !job->first_received()) {
+      const bool dbl = job->expect_tag.op == Op::kAllreduceDouble;
+      if (!job->add) {
+        const std::size_t off = job->received - kHdr;
+        const std::size_t n = recv_.Read(job->in.data() + off, job->in.size() - off);
+        job->received += n;
+        progress = progress || n > 0;
+      } else {
+        progress = (dbl ? AddSlices<double>(job) : AddSlices<float>(job)) || progress;
+      }
+    }
+  }
+  if (job->receiving && job->forward && job->first_received() &&
+      job->received2 < kHdr + job->in2.size() && (job->received2 > 0 || recv_.AlignRead())) {
+    if (job->received2 < kHdr) {
+      const std::size_t n = recv_.Read(
+          reinterpret_cast<std::byte*>(&job->in2_header) + job->received2, kHdr - job->received2);
+      job->received2 += n;
+      progress = progress || n > 0;
+      if (job->received2 == kHdr && n > 0) {
+        CheckInHeader(job->in2_header, job->expect_tag, job->in2.size());
+      }
+    }
+    if (job->received2 >= kHdr && job->received2 < kHdr + job->in2.size()) {
+      const std::size_t off = job->received2 - kHdr;
+      const std::size_t n = recv_.Read(job->in2.data() + off, job->in2.size() - off);
+      job->received2 += n;
       progress = progress || n > 0;
     }
   }
   return progress;
+}
+
+// Adds what has arrived of the first message into `in`, slice by slice, each slice's sums
+// forwarded at once when this is a forwarding exchange. True if anything was added.
+template <typename T>
+bool ShmTransport::AddSlices(MessageJob* job) {
+  constexpr std::size_t kHdr = sizeof(WireHeader);
+  const std::size_t slice = job->forward ? kShmSliceBytes / sizeof(T) : job->in.size();
+  bool moved = false;
+  while (!job->first_received()) {
+    const std::size_t off = job->received - kHdr;
+    const std::size_t want = std::min((job->in.size() - off) / sizeof(T), slice);
+    const std::size_t got = recv_.ReadAdd(reinterpret_cast<T*>(job->in.data() + off), want);
+    if (got == 0) break;
+    job->received += got * sizeof(T);
+    moved = true;
+    ForwardSums(job);
+  }
+  return moved;
+}
+
+// Writes the second message: its header once our first message is out, then the sums made so
+// far, as far as the successor's segment has room. True if bytes moved.
+bool ShmTransport::ForwardSums(MessageJob* job) {
+  constexpr std::size_t kHdr = sizeof(WireHeader);
+  if (!job->forward || !job->first_sent()) return false;
+  bool moved = false;
+  if (job->fwd_sent < kHdr) {
+    if (job->fwd_sent == 0 && !send_.AlignWrite()) return false;
+    const std::size_t n = send_.Write(
+        reinterpret_cast<const std::byte*>(&job->fwd_header) + job->fwd_sent, kHdr - job->fwd_sent);
+    job->fwd_sent += n;
+    moved = n > 0;
+    if (job->fwd_sent < kHdr) return moved;
+  }
+  const std::size_t off = job->fwd_sent - kHdr;
+  const std::size_t summed = job->received > kHdr ? job->received - kHdr : 0;
+  if (summed > off) {
+    const std::size_t n = send_.Write(job->in.data() + off, summed - off);
+    job->fwd_sent += n;
+    moved = moved || n > 0;
+  }
+  return moved;
 }
 
 // The sockets carry only failure news: an abort notice, or EOF when a neighbour is gone. A

@@ -24,6 +24,8 @@ namespace ringtrain::allreduce::internal {
 
 // How long a waiting rank sleeps on a segment before it looks at the sockets again.
 inline constexpr std::chrono::milliseconds kShmWaitSlice{10};
+// A forwarding add (StartAddForwardExchange) adds and forwards in slices of this many bytes.
+inline constexpr std::size_t kShmSliceBytes = std::size_t{64} << 10;
 
 class ShmTransport final : public MessageTransport {
  public:
@@ -34,6 +36,7 @@ class ShmTransport final : public MessageTransport {
   ~ShmTransport() override;
 
   void Abort() override;
+  bool AddsOnArrival() const override { return true; }
 
  private:
   void Run(MessageJob* job, Deadline deadline) override;
@@ -41,6 +44,9 @@ class ShmTransport final : public MessageTransport {
   const char* LinkName() const override { return " (shared-memory link)"; }
   void WakeOnFailure() override;
   void CheckSockets(MessageJob* job);
+  template <typename T>
+  bool AddSlices(MessageJob* job);
+  bool ForwardSums(MessageJob* job);
 
   ShmRing send_;
   ShmRing recv_;

@@ -1,5 +1,7 @@
 #include "allreduce/transport.h"
 
+#include "common/error.h"
+
 namespace ringtrain::allreduce {
 
 std::string DescribeTag(const MessageTag& tag, std::uint64_t payload_bytes) {
@@ -26,6 +28,17 @@ std::string DescribeTag(const MessageTag& tag, std::uint64_t payload_bytes) {
   }
   return name + " #" + std::to_string(tag.seq) + " of " + std::to_string(tag.count) + " " + unit +
          " (message of " + std::to_string(payload_bytes) + " bytes)";
+}
+
+void Transport::StartAddExchange(const MessageTag& /*tag*/, std::span<const std::byte> /*send*/,
+                                 std::span<std::byte> /*accum*/, Deadline /*deadline*/) {
+  throw UsageError("StartAddExchange on a transport that cannot add on arrival", "ring transport");
+}
+
+void Transport::StartAddForwardExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                        std::span<std::byte> accum,
+                                        std::span<std::byte> /*recv_next*/, Deadline deadline) {
+  StartAddExchange(tag, send, accum, deadline);  // throws: no transport here adds on arrival
 }
 
 TransportError PeerError(const Ring& ring, int peer, const std::string& what,

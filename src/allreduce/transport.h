@@ -71,6 +71,24 @@ class Transport {
   virtual void StartExchange(const MessageTag& tag, std::span<const std::byte> send,
                              std::span<std::byte> recv, Deadline deadline) = 0;
   virtual void FinishExchange(Deadline deadline) = 0;
+  // Whether StartAddExchange is available: shared memory, where the receiver can read the
+  // payload in place. Byte streams and MPI must land it in memory first (false).
+  virtual bool AddsOnArrival() const { return false; }
+  // StartExchange whose payload, elements of the tag's type (kAllreduceFloat/Double), is
+  // added into `accum` (accum[i] = accum[i] + payload[i], the operands in this order) as it
+  // arrives instead of being copied into it: one pass over the bytes instead of a copy to
+  // scratch and an add. Finished by FinishExchange, under the same in-flight rules; `accum`
+  // must be aligned for the element type. Throws UsageError unless AddsOnArrival().
+  virtual void StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                std::span<std::byte> accum, Deadline deadline);
+  // StartAddExchange whose sums, as they are made, go on to the successor as a second message
+  // with the same tag (the all-gather's first step: the chunk a rank completes in the last
+  // reduce-scatter step is the one it sends next), while the predecessor's second message
+  // lands in `recv_next`. One pass instead of adding, then reading the sums again to send
+  // them. Same rules as StartAddExchange.
+  virtual void StartAddForwardExchange(const MessageTag& tag, std::span<const std::byte> send,
+                                       std::span<std::byte> accum, std::span<std::byte> recv_next,
+                                       Deadline deadline);
   // 1 for the byte-stream transports (TCP, shared memory); 3 for MPI, where a receive posted
   // early is matched on arrival instead of being queued as unexpected and copied twice.
   virtual int MaxExchangesInFlight() const { return 1; }
