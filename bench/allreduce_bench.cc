@@ -6,7 +6,7 @@
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
 //       [--socket-buffer-bytes B] [--min-bytes B]
 //       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream]
-//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N] [--tune 0|1]
+//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N (-1: auto)] [--tune 0|1]
 //       [--factor F]
 //
 // The rings measure their segment sizes at start-up (RingCommunicator::Tune, as the trainer's

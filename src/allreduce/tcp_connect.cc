@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -443,9 +444,13 @@ std::unique_ptr<Transport> UpgradeToShm(const Ring& ring, const TcpOptions& opti
   if (send) send->Unlink();  // mapped by the successor or never to be: the name goes now
   if (all == 0) return nullptr;
   log::Info("ring links over shared memory (same host; --shm off keeps them on TCP)");
+  // All ranks run on this host: spinning pays only while each can have a CPU of its own.
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const int spins = options.shm_spins != kShmSpinsAuto      ? std::max(0, options.shm_spins)
+                    : cpus > 0 && ring.world_size() <= cpus ? kShmAutoSpins
+                                                            : 0;
   return std::make_unique<internal::ShmTransport>(ring, std::move(next_fd), std::move(prev_fd),
-                                                  std::move(*send), std::move(*recv),
-                                                  options.shm_spins);
+                                                  std::move(*send), std::move(*recv), spins);
 }
 
 }  // namespace
