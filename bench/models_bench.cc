@@ -1,6 +1,6 @@
 // bench/models_bench.cc — models box speed, one JSON line per measurement:
 //   models_bench --data FILE [--labels FILE] [--format F] [--threads 1,2] [--repeat N]
-//                [--loss logistic|squared_hinge]
+//                [--loss logistic|squared_hinge] [--renumber]
 // Measures ReadShard (MB/s of input bytes); the machine's read bandwidth over an array of the
 // shard's storage size (a plain sum, the reference of issue 11 item 3); and, at each thread
 // count, the best of --repeat runs of one LossGradientSum, one HessianVectorSum (at a w whose
@@ -9,7 +9,9 @@
 // bandwidth ("of_read_bw"); and "gather_floor": one plain gather v[col] * val per nonzero,
 // nothing else, the least any pass that reads the model at the rows' features must do. The
 // one-thread kernels pick their layout by timing their first calls at a size (models/
-// gradient_internal.h: LayoutTrial), so use --repeat 6 or more.
+// gradient_internal.h: LayoutTrial), so use --repeat 6 or more. --renumber (an experiment,
+// docs/training.md "Per-pass speed"): features renumbered by frequency in the shard, most
+// frequent first, each row re-sorted, before anything is measured.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -18,6 +20,8 @@
 #include <filesystem>
 #include <numeric>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/huge_pages.h"
@@ -68,6 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--format", format);
   app.add_option("--threads", threads)->delimiter(',');
   app.add_option("--repeat", repeat);
+  bool renumber = false;
+  app.add_flag("--renumber", renumber);
   app.add_option("--loss", loss)->check(CLI::IsMember({"logistic", "squared_hinge"}));
   CLI11_PARSE(app, argc, argv);
   o.format = format.empty() ? GuessFormat(o.path) : ParseFormat(format);
@@ -77,6 +83,28 @@ int main(int argc, char** argv) {
   auto t0 = Clock::now();
   Dataset d = ReadShard(o);
   const double read_s = Seconds(t0);
+  if (renumber) {
+    std::vector<std::int64_t> count(static_cast<std::size_t>(d.num_features), 0);
+    for (std::int32_t c : d.col) ++count[static_cast<std::size_t>(c)];
+    std::vector<std::int32_t> order(count.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+      return count[static_cast<std::size_t>(a)] > count[static_cast<std::size_t>(b)];
+    });
+    std::vector<std::int32_t> rank(order.size());
+    for (std::size_t k = 0; k < order.size(); ++k)
+      rank[static_cast<std::size_t>(order[k])] = static_cast<std::int32_t>(k);
+    std::vector<std::pair<std::int32_t, float>> row;
+    for (std::int64_t r = 0; r < d.rows(); ++r) {
+      const auto b = static_cast<std::size_t>(d.row_ptr[static_cast<std::size_t>(r)]);
+      const auto e = static_cast<std::size_t>(d.row_ptr[static_cast<std::size_t>(r) + 1]);
+      row.clear();
+      for (std::size_t k = b; k < e; ++k)
+        row.emplace_back(rank[static_cast<std::size_t>(d.col[k])], d.val[k]);
+      std::sort(row.begin(), row.end());
+      for (std::size_t k = b; k < e; ++k) std::tie(d.col[k], d.val[k]) = row[k - b];
+    }
+  }
   const double storage = static_cast<double>(d.StorageBytes());
   std::printf(
       "{\"bench\":\"read\",\"file\":\"%s\",\"rows\":%lld,\"features\":%lld,\"nonzeros\":%lld,"

@@ -19,10 +19,7 @@ void MessageTransport::StartExchange(const MessageTag& tag, std::span<const std:
 
 void MessageTransport::StartAddExchange(const MessageTag& tag, std::span<const std::byte> send,
                                         std::span<std::byte> accum, Deadline /*deadline*/) {
-  if (!AddsOnArrival() || (tag.op != Op::kAllreduceFloat && tag.op != Op::kAllreduceDouble)) {
-    throw UsageError("StartAddExchange needs an allreduce tag and a transport that adds on arrival",
-                     "ring transport");
-  }
+  CheckCanAdd(tag, "StartAddExchange");
   Start(tag, send, accum, true);
 }
 
@@ -31,13 +28,16 @@ void MessageTransport::StartAddForwardExchange(const MessageTag& tag,
                                                std::span<std::byte> accum,
                                                std::span<std::byte> recv_next,
                                                Deadline /*deadline*/) {
+  CheckCanAdd(tag, "StartAddForwardExchange");
+  Start(tag, send, accum, true, true, recv_next);
+}
+
+void MessageTransport::CheckCanAdd(const MessageTag& tag, const char* call) const {
   if (!AddsOnArrival() || (tag.op != Op::kAllreduceFloat && tag.op != Op::kAllreduceDouble)) {
     throw UsageError(
-        "StartAddForwardExchange needs an allreduce tag and a transport that adds "
-        "on arrival",
+        std::string(call) + " needs an allreduce tag and a transport that adds on arrival",
         "ring transport");
   }
-  Start(tag, send, accum, true, true, recv_next);
 }
 
 void MessageTransport::Start(const MessageTag& tag, std::span<const std::byte> send,

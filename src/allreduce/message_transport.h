@@ -117,6 +117,8 @@ class MessageTransport : public Transport {
  private:
   void Start(const MessageTag& tag, std::span<const std::byte> send, std::span<std::byte> recv,
              bool add, bool forward = false, std::span<std::byte> recv_next = {});
+  // The add exchanges need a transport that adds on arrival and a float/double allreduce tag.
+  void CheckCanAdd(const MessageTag& tag, const char* call) const;
 
   std::optional<TransportError> broken_;
   MessageJob started_;  // the exchange between StartExchange and FinishExchange

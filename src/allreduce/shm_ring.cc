@@ -292,13 +292,6 @@ std::size_t ShmRing::ReadAddImpl(T* dst, std::size_t count) {
 std::size_t ShmRing::ReadAdd(float* dst, std::size_t count) { return ReadAddImpl(dst, count); }
 std::size_t ShmRing::ReadAdd(double* dst, std::size_t count) { return ReadAddImpl(dst, count); }
 
-std::size_t ShmRing::Room() const {
-  Control* c = control();
-  const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);  // ours
-  const std::uint32_t tail = Ref(c->tail).load(std::memory_order_acquire);
-  return capacity_ - static_cast<std::uint32_t>(head - tail);
-}
-
 bool ShmRing::AlignWrite() {
   Control* c = control();
   const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);  // ours

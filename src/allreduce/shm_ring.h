@@ -67,8 +67,6 @@ class ShmRing {
   // plus whole elements (the transport aligns every message). Never blocks.
   std::size_t ReadAdd(float* dst, std::size_t count);
   std::size_t ReadAdd(double* dst, std::size_t count);
-  // Producer: free bytes now (only grows until this producer writes).
-  std::size_t Room() const;
   // Producer / consumer: move the position on to the next multiple of kShmAlign (the bytes
   // skipped carry nothing); false while the room / the bytes for that are not there yet.
   // Both ends call it at the same point of the stream (the start of each message), so they

@@ -30,6 +30,13 @@ void ShmTransport::Abort() {
 // Copy, and when nothing moves, sleep on the segment we need (our predecessor's while we
 // still expect bytes, else our successor's for room). Only a wait that ended with nothing to
 // do looks at the sockets, so the fast path makes no system call besides the futex wake.
+namespace {
+// The element an add exchange sums (its tag is a float or double allreduce: CheckCanAdd).
+std::size_t AddedElementBytes(const MessageJob& job) {
+  return job.expect_tag.op == Op::kAllreduceDouble ? sizeof(double) : sizeof(float);
+}
+}  // namespace
+
 void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   ThrowIfBroken();
   bool idle = false;
@@ -60,9 +67,7 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
     if (!job->recv_done() && !send_blocked) {
       // An add reads whole elements: a part of one is not enough to move on.
       const bool adding = job->add && !job->first_received() && job->received >= sizeof(WireHeader);
-      const std::size_t need = !adding                                      ? 1
-                               : job->expect_tag.op == Op::kAllreduceDouble ? sizeof(double)
-                                                                            : sizeof(float);
+      const std::size_t need = adding ? AddedElementBytes(*job) : 1;
       recv_.WaitForData(ms, spins_, need);
     } else {
       send_.WaitForSpace(ms, spins_);
@@ -106,14 +111,15 @@ bool ShmTransport::Pump(MessageJob* job) {
       if (job->received == kHdr && n > 0) CheckInHeader(*job);
     }
     if (job->received >= kHdr && !job->first_received()) {
-      const bool dbl = job->expect_tag.op == Op::kAllreduceDouble;
       if (!job->add) {
         const std::size_t off = job->received - kHdr;
         const std::size_t n = recv_.Read(job->in.data() + off, job->in.size() - off);
         job->received += n;
         progress = progress || n > 0;
       } else {
-        progress = (dbl ? AddSlices<double>(job) : AddSlices<float>(job)) || progress;
+        progress = (AddedElementBytes(*job) == sizeof(double) ? AddSlices<double>(job)
+                                                              : AddSlices<float>(job)) ||
+                   progress;
       }
     }
   }

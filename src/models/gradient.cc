@@ -4,7 +4,6 @@
 // per-example loop has no virtual call. Rows are split over OpenMP threads in contiguous
 // blocks (kernels.h); per-thread partial sums are added in thread order, so a fixed thread
 // count gives bit-identical results.
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -154,34 +153,28 @@ double BlockedGradientKernel(const Shape& sh, const Dataset& data, const double*
   const bool avx2 = UseAvx2();
   // The paired layout only where there is a gradient to scatter (a loss alone only gathers).
   thread_local internal::LayoutTrial trial;
-  if (!kDense && grad != nullptr &&
-      trial.Paired(stride, threads, internal::PassNonzeros(n, data))) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const internal::PairedVectors p(sh, Kp, w);
-    const double loss =
-        BlockedGradRows<Policy, kDense, Kp, true>(sh, data, p.inputs(), p.sums(), rows, 0, n, avx2);
-    p.AddInto(grad);
-    trial.Record(true,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return loss;
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
-  std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
-  const PartialSums parts(grad != nullptr ? stride : 0, threads, Kp == 1, grad);
-  const int used =
-      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        double* gt = grad != nullptr ? parts.For(t) : nullptr;
-        loss_part[static_cast<std::size_t>(t)] =
-            BlockedGradRows<Policy, kDense, Kp, false>(sh, data, wt, gt, rows, b, e, avx2);
-      });
   double loss = 0;
-  for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
-  if (grad != nullptr) {
-    parts.AddTransposedInto(sh, Kp, used);
-    trial.Record(false,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  trial.Run(
+      !kDense && grad != nullptr, stride, threads, internal::PassNonzeros(n, data),
+      [&] {
+        const internal::PairedVectors p(sh, Kp, w);
+        loss = BlockedGradRows<Policy, kDense, Kp, true>(sh, data, p.inputs(), p.sums(), rows, 0, n,
+                                                         avx2);
+        p.AddInto(grad);
+      },
+      [&] {
+        const double* wt = Transposed(sh, Kp, w, Slot::kWeights);
+        std::vector<double> loss_part(static_cast<std::size_t>(threads), 0.0);
+        const PartialSums parts(grad != nullptr ? stride : 0, threads, Kp == 1, grad);
+        const int used =
+            internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+              double* gt = grad != nullptr ? parts.For(t) : nullptr;
+              loss_part[static_cast<std::size_t>(t)] =
+                  BlockedGradRows<Policy, kDense, Kp, false>(sh, data, wt, gt, rows, b, e, avx2);
+            });
+        for (int t = 0; t < used; ++t) loss += loss_part[static_cast<std::size_t>(t)];
+        if (grad != nullptr) parts.AddTransposedInto(sh, Kp, used);
+      });
   return loss;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -144,10 +145,10 @@ inline const double* Transposed(const Shape& sh, int kp, const double* w, Slot s
 // p[j*2Kp + Kp + q], so the scatter finds its line where the row's gather just brought it, and
 // the kernel prefetches the lines of the rows ahead. It costs the copy in and out (O(features))
 // and a 2 x features buffer; the arithmetic and its order are the same, so are the bits.
-// Whether it pays depends on the feature count and the machine's caches (measured on an Intel
-// Xeon, a gather-and-scatter pass over 40M random nonzeros: 0.75x at 2^17-2^18 features, where
-// the two vectors fit the caches apart, 1.2x at 2^20, 1.6x at 2^24), so LayoutTrial decides
-// by timing the kernel's own calls.
+// Whether it pays depends on the feature count and the machine's caches (on an Intel Xeon, a
+// throwaway gather-and-scatter pass over 40M random nonzeros: 0.75x at 2^17-2^18 features,
+// where the two vectors fit the caches apart, 1.2x at 2^20, 1.6x at 2^24; models_bench, which
+// can be rerun: docs/training.md), so LayoutTrial decides by timing the kernel's own calls.
 class PairedVectors {
  public:
   // Feature-major copy of output-major `in` (k outputs of `dim` weights), sums zeroed.
@@ -182,34 +183,42 @@ class PairedVectors {
 // least 5 % faster: it holds a 2 x features buffer, which is given back otherwise). One per
 // kernel and thread. Not tried (separate) for vectors of under 2^16 doubles, which fit the
 // caches apart, nor for passes of fewer nonzeros than features: the copies in and out stream
-// about 48 bytes per feature (~5 ns here), the pairing saves about one cache miss per nonzero
-// (~6 ns at 2^24 features), so below that it cannot win (and its buffer would only raise the
-// peak memory).
+// about 48 bytes per feature (~5 ns at 10 GB/s), the pairing saves about one cache miss per
+// nonzero (~5 ns at 2^24 features: models_bench's Hessian-vector pass 0.725 -> 0.521 s over
+// 40M nonzeros), so below that it cannot win (and its buffer would only raise the peak
+// memory).
 class LayoutTrial {
  public:
-  bool Paired(std::size_t stride, int threads, double nonzeros) {
-    active_ =
-        threads == 1 && stride >= (std::size_t{1} << 16) && nonzeros >= static_cast<double>(stride);
-    if (!active_) return false;
-    if (stride != stride_) {
+  // Runs paired() or separate(), as the trial has it, and times the call while trying. Only
+  // `eligible` calls (sparse rows, a scatter to make) take part.
+  template <class Paired, class Separate>
+  void Run(bool eligible, std::size_t stride, int threads, double nonzeros, Paired&& paired,
+           Separate&& separate) {
+    const bool candidate = eligible && threads == 1 && stride >= (std::size_t{1} << 16) &&
+                           nonzeros >= static_cast<double>(stride);
+    if (candidate && stride != stride_) {
       stride_ = stride;
       calls_ = 0;
       decided_ = -1;
       best_[0] = best_[1] = 1e300;
     }
-    return decided_ >= 0 ? decided_ == 1 : calls_ % 2 == 1;
-  }
-  void Record(bool paired, double seconds) {
-    if (!active_ || decided_ >= 0) return;
-    double& best = best_[paired ? 1 : 0];
-    best = std::min(best, seconds);
+    const bool use = candidate && (decided_ >= 0 ? decided_ == 1 : calls_ % 2 == 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (use) {
+      paired();
+    } else {
+      separate();
+    }
+    if (!candidate || decided_ >= 0) return;
+    double& best = best_[use ? 1 : 0];
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (++calls_ < 4) return;
     decided_ = best_[1] < 0.95 * best_[0] ? 1 : 0;
     if (decided_ == 0) ReleaseScratch(Slot::kPaired);
   }
 
  private:
-  bool active_ = false;  // the last Paired call's size is one to try
   std::size_t stride_ = 0;
   int calls_ = 0;
   int decided_ = -1;  // -1 trying, 0 separate, 1 paired

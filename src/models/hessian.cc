@@ -8,7 +8,6 @@
 // (gradient_internal.h).
 #include <array>
 #include <bit>
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -279,24 +278,23 @@ void BlockedHessianKernel(const Shape& sh, const Dataset& data, const double* w,
       sh, data, w, static_cast<std::size_t>(sh.k) * static_cast<std::size_t>(sh.dim), avx2);
   const int threads = internal::ThreadsForSums(n, data, stride);
   thread_local internal::LayoutTrial trial;
-  if (!kDense && trial.Paired(stride, threads, internal::PassNonzeros(n, data))) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const internal::PairedVectors p(sh, Kp, v);
-    BlockedHessRows<Policy, kDense, Kp, true>(sh, data, coef, p.inputs(), p.sums(), 0, n, avx2);
-    p.AddInto(out);
-    trial.Record(true,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return;
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  const double* vt = Transposed(sh, Kp, v, Slot::kVector);
-  const PartialSums parts(stride, threads, Kp == 1, out);
-  const int used =
-      internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
-        BlockedHessRows<Policy, kDense, Kp, false>(sh, data, coef, vt, parts.For(t), b, e, avx2);
+  trial.Run(
+      !kDense, stride, threads, internal::PassNonzeros(n, data),
+      [&] {
+        const internal::PairedVectors p(sh, Kp, v);
+        BlockedHessRows<Policy, kDense, Kp, true>(sh, data, coef, p.inputs(), p.sums(), 0, n, avx2);
+        p.AddInto(out);
+      },
+      [&] {
+        const double* vt = Transposed(sh, Kp, v, Slot::kVector);
+        const PartialSums parts(stride, threads, Kp == 1, out);
+        const int used =
+            internal::ParallelRowBlocks(n, threads, [&](int t, std::int64_t b, std::int64_t e) {
+              BlockedHessRows<Policy, kDense, Kp, false>(sh, data, coef, vt, parts.For(t), b, e,
+                                                         avx2);
+            });
+        parts.AddTransposedInto(sh, Kp, used);
       });
-  parts.AddTransposedInto(sh, Kp, used);
-  trial.Record(false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 // ---- The Hessian's diagonal (tron's preconditioner) ----
