@@ -6,7 +6,8 @@
 //   mpirun -np N allreduce_bench [--segment-bytes B] [--gather-bytes B] [--max-bytes B]
 //       [--socket-buffer-bytes B] [--min-bytes B]
 //       [--methods mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream]
-//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N (-1: auto)] [--tune 0|1]
+//       [--shm-ring-bytes B] [--shm-segment-bytes B] [--shm-spins N (-1: auto)] [--shm-yield-us N]
+//       [--tune 0|1]
 //       [--factor F]
 //
 // The rings measure their segment sizes at start-up (RingCommunicator::Tune, as the trainer's
@@ -243,6 +244,7 @@ int main(int argc, char** argv) {
   std::size_t shm_ring_bytes = 0;     // 0: TcpOptions' default
   std::size_t shm_segment_bytes = 0;  // 0: as ring_tcp
   int shm_spins = TcpOptions{}.shm_spins;
+  auto shm_yield_for = TcpOptions{}.shm_yield_for;
   int tune = -1;  // -1: on unless --segment-bytes pins the segments
   std::size_t factor = 4;
   std::string methods = "mpi,ring_mpi,ring_tcp,ring_shm,tcp_stream,tcp_ring_stream";
@@ -257,6 +259,7 @@ int main(int argc, char** argv) {
     if (flag == "--shm-ring-bytes") shm_ring_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--shm-segment-bytes") shm_segment_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     if (flag == "--shm-spins") shm_spins = std::atoi(argv[i + 1]);
+    if (flag == "--shm-yield-us") shm_yield_for = std::chrono::microseconds(std::atoi(argv[i + 1]));
     if (flag == "--tune") tune = std::atoi(argv[i + 1]);
     if (flag == "--factor")
       factor = std::max<std::size_t>(2, std::strtoull(argv[i + 1], nullptr, 10));
@@ -334,6 +337,7 @@ int main(int argc, char** argv) {
   if (shm_ring_bytes != 0) shm_options.shm_ring_bytes = shm_ring_bytes;
   if (shm_segment_bytes != 0) shm_options.segment_bytes = shm_segment_bytes;
   shm_options.shm_spins = shm_spins;
+  shm_options.shm_yield_for = shm_yield_for;
   auto ring_shm = ConnectTcpRing(shm_listener, shm_ring, shm_options);
   MpiOptions mpi_options{std::chrono::seconds(60), segment_bytes, gather_bytes};  // 0: default
   mpi_options.tune = tune != 0;

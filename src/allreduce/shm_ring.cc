@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -53,6 +54,22 @@ inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+// True as soon as ready() holds within the polls; false: the caller sleeps.
+template <typename Ready>
+bool Poll(ShmPolls polls, Ready ready) {
+  for (int i = 0; i < polls.spins; ++i) {
+    if (ready()) return true;
+    CpuRelax();
+  }
+  if (polls.yield_for.count() <= 0) return false;
+  const auto end = std::chrono::steady_clock::now() + polls.yield_for;
+  do {
+    if (ready()) return true;
+    ::sched_yield();
+  } while (std::chrono::steady_clock::now() < end);
+  return ready();
 }
 
 std::uint32_t RoundCapacity(std::size_t capacity) {
@@ -316,29 +333,26 @@ bool ShmRing::AlignRead() {
   return true;
 }
 
-void ShmRing::WaitForSpace(std::chrono::milliseconds timeout, int spins) {
+void ShmRing::WaitForSpace(std::chrono::milliseconds timeout, ShmPolls polls) {
   Control* c = control();
   const std::uint32_t head = Ref(c->head).load(std::memory_order_relaxed);
   auto full = [&](std::uint32_t tail) { return head - tail >= capacity_; };
-  for (int i = 0; i < spins; ++i) {
-    if (!full(Ref(c->tail).load(std::memory_order_acquire))) return;
-    CpuRelax();
-  }
+  if (Poll(polls, [&] { return !full(Ref(c->tail).load(std::memory_order_acquire)); })) return;
   Ref(c->producer_waiting).store(1, std::memory_order_seq_cst);
   const std::uint32_t tail = Ref(c->tail).load(std::memory_order_seq_cst);
   if (full(tail)) FutexWait(&c->tail, tail, timeout);
   Ref(c->producer_waiting).store(0, std::memory_order_relaxed);
 }
 
-void ShmRing::WaitForData(std::chrono::milliseconds timeout, int spins, std::size_t min_bytes) {
+void ShmRing::WaitForData(std::chrono::milliseconds timeout, ShmPolls polls,
+                          std::size_t min_bytes) {
   Control* c = control();
   const std::uint32_t tail = Ref(c->tail).load(std::memory_order_relaxed);
   auto short_of = [&](std::uint32_t head) {
     return static_cast<std::uint32_t>(head - tail) < min_bytes;
   };
-  for (int i = 0; i < spins; ++i) {
-    if (!short_of(Ref(c->head).load(std::memory_order_acquire))) return;
-    CpuRelax();
+  if (Poll(polls, [&] { return !short_of(Ref(c->head).load(std::memory_order_acquire)); })) {
+    return;
   }
   Ref(c->consumer_waiting).store(1, std::memory_order_seq_cst);
   const std::uint32_t head = Ref(c->head).load(std::memory_order_seq_cst);

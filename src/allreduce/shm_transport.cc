@@ -12,11 +12,11 @@
 namespace ringtrain::allreduce::internal {
 
 ShmTransport::ShmTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd, ShmRing send,
-                           ShmRing recv, int spins)
+                           ShmRing recv, ShmPolls polls)
     : MessageTransport(std::move(ring), std::move(next_fd), std::move(prev_fd)),
       send_(std::move(send)),
       recv_(std::move(recv)),
-      spins_(spins) {}
+      polls_(polls) {}
 
 ShmTransport::~ShmTransport() = default;
 
@@ -68,9 +68,9 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
       // An add reads whole elements: a part of one is not enough to move on.
       const bool adding = job->add && !job->first_received() && job->received >= sizeof(WireHeader);
       const std::size_t need = adding ? AddedElementBytes(*job) : 1;
-      recv_.WaitForData(ms, spins_, need);
+      recv_.WaitForData(ms, polls_, need);
     } else {
-      send_.WaitForSpace(ms, spins_);
+      send_.WaitForSpace(ms, polls_);
     }
     idle = true;
   }

@@ -30,9 +30,9 @@ inline constexpr std::size_t kShmSliceBytes = std::size_t{64} << 10;
 class ShmTransport final : public MessageTransport {
  public:
   // send: the segment this rank created for its successor; recv: the predecessor's, mapped.
-  // spins: polls of the shared counter before sleeping in FUTEX_WAIT.
+  // polls: how a wait looks at the shared counter before sleeping in FUTEX_WAIT.
   ShmTransport(Ring ring, UniqueFd next_fd, UniqueFd prev_fd, ShmRing send, ShmRing recv,
-               int spins);
+               ShmPolls polls);
   ~ShmTransport() override;
 
   void Abort() override;
@@ -50,7 +50,7 @@ class ShmTransport final : public MessageTransport {
 
   ShmRing send_;
   ShmRing recv_;
-  int spins_;
+  ShmPolls polls_;
   std::atomic<bool> aborted_{false};
   bool next_eof_ = false;
   bool prev_eof_ = false;

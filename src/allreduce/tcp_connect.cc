@@ -449,8 +449,9 @@ std::unique_ptr<Transport> UpgradeToShm(const Ring& ring, const TcpOptions& opti
   const int spins = options.shm_spins != kShmSpinsAuto      ? std::max(0, options.shm_spins)
                     : cpus > 0 && ring.world_size() <= cpus ? kShmAutoSpins
                                                             : 0;
+  const internal::ShmPolls polls{spins, options.shm_yield_for};
   return std::make_unique<internal::ShmTransport>(ring, std::move(next_fd), std::move(prev_fd),
-                                                  std::move(*send), std::move(*recv), spins);
+                                                  std::move(*send), std::move(*recv), polls);
 }
 
 }  // namespace
