@@ -47,10 +47,10 @@ struct TcpOptions {
   // 20 runs without, none with); else 0 (4 ranks on 2 cores: a spinner takes its neighbour's
   // core, 1000 spins cost 4x at 64 KiB).
   int shm_spins = kShmSpinsAuto;
-  // Then polls with sched_yield() between them before the futex (after the spins, if any).
-  // With more ranks than CPUs (4 on 2 cores) a rank that waits for its neighbour gives it the
-  // core: MPI_Allreduce / ring_shm medians at 64 KiB 0.71x -> 1.30x, 256 KiB 1.00x -> 1.44x
-  // with 8 (docs/allreduce.md, "Yielding before the futex"). 0: straight to the futex.
+  // Then polls with sched_yield() between looks for up to this long before the futex. With
+  // more ranks than CPUs (3 or 4 on 2 cores) a rank that waits for its neighbour gives it the
+  // core: MPI_Allreduce / ring_shm medians at 64 KiB 0.65x -> 1.08x (np=3), 0.41x -> 1.20x
+  // (np=4) (docs/allreduce.md, "Yielding before the futex"). 0: straight to the futex.
   std::chrono::microseconds shm_yield_for{kShmDefaultYieldMicros};
   // Start-up tuning (RingCommunicator::Tune) of the segment size per buffer size class between
   // segment_bytes, 1 MiB and 64 KiB, on shared-memory links only (docs/allreduce.md, "Start-up
