@@ -92,7 +92,7 @@ void MessageTransport::CheckInHeader(const WireHeader& h, const MessageTag& expe
                                      std::size_t payload) {
   const int prev = ring_.prev();
   if (h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-    FailRingBroken(static_cast<int>(h.count), "predecessor", prev);
+    FailRingBroken(h, "predecessor", prev);
   }
   const MessageTag got{static_cast<Op>(h.op), h.seq, h.count};
   if (!(got == expect) || h.payload != payload) {
@@ -102,16 +102,21 @@ void MessageTransport::CheckInHeader(const WireHeader& h, const MessageTag& expe
   }
 }
 
-void MessageTransport::FailRingBroken(int lost, const char* role, int reporter) {
+void MessageTransport::FailRingBroken(const WireHeader& h, const char* role, int reporter) {
+  const int lost = static_cast<int>(h.count);
+  const bool failed = h.seq == kNoticeFailed;
   Fail(lost, lost,
-       "the ring is broken: " + ring_.Describe(lost) + " failed or was lost (reported by " + role +
-           " " + ring_.Describe(reporter) + ")");
+       "the ring is broken: " + ring_.Describe(lost) +
+           (failed ? " failed or was lost" : " aborted the collective") + " (reported by " + role +
+           " " + ring_.Describe(reporter) + ")",
+       failed);
 }
 
-void MessageTransport::Fail(int blamed, int peer, const std::string& what) {
+void MessageTransport::Fail(int blamed, int peer, const std::string& what, bool evidence) {
   broken_ = PeerError(ring_, peer, what + LinkName());
-  const WireHeader notice{static_cast<std::uint32_t>(Op::kAbortNotice), 0,
-                          static_cast<std::uint64_t>(blamed), 0};
+  if (evidence && blamed != ring_.rank) broken_->failed_rank = blamed;
+  const WireHeader notice{static_cast<std::uint32_t>(Op::kAbortNotice),
+                          evidence ? kNoticeFailed : 0, static_cast<std::uint64_t>(blamed), 0};
   if (CanNotifySuccessor()) {
     [[maybe_unused]] ssize_t a =
         ::send(next_fd_.get(), &notice, sizeof(notice), MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -30,6 +30,8 @@ struct WireHeader {
   std::uint64_t payload;
 };
 static_assert(sizeof(WireHeader) == 24);
+// An abort notice's seq: the rank it blames (count) failed; 0: it aborted by its own decision.
+inline constexpr std::uint32_t kNoticeFailed = 1;
 
 inline WireHeader MakeHeader(const MessageTag& tag, std::size_t payload) {
   return {static_cast<std::uint32_t>(tag.op), tag.seq, tag.count, payload};
@@ -106,9 +108,14 @@ class MessageTransport : public Transport {
   // Records the error (every later call rethrows it), tells both neighbours which rank is to
   // blame (`blamed`), shuts the sockets for writing, logs (Debug when this rank aborted
   // itself, else Warn) and throws. Best effort towards the neighbours: never blocks.
-  [[noreturn]] void Fail(int blamed, int peer, const std::string& what);
-  // An abort notice naming `lost` arrived from our `role` ("predecessor"/"successor").
-  [[noreturn]] void FailRingBroken(int lost, const char* role, int reporter);
+  // `evidence`: `blamed` failed (false: it aborted by its own decision); the error then names
+  // it in TransportError::failed_rank (unless it is this rank) and the notices say so.
+  [[noreturn]] void Fail(int blamed, int peer, const std::string& what, bool evidence = true);
+  // An abort notice `h` (naming the rank to blame) arrived from our `role`
+  // ("predecessor"/"successor"). Its seq is kNoticeFailed when that rank failed, 0 when it
+  // aborted by its own decision (ring lost or superseded, a signal; and every notice of a
+  // peer older than this flag): only the first is evidence (TransportError::failed_rank).
+  [[noreturn]] void FailRingBroken(const WireHeader& h, const char* role, int reporter);
 
   Ring ring_;
   UniqueFd next_fd_;

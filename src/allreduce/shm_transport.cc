@@ -42,7 +42,7 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   bool idle = false;
   while (!job->send_done() || !job->recv_done()) {
     if (aborted_.load(std::memory_order_seq_cst)) {
-      Fail(ring_.rank, ring_.rank, "collective aborted by this rank");
+      Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
     }
     const bool progress = Pump(job);
     if (job->send_done() && job->recv_done()) break;
@@ -207,7 +207,7 @@ void ShmTransport::CheckSockets(MessageJob* job) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
     if (n == static_cast<ssize_t>(sizeof(h)) &&
         h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-      FailRingBroken(static_cast<int>(h.count), roles[i], peers[i]);
+      FailRingBroken(h, roles[i], peers[i]);
     }
     if (n == 0) {
       *eofs[i] = true;

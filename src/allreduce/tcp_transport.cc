@@ -32,7 +32,7 @@ void TcpTransport::Run(MessageJob* job, Deadline deadline) {
   const int next = ring_.next();
   const int prev = ring_.prev();
   while (!job->send_done() || !job->recv_done()) {
-    if (abort_.triggered()) Fail(ring_.rank, ring_.rank, "collective aborted by this rank");
+    if (abort_.triggered()) Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
     const bool progress = Pump(job);
     if (progress) {
       if (deadline.Expired()) {
@@ -142,7 +142,7 @@ ssize_t TcpTransport::PeekReverse() {
   const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
   if (n == static_cast<ssize_t>(sizeof(h)) &&
       h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-    FailRingBroken(static_cast<int>(h.count), "successor", ring_.next());
+    FailRingBroken(h, "successor", ring_.next());
   }
   return n;  // errno as recv left it
 }

@@ -60,6 +60,12 @@ class TransportError : public Error {
  public:
   TransportError(std::string what, std::string where = {}, std::string hint = {})
       : Error(ExitCode::kTransport, std::move(what), std::move(where), std::move(hint)) {}
+  // The ring rank this error shows to have failed, or -1: set by a ring transport when it saw
+  // a neighbour's link close, or got an abort notice from a neighbour that saw another rank
+  // fail — not when the abort was this rank's or a neighbour's own decision. Lets the trainer
+  // prefer this first-hand evidence to ZooKeeper's account of a lost ring, which names the
+  // member whose node went first (possibly a survivor that already exited on this failure).
+  int failed_rank = -1;
 };
 
 class CheckpointError : public Error {

@@ -298,9 +298,20 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
                          "start every rank with the same options (`ringtrain train --help` "
                          "marks the ones that must match)");
       }
-      const bool transport = dynamic_cast<const TransportError*>(&e) != nullptr;
+      const auto* link = dynamic_cast<const TransportError*>(&e);
+      const bool transport = link != nullptr;
       const bool rendezvous = dynamic_cast<const RendezvousError*>(&e) != nullptr;
       if (!elastic || !(transport || (rendezvous && source.RingLost()))) {
+        // ZooKeeper's account of a lost ring names the member whose node went first: when a
+        // rank is killed, that is often a survivor that saw the failure on its link and
+        // exited (its session closes at once; the killed rank's node stays until its session
+        // expires). The link's own evidence of which rank failed comes first.
+        if (transport && link->failed_rank >= 0) {
+          TransportError first_hand(e.what_happened() + MpiRanksNamed(e.what_happened(), ring),
+                                    e.where(), e.hint());
+          first_hand.failed_rank = link->failed_rank;
+          throw first_hand;
+        }
         if (transport && source.RingLost())
           throw TransportError("the ring was lost: " + source.LostReason() +
                                    MpiRanksNamed(source.LostReason(), ring),

@@ -213,6 +213,50 @@ inline void CheckAbortFromAnotherThreadBreaksABlockedAllreduce(TcpOptions option
   EXPECT_FALSE(outcomes[1].error) << outcomes[1].message;
 }
 
+// TransportError::failed_rank of an outcome (-2: no TransportError).
+inline int FailedRankOf(const RankOutcome& o) {
+  try {
+    std::rethrow_exception(o.error);
+  } catch (const TransportError& e) {
+    return e.failed_rank;
+  } catch (...) {
+  }
+  return -2;
+}
+
+// Rank 1 of 4 aborts by its own decision (as when ZooKeeper says the ring is lost) while all
+// four loop on allreduces: every rank fails, the neighbours from rank 1's notice and rank 3
+// from a notice passed on, and none may take rank 1 for a failed rank (the trainer would then
+// name it as the cause instead of ZooKeeper's account).
+inline void CheckADeliberateAbortNamesNoFailedRank(TcpOptions options) {
+  auto listeners = BindListeners(4);
+  options.timeout = std::chrono::seconds(30);
+  auto outcomes = RunRanks(listeners, options, [&](int rank, Communicator& comm) {
+    std::thread aborter;
+    if (rank == 1) {
+      aborter = std::thread([&comm] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        comm.Abort();
+      });
+    }
+    std::vector<double> data(1 << 14, 1.0);
+    try {
+      for (int i = 0; i < 10000000; ++i) comm.AllreduceSum(std::span<double>(data));
+    } catch (...) {
+      if (aborter.joinable()) aborter.join();
+      throw;
+    }
+    if (aborter.joinable()) aborter.join();
+  });
+  for (int r = 0; r < 4; ++r) {
+    ASSERT_TRUE(outcomes[static_cast<std::size_t>(r)].error) << "rank " << r << " not stopped";
+    EXPECT_EQ(FailedRankOf(outcomes[static_cast<std::size_t>(r)]), -1)
+        << "rank " << r << ": " << outcomes[static_cast<std::size_t>(r)].message;
+  }
+  EXPECT_NE(outcomes[1].message.find("aborted by this rank"), std::string::npos)
+      << outcomes[1].message;
+}
+
 // Rank 1 never joins: rank 0's allreduce ends at its 500 ms deadline naming rank 1.
 inline void CheckDeadlineFiresAndNamesTheSilentPeer(TcpOptions options) {
   auto listeners = BindListeners(2);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "allreduce/ring_checks.h"
 #include "allreduce/ring_harness.h"
 #include "common/error.h"
 #include "support/subprocess.h"
@@ -112,6 +113,8 @@ void CheckRankKilledMidAllreduceIsNamedByEverySurvivor(bool shared_memory) {
         << "rank " << r << ": " << out[r].message;
     EXPECT_EQ(out[r].message.find("shared-memory") != std::string::npos, shared_memory)
         << "rank " << r << " ran over the wrong link: " << out[r].message;
+    // Evidence the trainer prefers to ZooKeeper's account of the lost ring (train/job.cc).
+    EXPECT_EQ(testing::FailedRankOf(out[r]), 3) << "rank " << r << ": " << out[r].message;
   }
 }
 
@@ -121,6 +124,16 @@ TEST(TcpFailure, RankKilledMidAllreduceIsNamedByEverySurvivor) {
 
 TEST(TcpFailure, RankKilledMidAllreduceOverSharedMemoryIsNamedByEverySurvivor) {
   CheckRankKilledMidAllreduceIsNamedByEverySurvivor(true);
+}
+
+TEST(TcpFailure, ADeliberateAbortNamesNoFailedRank) {
+  testing::CheckADeliberateAbortNamesNoFailedRank(TcpOptions{});
+}
+
+TEST(TcpFailure, ADeliberateAbortOverSharedMemoryNamesNoFailedRank) {
+  TcpOptions options;
+  options.shared_memory = SharedMemory::kAuto;
+  testing::CheckADeliberateAbortNamesNoFailedRank(options);
 }
 
 }  // namespace
