@@ -112,6 +112,15 @@ void MessageTransport::FailRingBroken(const WireHeader& h, const char* role, int
        failed);
 }
 
+void MessageTransport::FailIfFailureNoticed(int fd, const char* role, int reporter) {
+  WireHeader h{};
+  const ssize_t n = ::recv(fd, &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+  if (n == static_cast<ssize_t>(sizeof(h)) &&
+      h.op == static_cast<std::uint32_t>(Op::kAbortNotice) && h.seq == kNoticeFailed) {
+    FailRingBroken(h, role, reporter);
+  }
+}
+
 void MessageTransport::Fail(int blamed, int peer, const std::string& what, bool evidence) {
   broken_ = PeerError(ring_, peer, what + LinkName());
   if (evidence && blamed != ring_.rank) broken_->failed_rank = blamed;

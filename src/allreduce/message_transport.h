@@ -116,6 +116,11 @@ class MessageTransport : public Transport {
   // aborted by its own decision (ring lost or superseded, a signal; and every notice of a
   // peer older than this flag): only the first is evidence (TransportError::failed_rank).
   [[noreturn]] void FailRingBroken(const WireHeader& h, const char* role, int reporter);
+  // Called as this rank aborts by its own decision: if `fd` (a socket that carries only
+  // abort notices) already holds a notice that rank failed, fails with that instead — the
+  // decision (the trainer's reaction to ZooKeeper's news of a lost ring) may have come from the
+  // same failure, and the notice says which rank it was. Never blocks.
+  void FailIfFailureNoticed(int fd, const char* role, int reporter);
 
   Ring ring_;
   UniqueFd next_fd_;

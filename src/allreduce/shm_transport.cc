@@ -42,6 +42,9 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   bool idle = false;
   while (!job->send_done() || !job->recv_done()) {
     if (aborted_.load(std::memory_order_seq_cst)) {
+      // Sockets are looked at only between waits: a neighbour's notice may be there already.
+      if (!prev_eof_) FailIfFailureNoticed(prev_fd_.get(), "predecessor", ring_.prev());
+      if (!next_eof_) FailIfFailureNoticed(next_fd_.get(), "successor", ring_.next());
       Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
     }
     const bool progress = Pump(job);

@@ -32,7 +32,10 @@ void TcpTransport::Run(MessageJob* job, Deadline deadline) {
   const int next = ring_.next();
   const int prev = ring_.prev();
   while (!job->send_done() || !job->recv_done()) {
-    if (abort_.triggered()) Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
+    if (abort_.triggered()) {
+      if (!reverse_eof_) FailIfFailureNoticed(next_fd_.get(), "successor", next);
+      Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
+    }
     const bool progress = Pump(job);
     if (progress) {
       if (deadline.Expired()) {
