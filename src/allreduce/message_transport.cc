@@ -112,13 +112,15 @@ void MessageTransport::FailRingBroken(const WireHeader& h, const char* role, int
        failed);
 }
 
-void MessageTransport::FailIfFailureNoticed(int fd, const char* role, int reporter) {
+ssize_t MessageTransport::PeekNotice(int fd, const char* role, int reporter, bool failures_only) {
   WireHeader h{};
   const ssize_t n = ::recv(fd, &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
   if (n == static_cast<ssize_t>(sizeof(h)) &&
-      h.op == static_cast<std::uint32_t>(Op::kAbortNotice) && h.seq == kNoticeFailed) {
+      h.op == static_cast<std::uint32_t>(Op::kAbortNotice) &&
+      (!failures_only || h.seq == kNoticeFailed)) {
     FailRingBroken(h, role, reporter);
   }
+  return n;
 }
 
 void MessageTransport::Fail(int blamed, int peer, const std::string& what, bool evidence) {

@@ -116,11 +116,13 @@ class MessageTransport : public Transport {
   // aborted by its own decision (ring lost or superseded, a signal; and every notice of a
   // peer older than this flag): only the first is evidence (TransportError::failed_rank).
   [[noreturn]] void FailRingBroken(const WireHeader& h, const char* role, int reporter);
-  // Called as this rank aborts by its own decision: if `fd` (a socket that carries only
-  // abort notices) already holds a notice that rank failed, fails with that instead — the
-  // decision (the trainer's reaction to ZooKeeper's news of a lost ring) may have come from the
-  // same failure, and the notice says which rank it was. Never blocks.
-  void FailIfFailureNoticed(int fd, const char* role, int reporter);
+  // Peeks (never consumes, never blocks) a socket that carries only abort notices, from our
+  // `role` neighbour `reporter`: fails the transport if a notice is there (with
+  // `failures_only`, only a notice that the rank it blames failed), else returns what
+  // recv(MSG_PEEK) returned, errno as it left it. A rank that aborts by its own decision peeks
+  // with failures_only first: the decision (the trainer's reaction to ZooKeeper's news of a
+  // lost ring) may have come from the same failure, and the notice says which rank it was.
+  ssize_t PeekNotice(int fd, const char* role, int reporter, bool failures_only = false);
 
   Ring ring_;
   UniqueFd next_fd_;

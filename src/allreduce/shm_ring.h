@@ -37,9 +37,10 @@ inline constexpr std::size_t kShmAlign = 8;
 std::string BootId();
 
 // How a waiting end looks at the shared counter before it sleeps in FUTEX_WAIT: `spins` busy
-// polls, then `yields` polls with sched_yield() between them (a rank that shares its core with
-// its neighbour hands the core over instead of sleeping, and is back as soon as the neighbour
-// waits in turn; a futex sleep costs a wake-up syscall and a scheduler round trip per step).
+// polls, then polls with sched_yield() between them for up to `yield_for` (a rank that shares its
+// core with its neighbour hands the core over instead of sleeping, and is back as soon as the
+// neighbour waits in turn; a futex sleep costs a wake-up syscall and a scheduler round trip per
+// step).
 struct ShmPolls {
   int spins = 0;
   std::chrono::microseconds yield_for{0};
@@ -86,7 +87,7 @@ class ShmRing {
   // Producer: waits until there is free space or `timeout` passes (or a Wake). Consumer:
   // waits until at least `min_bytes` (>= 1) are there to read, likewise. Either may return
   // spuriously. Before sleeping in FUTEX_WAIT each looks at the counter polls.spins times
-  // (busy) and then polls.yields times with sched_yield() between looks.
+  // (busy), then with sched_yield() between looks for up to polls.yield_for.
   void WaitForSpace(std::chrono::milliseconds timeout, ShmPolls polls);
   void WaitForData(std::chrono::milliseconds timeout, ShmPolls polls, std::size_t min_bytes = 1);
   // Any thread: wakes whoever sleeps on this segment (used by Abort and on failure).

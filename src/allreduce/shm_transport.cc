@@ -43,8 +43,8 @@ void ShmTransport::Run(MessageJob* job, Deadline deadline) {
   while (!job->send_done() || !job->recv_done()) {
     if (aborted_.load(std::memory_order_seq_cst)) {
       // Sockets are looked at only between waits: a neighbour's notice may be there already.
-      if (!prev_eof_) FailIfFailureNoticed(prev_fd_.get(), "predecessor", ring_.prev());
-      if (!next_eof_) FailIfFailureNoticed(next_fd_.get(), "successor", ring_.next());
+      if (!prev_eof_) PeekNotice(prev_fd_.get(), "predecessor", ring_.prev(), true);
+      if (!next_eof_) PeekNotice(next_fd_.get(), "successor", ring_.next(), true);
       Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
     }
     const bool progress = Pump(job);
@@ -205,19 +205,14 @@ void ShmTransport::CheckSockets(MessageJob* job) {
   const int socks[2] = {prev_fd_.get(), next_fd_.get()};
   for (int i = 0; i < 2; ++i) {
     if (fds[i].revents == 0) continue;
-    WireHeader h{};
-    const ssize_t n = ::recv(socks[i], &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
+    const ssize_t n = PeekNotice(socks[i], roles[i], peers[i]);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
-    if (n == static_cast<ssize_t>(sizeof(h)) &&
-        h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-      FailRingBroken(h, roles[i], peers[i]);
-    }
     if (n == 0) {
       *eofs[i] = true;
     } else if (n < 0) {
       Fail(peers[i], peers[i],
            std::string("the ") + roles[i] + " connection failed: " + ErrnoText(errno));
-    } else if (n == static_cast<ssize_t>(sizeof(h))) {
+    } else if (n == static_cast<ssize_t>(sizeof(WireHeader))) {
       Fail(peers[i], peers[i], std::string("the ") + roles[i] + " sent unexpected bytes");
     }
   }

@@ -33,7 +33,7 @@ void TcpTransport::Run(MessageJob* job, Deadline deadline) {
   const int prev = ring_.prev();
   while (!job->send_done() || !job->recv_done()) {
     if (abort_.triggered()) {
-      if (!reverse_eof_) FailIfFailureNoticed(next_fd_.get(), "successor", next);
+      if (!reverse_eof_) PeekNotice(next_fd_.get(), "successor", next, true);
       Fail(ring_.rank, ring_.rank, "collective aborted by this rank", false);
     }
     const bool progress = Pump(job);
@@ -141,13 +141,7 @@ void TcpTransport::FailLink(int peer, const std::string& what, std::chrono::mill
 }
 
 ssize_t TcpTransport::PeekReverse() {
-  WireHeader h{};
-  const ssize_t n = ::recv(next_fd_.get(), &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK);
-  if (n == static_cast<ssize_t>(sizeof(h)) &&
-      h.op == static_cast<std::uint32_t>(Op::kAbortNotice)) {
-    FailRingBroken(h, "successor", ring_.next());
-  }
-  return n;  // errno as recv left it
+  return PeekNotice(next_fd_.get(), "successor", ring_.next());
 }
 
 // Data on the successor socket's reverse direction: an abort notice, EOF or an error.

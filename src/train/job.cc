@@ -305,14 +305,8 @@ void Job::Run(RingSource& source, TransportFactory& transports) {
         // ZooKeeper's account of a lost ring names the member whose node went first: when a
         // rank is killed, that is often a survivor that saw the failure on its link and
         // exited (its session closes at once; the killed rank's node stays until its session
-        // expires). The link's own evidence of which rank failed comes first.
-        if (transport && link->failed_rank >= 0) {
-          TransportError first_hand(e.what_happened() + MpiRanksNamed(e.what_happened(), ring),
-                                    e.where(), e.hint());
-          first_hand.failed_rank = link->failed_rank;
-          throw first_hand;
-        }
-        if (transport && source.RingLost())
+        // expires). The link's own evidence of which rank failed (e) comes first.
+        if (transport && link->failed_rank < 0 && source.RingLost())
           throw TransportError("the ring was lost: " + source.LostReason() +
                                    MpiRanksNamed(source.LostReason(), ring),
                                e.where(),
